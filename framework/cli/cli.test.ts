@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fixtureDir } from '../models/fixtures.js';
+import { packageRoot } from '../paths.js';
+
+const run = promisify(execFile);
+const ZO = path.join(packageRoot(), 'bin', 'zo.js');
+
+/** Runs the real CLI in a child process; never throws on a non-zero exit. */
+export async function zo(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [ZO, ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** A user error: exit 2, exactly one line on stderr that names the problem, no stack trace. */
+function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^zo: /);
+  for (const f of fragments) expect(lines[0]).toContain(f);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+/** A scratch copy of a fixture model to break in one way. */
+function brokenCopy(name: 'llama' | 'gpt2', breakIt: (dir: string) => void): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `zo-bad-${name}-`));
+  fs.cpSync(fixtureDir(name), dir, { recursive: true });
+  breakIt(dir);
+  return dir;
+}
+
+describe('zo CLI', () => {
+  test('info --json names the executors, the tfjs backend and ORT threads', async () => {
+    const r = await zo('info', '--json', '--threads', '1');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.executors.ort.version).toMatch(/^\d+\.\d+/);
+    expect(info.executors.ort.threads).toBe(1);
+    expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.executors.tfjs.backend);
+  });
+
+  test.each(['llama', 'gpt2'] as const)('forward --json on the %s fixture agrees across executors', async (name) => {
+    const text = 'The quick brown fox jumps over the lazy dog';
+    const a = JSON.parse((await zo('forward', '--model', fixtureDir(name), '--text', text, '--json')).stdout);
+    const b = JSON.parse((await zo('forward', '--model', fixtureDir(name), '--text', text, '--json', '--executor', 'tfjs')).stdout);
+    expect(a.ids.length).toBeGreaterThan(5);
+    expect(b.ids).toEqual(a.ids);
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-4);
+    expect(a.top5).toHaveLength(5);
+    expect(b.top5.map((t: { id: number }) => t.id)).toEqual(a.top5.map((t: { id: number }) => t.id));
+    for (let i = 1; i < 5; i++) expect(a.top5[i].prob).toBeLessThanOrEqual(a.top5[i - 1].prob);
+  });
+
+  test('parity --json covers the four fixture families within 1e-4', async () => {
+    const r = await zo('parity', '--json');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { family: string; maxAbsLogitDiff: number; lossDiff: number }[];
+    expect(rows.map((x) => x.family)).toEqual(['llama', 'qwen2', 'opt', 'gpt2']);
+    for (const row of rows) {
+      expect(row.maxAbsLogitDiff).toBeLessThanOrEqual(1e-4);
+      expect(row.lossDiff).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  describe('bad input: one clear line, exit 2', () => {
+    const text = ['--text', 'hello there'];
+    test('missing config.json', async () => {
+      const dir = brokenCopy('llama', (d) => fs.rmSync(path.join(d, 'config.json')));
+      expectOneLineError(await zo('forward', '--model', dir, ...text), path.join(dir, 'config.json'), 'missing');
+    });
+    test('unknown model_type', async () => {
+      const dir = brokenCopy('llama', (d) => {
+        const f = path.join(d, 'config.json');
+        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), model_type: 'mamba' }));
+      });
+      expectOneLineError(await zo('forward', '--model', dir, ...text), 'config.json', 'unknown model_type "mamba"');
+    });
+    test('truncated safetensors header', async () => {
+      const dir = brokenCopy('llama', (d) => {
+        const f = path.join(d, 'model.safetensors');
+        fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 100));
+      });
+      expectOneLineError(await zo('forward', '--model', dir, ...text), 'model.safetensors', 'truncated or corrupt safetensors header');
+    });
+    test('corrupt safetensors header JSON', async () => {
+      const dir = brokenCopy('gpt2', (d) => {
+        const f = path.join(d, 'model.safetensors');
+        const bytes = fs.readFileSync(f);
+        bytes.write('#', 8); // first header byte: '{' becomes '#'
+        fs.writeFileSync(f, bytes);
+      });
+      expectOneLineError(await zo('forward', '--model', dir, ...text), 'model.safetensors');
+    });
+    test('a weight shape that disagrees with the config', async () => {
+      const dir = brokenCopy('llama', (d) => {
+        const f = path.join(d, 'config.json');
+        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), intermediate_size: 48 }));
+      });
+      expectOneLineError(await zo('forward', '--model', dir, ...text), 'model.safetensors', 'mlp.gate_proj.weight has shape [64,32] but config.json implies [48,32]');
+    });
+    test('missing tokenizer', async () => {
+      const dir = brokenCopy('gpt2', (d) => fs.rmSync(path.join(d, 'tokenizer.json')));
+      expectOneLineError(await zo('forward', '--model', dir, ...text), path.join(dir, 'tokenizer.json'), 'missing');
+    });
+    test('an invalid config field', async () => {
+      const dir = brokenCopy('gpt2', (d) => {
+        const f = path.join(d, 'config.json');
+        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), n_head: 'four' }));
+      });
+      expectOneLineError(await zo('forward', '--model', dir, ...text), 'config.json', 'n_head');
+    });
+    test('an unknown executor', async () => {
+      expectOneLineError(await zo('forward', '--model', fixtureDir('gpt2'), ...text, '--executor', 'torch'), 'torch');
+    });
+  });
+});

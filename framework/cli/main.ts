@@ -1,0 +1,39 @@
+import yargs from 'yargs';
+import { ZoError } from '../errors.js';
+import { benchCommand } from './bench.js';
+import { forwardCommand } from './forward.js';
+import { infoCommand } from './info.js';
+import { parityCommand } from './parity.js';
+
+/**
+ * The `zo` CLI. User errors (ZoError, bad flags) print one line on stderr and exit non-zero; any other
+ * exception is a bug and keeps its stack trace.
+ */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await yargs(argv)
+      .scriptName('zo')
+      .usage('$0 <command> [options]\n\nZeroth-order fine-tuning of language models.')
+      .command(infoCommand)
+      .command(forwardCommand)
+      .command(parityCommand)
+      .command(benchCommand)
+      .demandCommand(1, 'name a command; `zo --help` lists them')
+      .strict()
+      .help()
+      .version()
+      .wrap(Math.min(110, process.stdout.columns || 110))
+      .fail((msg, err) => {
+        // yargs' own messages can span lines; a user error is always one.
+        throw err ?? new ZoError(`${msg.replace(/\s*\n\s*/g, ' ')} (see zo --help)`);
+      })
+      .parseAsync();
+  } catch (e) {
+    if (e instanceof ZoError) {
+      process.stderr.write(`zo: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+      return;
+    }
+    throw e;
+  }
+}

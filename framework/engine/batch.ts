@@ -1,0 +1,77 @@
+import { ZoError } from '../errors.js';
+import type { BaseConfig, Family } from '../models/family.js';
+import { MASKED } from './ops.js';
+
+/**
+ * One batch of B right-padded rows of S token slots. `targets[n]`/`weights[n]` say which token slot n
+ * predicts and how much it counts: next-token LM, answer-only LM and candidate scoring all reduce to
+ * this, so every objective is the same graph.
+ */
+export interface Batch {
+  B: number;
+  S: number;
+  ids: Int32Array;
+  /** 1 for a real token, 0 for padding. */
+  attention: Uint8Array;
+  targets: Int32Array;
+  weights: Float32Array;
+}
+
+/** The executor-neutral inputs of the graph, computed in JS once per batch. */
+export interface Feeds {
+  ids: Int32Array;
+  positions: Int32Array;
+  /** Additive [B, 1, S, S]: 0 where query i may see key j (j ≤ i and j is a real token), else MASKED. */
+  mask: Float32Array;
+  targets: Int32Array;
+  weights: Float32Array;
+}
+
+export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, batch: Batch): Feeds {
+  const { B, S, attention } = batch;
+  const N = B * S;
+  for (const [name, arr] of [['ids', batch.ids], ['attention', attention], ['targets', batch.targets], ['weights', batch.weights]] as const)
+    if (arr.length !== N) throw new Error(`batch.${name} has ${arr.length} entries, expected B·S = ${N}`);
+  for (let n = 0; n < N; n++) {
+    const id = batch.ids[n]!;
+    const t = batch.targets[n]!;
+    if (id < 0 || id >= config.vocabSize || t < 0 || t >= config.vocabSize)
+      throw new ZoError(`token id ${id < 0 || id >= config.vocabSize ? id : t} is outside the model's vocabulary of ${config.vocabSize}`);
+  }
+  if (S > config.maxPositions) throw new ZoError(`sequence length ${S} exceeds the model's ${config.maxPositions} positions`);
+  const positions = family.positions(config, attention, B, S);
+  const mask = new Float32Array(B * S * S);
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < S; i++)
+      for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
+  return { ids: batch.ids, positions, mask, targets: batch.targets, weights: batch.weights };
+}
+
+/**
+ * A next-token LM batch from token sequences: right-padded with `padId`, every real token after the
+ * first predicted from its prefix.
+ */
+export function lmBatch(seqs: readonly (readonly number[])[], padId = 0, S = Math.max(...seqs.map((s) => s.length))): Batch {
+  const B = seqs.length;
+  const N = B * S;
+  const batch: Batch = {
+    B,
+    S,
+    ids: new Int32Array(N).fill(padId),
+    attention: new Uint8Array(N),
+    targets: new Int32Array(N).fill(padId),
+    weights: new Float32Array(N),
+  };
+  seqs.forEach((seq, b) => {
+    const len = Math.min(seq.length, S);
+    for (let s = 0; s < len; s++) {
+      batch.ids[b * S + s] = seq[s]!;
+      batch.attention[b * S + s] = 1;
+      if (s + 1 < len) {
+        batch.targets[b * S + s] = seq[s + 1]!;
+        batch.weights[b * S + s] = 1;
+      }
+    }
+  });
+  return batch;
+}

@@ -1,0 +1,68 @@
+/**
+ * The small tensor vocabulary every model family is written against, once (DESIGN §3.1).
+ *
+ * Two executors implement it: `ort` traces the calls into an ONNX graph, `tfjs` runs them eagerly with
+ * autodiff. Shapes are concrete numbers at call time (the ort executor keys its graph cache by shape),
+ * so a model definition can read `ops.shape(x)` and do ordinary arithmetic on dimensions.
+ */
+export type Shape = readonly number[];
+
+/** The data inputs of one batch, flattened over N = B·S token slots. */
+export type InputName = 'ids' | 'positions' | 'mask' | 'targets' | 'weights';
+
+export interface Ops<T> {
+  readonly kind: 'ort' | 'tfjs';
+  shape(x: T): Shape;
+
+  /** A data input: ids, positions, targets [N] (int); mask [B,1,S,S] (additive float); weights [N] (float). */
+  input(name: InputName): T;
+  /** A weight block by its HF name. The executor may return θ + c·P(z) here (perturbation in the forward pass). */
+  param(name: string): T;
+  constant(values: Float32Array, shape: Shape): T;
+
+  add(a: T, b: T): T;
+  sub(a: T, b: T): T;
+  mul(a: T, b: T): T;
+  div(a: T, b: T): T;
+  scale(x: T, s: number): T;
+  neg(x: T): T;
+
+  /** Batched a·b (or a·bᵀ), broadcasting leading dims. */
+  matmul(a: T, b: T, transposeB?: boolean): T;
+  /**
+   * x[N, in] → [N, out]. `layout` is how the weight is stored: 'out_in' for torch Linear (y = x·Wᵀ),
+   * 'in_out' for GPT-2's Conv1D (y = x·W).
+   */
+  linear(x: T, w: T, b?: T, layout?: 'out_in' | 'in_out'): T;
+  /** Rows of `table` [V, d] at int `ids` [N] → [N, d]. */
+  gather(table: T, ids: T): T;
+
+  reshape(x: T, shape: Shape): T;
+  transpose(x: T, perm: readonly number[]): T;
+  slice(x: T, axis: number, start: number, end: number): T;
+  concat(xs: readonly T[], axis: number): T;
+  /** Broadcast to `shape` (numpy rules). */
+  expand(x: T, shape: Shape): T;
+  castFloat(x: T): T;
+
+  /** Over the last axis; g and b are optional (elementwise_affine off). */
+  layerNorm(x: T, g: T | undefined, b: T | undefined, eps: number): T;
+  /** x · rsqrt(mean(x²) + eps) · g over the last axis (Llama / Qwen2 RMSNorm). */
+  rmsNorm(x: T, g: T, eps: number): T;
+
+  relu(x: T): T;
+  silu(x: T): T;
+  /** GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+  geluTanh(x: T): T;
+  cos(x: T): T;
+  sin(x: T): T;
+
+  softmax(x: T): T;
+  logSoftmax(x: T): T;
+  /** x[N, V], int targets [N] → x[n, targets[n]] as [N]. */
+  pick(x: T, targets: T): T;
+  sum(x: T, axis: number, keepDims?: boolean): T;
+}
+
+/** An additive mask value: large enough to zero a softmax weight, small enough to stay finite in fp32. */
+export const MASKED = -1e9;

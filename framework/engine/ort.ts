@@ -1,0 +1,353 @@
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import type { BaseConfig } from '../models/family.js';
+import { objective } from '../models/layers.js';
+import { feedsFor, type Batch } from './batch.js';
+import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
+import { OnnxGraph, type ElemType } from './onnx-graph.js';
+import type { InputName, Ops, Shape } from './ops.js';
+import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../zo/perturbation.js';
+
+/** A traced value: its name in the graph, its concrete shape and element type. */
+export interface Sym {
+  readonly name: string;
+  readonly shape: Shape;
+  readonly type: ElemType;
+}
+
+const INPUT_TYPES: Record<InputName, ElemType> = {
+  ids: 'int64',
+  positions: 'int64',
+  targets: 'int64',
+  mask: 'float',
+  weights: 'float',
+};
+
+/**
+ * Ops that record ONNX nodes instead of computing. Weights become graph inputs named by their HF
+ * names, so ORT reads θ's Float32Arrays in place on every run.
+ */
+export class OrtTracer implements Ops<Sym> {
+  readonly kind = 'ort' as const;
+  readonly usedParams = new Set<string>();
+
+  constructor(
+    readonly g: OnnxGraph,
+    private readonly B: number,
+    private readonly S: number,
+    private readonly paramShape: (name: string) => Shape,
+    private readonly perturbed: ReadonlyMap<string, { kind: BlockPerturbation['kind']; rank?: number }> = new Map(),
+  ) {}
+
+  private readonly inputs = new Map<string, Sym>();
+
+  shape(x: Sym): Shape {
+    return x.shape;
+  }
+
+  private node(op: string, ins: readonly Sym[], shape: Shape, attrs = {}, type: ElemType = 'float'): Sym {
+    return { name: this.g.op(op, ins.map((i) => i.name), attrs), shape, type };
+  }
+
+  input(name: InputName): Sym {
+    const hit = this.inputs.get(name);
+    if (hit) return hit;
+    const { B, S } = this;
+    const shape = name === 'mask' ? [B, 1, S, S] : [B * S];
+    const sym = { name: this.g.input(name, shape, INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
+    this.inputs.set(name, sym);
+    return sym;
+  }
+
+  private readonly paramSyms = new Map<string, Sym>();
+
+  /**
+   * θ as a graph input; for a perturbed block, θ + c·P(z) with z (or s, U, V) and c as further inputs
+   * named `<block>|z`, `<block>|c`, …, so ± probes and any per-block scale reuse one graph.
+   */
+  param(name: string): Sym {
+    const hit = this.paramSyms.get(name);
+    if (hit) return hit;
+    const shape = this.paramShape(name);
+    this.usedParams.add(name);
+    const theta: Sym = { name: this.g.input(name, shape), shape, type: 'float' };
+    const kind = this.perturbed.get(name);
+    let sym = theta;
+    if (kind) {
+      const inp = (suffix: string, s: Shape): Sym => ({ name: this.g.input(`${name}|${suffix}`, s), shape: s, type: 'float' });
+      const c = inp('c', []);
+      let delta: Sym;
+      if (kind.kind === 'lowrank') {
+        const [rows, cols] = shape as [number, number];
+        delta = this.matmul(inp('u', [rows, kind.rank!]), inp('v', [cols, kind.rank!]), true);
+      } else {
+        delta = inp('z', shape);
+        if (kind.kind === 'elementwise') delta = this.mul(delta, inp('s', shape));
+      }
+      sym = this.add(theta, this.mul(delta, c));
+    }
+    this.paramSyms.set(name, sym);
+    return sym;
+  }
+
+  constant(values: Float32Array, shape: Shape): Sym {
+    return { name: this.g.constant(values, shape), shape, type: 'float' };
+  }
+
+  add(a: Sym, b: Sym): Sym {
+    return this.node('Add', [a, b], broadcast(a.shape, b.shape));
+  }
+  sub(a: Sym, b: Sym): Sym {
+    return this.node('Sub', [a, b], broadcast(a.shape, b.shape));
+  }
+  mul(a: Sym, b: Sym): Sym {
+    return this.node('Mul', [a, b], broadcast(a.shape, b.shape));
+  }
+  div(a: Sym, b: Sym): Sym {
+    return this.node('Div', [a, b], broadcast(a.shape, b.shape));
+  }
+  scale(x: Sym, s: number): Sym {
+    return s === 1 ? x : this.mul(x, this.constant(Float32Array.of(s), []));
+  }
+  neg(x: Sym): Sym {
+    return this.node('Neg', [x], x.shape);
+  }
+
+  matmul(a: Sym, b: Sym, transposeB = false): Sym {
+    const r = b.shape.length;
+    const bt = transposeB ? this.transpose(b, [...b.shape.keys()].map((i) => (i < r - 2 ? i : i === r - 2 ? r - 1 : r - 2))) : b;
+    const batch = broadcast(a.shape.slice(0, -2), bt.shape.slice(0, -2));
+    return this.node('MatMul', [a, bt], [...batch, a.shape.at(-2)!, bt.shape.at(-1)!]);
+  }
+
+  linear(x: Sym, w: Sym, b?: Sym, layout: 'out_in' | 'in_out' = 'out_in'): Sym {
+    // Gemm reads a [out, in] weight with transB=1 directly: no transposed copy of θ per run.
+    const out = layout === 'out_in' ? w.shape[0]! : w.shape[1]!;
+    const ins = b ? [x, w, b] : [x, w];
+    return this.node('Gemm', ins, [x.shape[0]!, out], { transB: layout === 'out_in' ? 1 : 0 });
+  }
+
+  gather(table: Sym, ids: Sym): Sym {
+    return this.node('Gather', [table, ids], [...ids.shape, ...table.shape.slice(1)], { axis: 0 });
+  }
+
+  reshape(x: Sym, shape: Shape): Sym {
+    return { name: this.g.op('Reshape', [x.name, this.g.ints(shape)]), shape, type: x.type };
+  }
+  transpose(x: Sym, perm: readonly number[]): Sym {
+    return this.node('Transpose', [x], perm.map((p) => x.shape[p]!), { perm: [...perm] });
+  }
+  slice(x: Sym, axis: number, start: number, end: number): Sym {
+    const shape = x.shape.map((d, i) => (i === axis ? end - start : d));
+    const ins = [x.name, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])];
+    return { name: this.g.op('Slice', ins), shape, type: x.type };
+  }
+  concat(xs: readonly Sym[], axis: number): Sym {
+    const shape = xs[0]!.shape.map((d, i) => (i === axis ? xs.reduce((n, x) => n + x.shape[i]!, 0) : d));
+    return this.node('Concat', xs, shape, { axis });
+  }
+  expand(x: Sym, shape: Shape): Sym {
+    return { name: this.g.op('Expand', [x.name, this.g.ints(shape)]), shape, type: x.type };
+  }
+  castFloat(x: Sym): Sym {
+    return this.node('Cast', [x], x.shape, { to: 1 });
+  }
+
+  layerNorm(x: Sym, g: Sym | undefined, b: Sym | undefined, eps: number): Sym {
+    const d = x.shape.at(-1)!;
+    const gain = g ?? this.constant(new Float32Array(d).fill(1), [d]);
+    const ins = b ? [x, gain, b] : [x, gain];
+    return this.node('LayerNormalization', ins, x.shape, { axis: -1, epsilon: { f: eps } });
+  }
+  rmsNorm(x: Sym, g: Sym, eps: number): Sym {
+    // Written as Pow → ReduceMean → Add → Sqrt → Div → Mul: the pattern ORT fuses into one kernel.
+    const sq = this.node('Pow', [x, this.constant(Float32Array.of(2), [])], x.shape);
+    const ms = this.node('ReduceMean', [sq], [...x.shape.slice(0, -1), 1], { axes: [-1], keepdims: 1 });
+    const rms = this.node('Sqrt', [this.add(ms, this.constant(Float32Array.of(eps), []))], ms.shape);
+    return this.mul(this.div(x, rms), g);
+  }
+
+  relu(x: Sym): Sym {
+    return this.node('Relu', [x], x.shape);
+  }
+  silu(x: Sym): Sym {
+    return this.mul(x, this.node('Sigmoid', [x], x.shape));
+  }
+  geluTanh(x: Sym): Sym {
+    const cube = this.mul(this.mul(x, x), x);
+    const inner = this.scale(this.add(x, this.scale(cube, 0.044715)), Math.sqrt(2 / Math.PI));
+    const t = this.node('Tanh', [inner], x.shape);
+    return this.mul(this.scale(x, 0.5), this.add(t, this.constant(Float32Array.of(1), [])));
+  }
+  cos(x: Sym): Sym {
+    return this.node('Cos', [x], x.shape);
+  }
+  sin(x: Sym): Sym {
+    return this.node('Sin', [x], x.shape);
+  }
+
+  softmax(x: Sym): Sym {
+    return this.node('Softmax', [x], x.shape, { axis: -1 });
+  }
+  logSoftmax(x: Sym): Sym {
+    return this.node('LogSoftmax', [x], x.shape, { axis: -1 });
+  }
+  pick(x: Sym, targets: Sym): Sym {
+    const idx = this.reshape(targets, [targets.shape[0]!, 1]);
+    const picked = this.node('GatherElements', [x, idx], [x.shape[0]!, 1], { axis: 1 });
+    return this.reshape(picked, [x.shape[0]!]);
+  }
+  sum(x: Sym, axis: number, keepDims = false): Sym {
+    const shape = keepDims ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
+    const out = this.g.op('ReduceSum', [x.name, this.g.ints([axis])], { keepdims: keepDims ? 1 : 0 });
+    return { name: out, shape, type: x.type };
+  }
+}
+
+export function broadcast(a: Shape, b: Shape): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const x = a[a.length - r + i] ?? 1;
+    const y = b[b.length - r + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new Error(`cannot broadcast [${a}] with [${b}]`);
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+/** Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes. */
+export function traceModel<C extends BaseConfig>(
+  model: Model<C>,
+  B: number,
+  S: number,
+  withLogits: boolean,
+  perturbation?: Perturbation,
+): { bytes: Uint8Array; params: string[] } {
+  const g = new OnnxGraph();
+  const kinds = new Map([...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]));
+  const ops = new OrtTracer(g, B, S, (name) => model.params.shape(name), kinds);
+  const logits = model.family.logits(ops, model.config, B, S);
+  const out = objective(ops, logits, B, S);
+  g.op('Identity', [out.loss.name], {}, 'loss');
+  g.output('loss', []);
+  g.op('Identity', [out.seqLogProb.name], {}, 'seq_logprob');
+  g.output('seq_logprob', [B]);
+  g.op('Identity', [out.seqCount.name], {}, 'seq_count');
+  g.output('seq_count', [B]);
+  if (withLogits) {
+    g.op('Identity', [logits.name], {}, 'logits');
+    g.output('logits', logits.shape);
+  }
+  return { bytes: g.bytes(), params: [...ops.usedParams] };
+}
+
+export interface OrtOptions {
+  /** Intra-op threads; defaults to the machine's available parallelism. */
+  threads?: number;
+  /** 'cpu' (default) or 'cuda' where an ORT build with the CUDA EP is installed. */
+  device?: 'cpu' | 'cuda';
+}
+
+interface CompiledGraph {
+  session: ort.InferenceSession;
+  params: string[];
+}
+
+/**
+ * Runs a model in onnxruntime-node. Graphs are cached by batch shape; weights are zero-copy
+ * `ort.Tensor` views of θ's Float32Arrays, created once.
+ */
+export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor {
+  readonly name = 'ort' as const;
+  readonly threads: number;
+  readonly device: 'cpu' | 'cuda';
+  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  private readonly weightTensors = new Map<string, ort.Tensor>();
+
+  constructor(
+    readonly model: Model<C>,
+    opts: OrtOptions = {},
+  ) {
+    this.threads = opts.threads ?? os.availableParallelism();
+    this.device = opts.device ?? 'cpu';
+  }
+
+  describe(): string {
+    return `ort ${ort.env.versions.node ?? ort.env.versions.common} ${this.device}, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
+  }
+
+  private graph(B: number, S: number, withLogits: boolean, perturbation?: Perturbation): Promise<CompiledGraph> {
+    const key = `${B}x${S}${withLogits ? '+logits' : ''}|${perturbationSignature(perturbation)}`;
+    let hit = this.graphs.get(key);
+    if (!hit) {
+      hit = (async () => {
+        const { bytes, params } = traceModel(this.model, B, S, withLogits, perturbation);
+        const session = await ort.InferenceSession.create(bytes, {
+          intraOpNumThreads: this.threads,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: 'all',
+          executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+        });
+        return { session, params };
+      })();
+      this.graphs.set(key, hit);
+    }
+    return hit;
+  }
+
+  private weight(name: string): ort.Tensor {
+    let t = this.weightTensors.get(name);
+    if (!t) {
+      t = new ort.Tensor('float32', this.model.params.get(name), [...this.model.params.shape(name)]);
+      this.weightTensors.set(name, t);
+    }
+    return t;
+  }
+
+  async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    const { B, S } = batch;
+    const { session, params } = await this.graph(B, S, !!opts.logits, opts.perturbation);
+    const f = feedsFor(this.model.family, this.model.config, batch);
+    const feeds: Record<string, ort.Tensor> = {
+      ids: int64(f.ids),
+      positions: int64(f.positions),
+      targets: int64(f.targets),
+      mask: new ort.Tensor('float32', f.mask, [B, 1, S, S]),
+      weights: new ort.Tensor('float32', f.weights, [B * S]),
+    };
+    for (const name of params) feeds[name] = this.weight(name);
+    for (const [name, p] of opts.perturbation ?? []) {
+      const shape = [...this.model.params.shape(name)];
+      feeds[`${name}|c`] = new ort.Tensor('float32', Float32Array.of(p.scale), []);
+      if (p.kind === 'lowrank') {
+        feeds[`${name}|u`] = new ort.Tensor('float32', p.u, [shape[0]!, p.rank]);
+        feeds[`${name}|v`] = new ort.Tensor('float32', p.v, [shape[1]!, p.rank]);
+      } else {
+        feeds[`${name}|z`] = new ort.Tensor('float32', p.z, shape);
+        if (p.kind === 'elementwise') feeds[`${name}|s`] = new ort.Tensor('float32', p.s, shape);
+      }
+    }
+    // Only feed inputs the graph declares (e.g. GPT-2 never reads `positions` through RoPE).
+    const wanted = new Set(session.inputNames);
+    for (const k of Object.keys(feeds)) if (!wanted.has(k)) delete feeds[k];
+    const out = await session.run(feeds);
+    const result: ForwardResult = {
+      loss: (out.loss!.data as Float32Array)[0]!,
+      seqLogProb: out.seq_logprob!.data as Float32Array,
+      seqCount: out.seq_count!.data as Float32Array,
+    };
+    if (opts.logits) result.logits = out.logits!.data as Float32Array;
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    for (const g of this.graphs.values()) await (await g).session.release();
+    this.graphs.clear();
+  }
+}
+
+function int64(values: Int32Array): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
+}

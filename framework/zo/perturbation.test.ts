@@ -1,0 +1,52 @@
+import { lmBatch } from '../engine/batch.js';
+import { ParamStore } from '../engine/params.js';
+import { OrtExecutor } from '../engine/ort.js';
+import { TfjsExecutor } from '../engine/tfjs.js';
+import { fixtureDir } from '../models/fixtures.js';
+import { loadModel } from '../models/load.js';
+import { fillGaussian, keyOf } from './rng.js';
+import { perturbedBlock, type BlockPerturbation, type Perturbation } from './perturbation.js';
+
+/** Deterministic N(0,1) values of length n. */
+const gauss = (n: number, k: number) => fillGaussian(new Float32Array(n), keyOf(99, k));
+
+describe('perturbation inside the forward pass', () => {
+  const model = loadModel(fixtureDir('llama'));
+  const batch = lmBatch([model.tokenizer.encode('Call me Ishmael. Some years ago, never mind how long'), model.tokenizer.encode('It was the best of times')]);
+  const shape = (n: string) => model.params.shape(n);
+  const size = (n: string) => model.params.get(n).length;
+
+  const emb = 'model.embed_tokens.weight';
+  const q = 'model.layers.0.self_attn.q_proj.weight';
+  const norm = 'model.layers.1.post_attention_layernorm.weight';
+  const head = 'lm_head.weight';
+  const cases: [string, Perturbation][] = [
+    ['scalar on every block', new Map(model.params.names.map((n, i) => [n, { kind: 'scalar', scale: 0.05, z: gauss(size(n), i) } as BlockPerturbation]))],
+    ['scalar, negative, on the tied-to-nothing lm_head and a norm', new Map<string, BlockPerturbation>([[head, { kind: 'scalar', scale: -0.1, z: gauss(size(head), 1) }], [norm, { kind: 'scalar', scale: -0.1, z: gauss(size(norm), 2) }]])],
+    ['elementwise (HiZOO)', new Map<string, BlockPerturbation>([[q, { kind: 'elementwise', scale: 0.1, z: gauss(size(q), 3), s: gauss(size(q), 4).map(Math.abs) }], [emb, { kind: 'elementwise', scale: 0.1, z: gauss(size(emb), 5), s: gauss(size(emb), 6).map(Math.abs) }]])],
+    ['low-rank U·Vᵀ (LOZO)', new Map<string, BlockPerturbation>([[q, { kind: 'lowrank', scale: 0.1, rank: 2, u: gauss(shape(q)[0]! * 2, 7), v: gauss(shape(q)[1]! * 2, 8) }], [head, { kind: 'lowrank', scale: 0.1, rank: 1, u: gauss(shape(head)[0]!, 9), v: gauss(shape(head)[1]!, 10) }]])],
+  ];
+
+  test.each(cases)('%s: both executors equal a forward on θ + c·P(z) written out, and θ is untouched', async (_label, pert) => {
+    const before = model.params.names.map((n) => model.params.get(n).slice());
+    // The independent path: θ' materialised in JS, run unperturbed.
+    const written = new ParamStore(model.params.specs(), (spec) => {
+      const p = pert.get(spec.name);
+      return p ? perturbedBlock(model.params.get(spec.name), spec.shape, p) : model.params.get(spec.name).slice();
+    });
+    const ref = await new OrtExecutor({ ...model, params: written }).forward(batch);
+    const base = await new OrtExecutor(model).forward(batch);
+    const ortx = new OrtExecutor(model);
+    const tfx = await TfjsExecutor.create(model);
+    const viaOrt = await ortx.forward(batch, { perturbation: pert });
+    const viaTf = await tfx.forward(batch, { perturbation: pert });
+    expect(Math.abs(viaOrt.loss - base.loss)).toBeGreaterThan(1e-3); // the perturbation does something
+    expect(Math.abs(viaOrt.loss - ref.loss)).toBeLessThan(1e-5);
+    expect(Math.abs(viaTf.loss - ref.loss)).toBeLessThan(1e-4);
+    // Unperturbed again, through the same executor: bit-identical to before.
+    expect((await ortx.forward(batch)).loss).toBe(base.loss);
+    model.params.names.forEach((n, i) => expect(Buffer.from(model.params.get(n).buffer).equals(Buffer.from(before[i]!.buffer))).toBe(true));
+    await ortx.dispose();
+    await tfx.dispose();
+  });
+});
