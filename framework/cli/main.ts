@@ -3,7 +3,9 @@ import { ZoError } from '../errors.js';
 import { benchCommand } from './bench.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
+import { optimizersCommand } from './optimizers.js';
 import { parityCommand } from './parity.js';
+import { runCommand } from './run.js';
 
 /**
  * The `zo` CLI. User errors (ZoError, bad flags) print one line on stderr and exit non-zero; any other
@@ -13,10 +15,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await yargs(argv)
       .scriptName('zo')
+      // A repeated flag means the last one wins, not an array nobody asked for.
+      .parserConfiguration({ 'duplicate-arguments-array': false })
       .usage('$0 <command> [options]\n\nZeroth-order fine-tuning of language models.')
       .command(infoCommand)
       .command(forwardCommand)
       .command(parityCommand)
+      .command(runCommand)
+      .command(optimizersCommand)
       .command(benchCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()

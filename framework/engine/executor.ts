@@ -32,5 +32,7 @@ export interface Executor {
   /** One line for `zo info` and logs, e.g. "ort 1.30.0 cpu, 2 threads". */
   describe(): string;
   forward(batch: Batch, opts?: ForwardOptions): Promise<ForwardResult>;
+  /** θ's Float32Arrays were written (an update): executors that keep a copy re-read them. */
+  refresh(): void;
   dispose(): Promise<void>;
 }

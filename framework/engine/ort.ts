@@ -342,6 +342,9 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return result;
   }
 
+  /** Nothing to do: ORT reads θ's arrays in place on every run. */
+  refresh(): void {}
+
   async dispose(): Promise<void> {
     for (const g of this.graphs.values()) await (await g).session.release();
     this.graphs.clear();

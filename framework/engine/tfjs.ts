@@ -214,18 +214,18 @@ export interface TfjsOptions {
 }
 
 /**
- * Runs a model eagerly in tfjs. θ lives in tf.Variables created from the ParamStore; `syncFromParams`
+ * Runs a model eagerly in tfjs. θ lives in tf.Variables created from the ParamStore; `refresh`
  * re-reads them after the Float32Arrays change.
  */
 export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor {
   readonly name = 'tfjs' as const;
-  private vars = new Map<string, tf.Variable>();
+  private readonly vars = new Map<string, tf.Variable>();
 
   private constructor(
     readonly model: Model<C>,
     readonly backend: TfBackend,
   ) {
-    this.syncFromParams();
+    this.refresh();
   }
 
   static async create<C extends BaseConfig>(model: Model<C>, opts: TfjsOptions = {}): Promise<TfjsExecutor<C>> {
@@ -236,12 +236,16 @@ export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor
     return `tfjs ${tf.version.tfjs} ${this.backend}`;
   }
 
-  /** (Re)creates the variables from θ's Float32Arrays. */
-  syncFromParams(): void {
-    for (const v of this.vars.values()) v.dispose();
-    this.vars = new Map(
-      this.model.params.names.map((name) => [name, tf.variable(tf.tensor(this.model.params.get(name), [...this.model.params.shape(name)]), true, `zo/${name}`)]),
-    );
+  /** Copies θ's Float32Arrays into the variables (creating them the first time). */
+  refresh(): void {
+    const { params } = this.model;
+    for (const name of params.names) {
+      const value = tf.tensor(params.get(name), [...params.shape(name)]);
+      const v = this.vars.get(name);
+      if (v) v.assign(value);
+      else this.vars.set(name, tf.variable(value, true));
+      value.dispose();
+    }
   }
 
   /** Builds the objective for a batch inside the caller's tidy scope. */

@@ -32,7 +32,7 @@ describe('perturbation inside the forward pass', () => {
     // The independent path: θ' materialised in JS, run unperturbed.
     const written = new ParamStore(model.params.specs(), (spec) => {
       const p = pert.get(spec.name);
-      return p ? perturbedBlock(model.params.get(spec.name), spec.shape, p) : model.params.get(spec.name).slice();
+      return p ? perturbedBlock(model.params.get(spec.name), spec.shape, p, new Float32Array(spec.shape.reduce((a, b) => a * b, 1))) : model.params.get(spec.name).slice();
     });
     const ref = await new OrtExecutor({ ...model, params: written }).forward(batch);
     const base = await new OrtExecutor(model).forward(batch);

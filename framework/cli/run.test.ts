@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fixtureDir } from '../models/fixtures.js';
+import { packageRoot } from '../paths.js';
+import { writeSafetensors } from '../models/safetensors.js';
+import { loadModel } from '../models/load.js';
+import { zo } from './testing.js';
+
+const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
+const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-run-${tag}-`));
+const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
+const common = ['--model', fixtureDir('llama'), '--text-file', TEXT, '--batch-size', '4', '--seq-len', '24'];
+
+function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
+  expect(r.code).not.toBe(0);
+  const lines = r.stderr.trimEnd().split('\n');
+  const last = lines.at(-1)!;
+  expect(last).toMatch(/^zo: /);
+  for (const f of fragments) expect(last).toContain(f);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('zo run', () => {
+  test('mezo for 300 steps lowers the LM loss, and writes spec, metrics and summary', async () => {
+    const out = path.join(tmp('mezo'), 'run');
+    const r = await zo('run', ...common, '--batch-size', '8', '--seq-len', '32', '--optimizer', 'mezo', '--lr', '1e-3', '--steps', '300', '--log-every', '25', '--out', out);
+    expect(r.code).toBe(0);
+    const summary = readJson(path.join(out, 'summary.json'));
+    expect(summary.optimizer).toBe('mezo');
+    expect(summary.steps).toBe(300);
+    expect(summary.finalLoss).toBeLessThan(summary.initialLoss - 0.05);
+    expect(summary.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(summary.peakRssMb).toBeGreaterThan(0);
+    const spec = readJson(path.join(out, 'spec.json'));
+    expect(spec.hyperparameters).toEqual({ lr: 1e-3, eps: 1e-3, weightDecay: 0, q: 1, oneSided: false });
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.step)).toEqual([...Array.from({ length: 12 }, (_, i) => i * 25), 299]);
+    for (const l of lines) expect(Object.keys(l).sort()).toEqual(['loss', 'lr', 'ms', 'projectedGrad', 'step']);
+  });
+
+  test('100 steps straight, or 50 steps killed and --resumed to 100, give the same weights', async () => {
+    const args = [...common, '--optimizer', 'zo-adam', '--lr', '1e-3', '--steps', '100', '--save-every', '10', '--log-every', '1'];
+    const straight = path.join(tmp('straight'), 'run');
+    expect((await zo('run', ...args, '--out', straight)).code).toBe(0);
+
+    // A real SIGKILL once a checkpoint at step ≥ 50 exists, wherever the run then is.
+    const killed = path.join(tmp('killed'), 'run');
+    const child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'zo.js'), 'run', ...args, '--out', killed], { stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        try {
+          if (readJson(path.join(killed, 'checkpoint.json')).step >= 50) {
+            clearInterval(poll);
+            child.kill('SIGKILL');
+            resolve();
+          }
+        } catch {
+          // not written yet
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(poll);
+        resolve();
+      });
+      child.on('error', reject);
+    });
+    await new Promise((r) => child.on('close', r));
+    expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false); // it really was cut short
+    const at = readJson(path.join(killed, 'checkpoint.json')).step;
+    expect(at).toBeGreaterThanOrEqual(50);
+    expect(at).toBeLessThan(100);
+
+    const resumed = await zo('run', '--resume', '--out', killed);
+    expect(resumed.code).toBe(0);
+    const a = readJson(path.join(straight, 'summary.json'));
+    const b = readJson(path.join(killed, 'summary.json'));
+    expect(b.weightsSha256).toBe(a.weightsSha256);
+    expect(b.finalLoss).toBe(a.finalLoss);
+    // metrics.jsonl is whole again: every step once, with the same losses.
+    const steps = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(steps(killed).map((l) => [l.step, l.loss])).toEqual(steps(straight).map((l) => [l.step, l.loss]));
+  });
+
+  test('non-finite losses are skipped and counted, then the run aborts with a diagnosis', async () => {
+    // Weights holding NaN (a bad save, an fp16 overflow): every loss is NaN.
+    const dir = tmp('nan-model');
+    fs.cpSync(fixtureDir('llama'), dir, { recursive: true });
+    const m = loadModel(dir);
+    m.params.get('model.norm.weight')[3] = NaN;
+    writeSafetensors(path.join(dir, 'model.safetensors'), m.params.names.map((n) => ({ name: n, shape: [...m.params.shape(n)], data: m.params.get(n) })));
+    const out = path.join(tmp('nan'), 'run');
+    const r = await zo('run', ...common, '--model', dir, '--optimizer', 'mezo', '--steps', '50', '--out', out);
+    expectOneLineError(r, '5 non-finite losses in a row', 'model.norm.weight[3] = NaN');
+    expect(r.code).toBe(2);
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.skipped)).toHaveLength(5);
+    expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);
+  });
+
+  describe('bad input: one clear line, non-zero exit', () => {
+    test('an unknown optimizer lists the known ones', async () => {
+      expectOneLineError(await zo('run', ...common, '--optimizer', 'adamw', '--out', path.join(tmp('x'), 'r')), 'unknown optimizer "adamw"', 'mezo, zo-sgd-momentum');
+    });
+    test('a hyperparameter of the wrong type', async () => {
+      expectOneLineError(await zo('run', ...common, '--hp', 'q=two', '--out', path.join(tmp('x'), 'r')), 'mezo: hyperparameter q');
+    });
+    test('a hyperparameter out of range', async () => {
+      expectOneLineError(await zo('run', ...common, '--lr', '-1', '--out', path.join(tmp('x'), 'r')), 'mezo: hyperparameter lr');
+    });
+    test('a hyperparameter the optimizer does not have', async () => {
+      expectOneLineError(await zo('run', ...common, '--optimizer', 'fo-sgd', '--eps', '1e-3', '--out', path.join(tmp('x'), 'r')), 'fo-sgd: hyperparameter', 'eps');
+    });
+    test('--resume without a checkpoint', async () => {
+      expectOneLineError(await zo('run', '--resume', '--out', tmp('empty')), '--resume', 'no checkpoint');
+    });
+    test('a checkpoint from another optimizer or another model', async () => {
+      const out = path.join(tmp('ck'), 'run');
+      expect((await zo('run', ...common, '--steps', '4', '--out', out)).code).toBe(0);
+      const specFile = path.join(out, 'spec.json');
+      const spec = readJson(specFile);
+      fs.writeFileSync(specFile, JSON.stringify({ ...spec, optimizer: 'zo-adam', hyperparameters: { lr: 1e-5 } }));
+      expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), 'checkpoint is from optimizer "mezo", not "zo-adam"');
+      fs.writeFileSync(specFile, JSON.stringify({ ...spec, model: fixtureDir('qwen2') }));
+      expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), 'checkpoint is from another model', 'block 3 is model.layers.0.self_attn.k_proj.weight [16,32] there, model.layers.0.self_attn.q_proj.bias [32] here');
+    });
+    test('a run folder that already holds a run', async () => {
+      const out = path.join(tmp('twice'), 'run');
+      expect((await zo('run', ...common, '--steps', '2', '--out', out)).code).toBe(0);
+      expectOneLineError(await zo('run', ...common, '--steps', '2', '--out', out), 'already holds a run');
+    });
+  });
+
+  test('optimizers --json lists every optimizer with memory, passes and hyperparameters', async () => {
+    const r = await zo('optimizers', '--json');
+    const rows = JSON.parse(r.stdout) as { name: string; memoryFactor: number; forwardPasses: number; hyperparameters: Record<string, { default: unknown }> }[];
+    expect(rows.map((x) => x.name)).toContain('hizoo');
+    const byName = Object.fromEntries(rows.map((x) => [x.name, x]));
+    expect([byName.mezo!.memoryFactor, byName.mezo!.forwardPasses]).toEqual([0, 2]);
+    expect([byName['zo-adam']!.memoryFactor, byName['zo-sgd-conservative']!.forwardPasses, byName.hizoo!.forwardPasses]).toEqual([2, 5, 3]);
+    expect(byName.mezo!.hyperparameters.eps!.default).toBe(1e-3);
+  });
+});

@@ -1,0 +1,119 @@
+import { ZoError } from '../errors.js';
+import type { ParamStore } from '../engine/params.js';
+import type { Optimizer, OptimizerState, StepContext, StepInfo } from '../optimizers/optimizer.js';
+import type { NoiseSource } from './noise.js';
+import type { Perturbation } from './perturbation.js';
+import { keyOf } from './rng.js';
+
+/** The objective on one step's batch. */
+export interface StepObjective {
+  loss(perturbation?: Perturbation): Promise<number>;
+  lossAndGrads(): Promise<{ loss: number; grads: Map<string, Float32Array> }>;
+}
+
+/** A training problem: θ and, for each step, the objective on that step's batch (keyed by step). */
+export interface Problem {
+  readonly params: ParamStore;
+  at(step: number): StepObjective;
+}
+
+export type ScheduleKind = 'constant' | 'linear';
+export const SCHEDULES: readonly ScheduleKind[] = ['constant', 'linear'];
+
+/** The learning rate at `step` of `total`: constant, or linear decay to 0 (HF's linear, no warm-up). */
+export function lrAt(lr: number, schedule: ScheduleKind, step: number, total: number): number {
+  return schedule === 'constant' ? lr : lr * Math.max(0, 1 - step / total);
+}
+
+/** Thrown by ctx.loss on NaN/Inf so the step is skipped before any update touches θ. */
+class NonFiniteLoss extends Error {
+  constructor(readonly value: number) {
+    super(`non-finite loss ${value}`);
+  }
+}
+
+export interface StepRecord extends StepInfo {
+  step: number;
+  lr: number;
+  ms: number;
+  forwardPasses: number;
+  /** True when a non-finite loss skipped the step (θ and state unchanged). */
+  skipped: boolean;
+}
+
+export interface TrainOptions<H extends { lr: number }> {
+  optimizer: Optimizer<H>;
+  hyperparameters: H;
+  problem: Problem;
+  state: OptimizerState;
+  noise: NoiseSource;
+  seed: number;
+  /** Total steps of the run (the schedule's horizon). */
+  steps: number;
+  schedule: ScheduleKind;
+  /** Resume point: the first step to run. */
+  startStep?: number;
+  /** Consecutive non-finite losses tolerated before the run aborts. */
+  maxNonFinite?: number;
+  onStep?: (r: StepRecord) => void | Promise<void>;
+}
+
+/**
+ * The step loop shared by every optimizer. Each step sees only (seed, step): its batch, its noise and
+ * its other draws are keyed by them, so a resumed run replays exactly.
+ */
+export async function train<H extends { lr: number }>(o: TrainOptions<H>): Promise<{ skipped: number }> {
+  const maxNonFinite = o.maxNonFinite ?? 5;
+  let skipped = 0;
+  let inARow = 0;
+  for (let step = o.startStep ?? 0; step < o.steps; step++) {
+    const t0 = performance.now();
+    const objective = o.problem.at(step);
+    let passes = 0;
+    const lr = lrAt(o.hyperparameters.lr, o.schedule, step, o.steps);
+    const ctx: StepContext = {
+      step,
+      lr,
+      params: o.problem.params,
+      z: (probe, block) => o.noise.z(step, probe, block),
+      key: (...parts) => keyOf(o.seed, ...parts),
+      loss: async (p) => {
+        passes++;
+        const l = await objective.loss(p);
+        if (!Number.isFinite(l)) throw new NonFiniteLoss(l);
+        return l;
+      },
+      lossAndGrads: async () => {
+        passes++;
+        const r = await objective.lossAndGrads();
+        if (!Number.isFinite(r.loss)) throw new NonFiniteLoss(r.loss);
+        return r;
+      },
+    };
+    let record: StepRecord;
+    try {
+      const info = await o.optimizer.step(ctx, o.state, o.hyperparameters);
+      inARow = 0;
+      record = { step, lr, ms: performance.now() - t0, forwardPasses: passes, skipped: false, ...info };
+    } catch (e) {
+      if (!(e instanceof NonFiniteLoss)) throw e;
+      skipped++;
+      inARow++;
+      record = { step, lr, ms: performance.now() - t0, forwardPasses: passes, skipped: true, loss: e.value, projectedGrad: NaN };
+    }
+    await o.onStep?.(record);
+    if (inARow >= maxNonFinite)
+      throw new ZoError(`step ${step}: ${inARow} non-finite losses in a row (last ${record.loss}); ${diagnose(o.problem.params)}`);
+  }
+  return { skipped };
+}
+
+/** Why losses went non-finite: bad values already in θ (where), or a finite θ the step size broke. */
+function diagnose(params: ParamStore): string {
+  for (const name of params.names) {
+    const v = params.get(name);
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) return `θ holds a non-finite value (${name}[${bad}] = ${v[bad]}): the weights were loaded or updated that way; restart from a good checkpoint with a lower --lr`;
+  }
+  return 'θ is finite, so the probes overflow: lower --lr or --eps, or check the data for empty targets';
+}

@@ -1,0 +1,41 @@
+import { ParamStore } from '../engine/params.js';
+import type { Problem, StepObjective } from './harness.js';
+import { perturbedBlock, type Perturbation } from './perturbation.js';
+
+/**
+ * L(θ) = Σ_b Σ_i ½·a_bi·(θ_bi − t_bi)², a problem in plain JS whose every value can be checked by
+ * hand. Perturbations are applied with the same reference `perturbedBlock` the executors are tested
+ * against. Optionally noisy per step (`batchNoise`) to look like minibatches.
+ */
+export class Quadratic implements Problem {
+  readonly params: ParamStore;
+
+  constructor(
+    readonly blocks: { name: string; shape: number[]; theta0: number[]; a: number[]; target: number[] }[],
+  ) {
+    this.params = new ParamStore(blocks.map((b) => ({ name: b.name, shape: b.shape })), (spec) => Float32Array.from(blocks.find((b) => b.name === spec.name)!.theta0));
+  }
+
+  /** L at θ + perturbation, in float64 throughout (θ' too), so tests see the optimizer's math alone. */
+  value(perturbation?: Perturbation): number {
+    let l = 0;
+    for (const b of this.blocks) {
+      const theta = this.params.get(b.name);
+      const p = perturbation?.get(b.name);
+      const w = p ? perturbedBlock(theta, b.shape, p, new Float64Array(theta.length)) : theta;
+      for (let i = 0; i < w.length; i++) l += 0.5 * b.a[i]! * (w[i]! - b.target[i]!) ** 2;
+    }
+    return l;
+  }
+
+  grads(): Map<string, Float32Array> {
+    return new Map(this.blocks.map((b) => [b.name, Float32Array.from(this.params.get(b.name), (w, i) => b.a[i]! * (w - b.target[i]!))]));
+  }
+
+  at(): StepObjective {
+    return {
+      loss: async (p) => this.value(p),
+      lossAndGrads: async () => ({ loss: this.value(), grads: this.grads() }),
+    };
+  }
+}
