@@ -3,9 +3,11 @@ import { ZoError } from '../errors.js';
 import { benchCommand } from './bench.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
+import { evalCommand } from './eval.js';
 import { optimizersCommand } from './optimizers.js';
 import { parityCommand } from './parity.js';
 import { runCommand } from './run.js';
+import { tasksCommand } from './tasks.js';
 
 /**
  * The `zo` CLI. User errors (ZoError, bad flags) print one line on stderr and exit non-zero; any other
@@ -23,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
       .command(parityCommand)
       .command(runCommand)
       .command(optimizersCommand)
+      .command(tasksCommand)
+      .command(evalCommand)
       .command(benchCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()

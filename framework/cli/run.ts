@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../errors.js';
 import { optimizerNamed } from '../optimizers/registry.js';
-import { runLm, type RunSpec } from '../zo/run.js';
+import { runZo, type RunSpec } from '../zo/run.js';
 import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
 import { SCHEDULES, type ScheduleKind } from '../zo/harness.js';
 import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
@@ -11,6 +11,15 @@ import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName
 interface Args {
   model?: string;
   textFile?: string;
+  task?: string;
+  taskFile?: string;
+  dataDir?: string;
+  trainSetSeed: number;
+  trainSize?: number;
+  devSize?: number;
+  testSize?: number;
+  evalEvery: number;
+  maxLen: number;
   optimizer: string;
   lr?: number;
   eps?: number;
@@ -54,13 +63,33 @@ function defaultOut(optimizer: string): string {
   return path.join('runs', `${optimizer}-${stamp}`);
 }
 
+/** --train-size/--dev-size/--test-size, where given. */
+export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?: number }) {
+  const out: { train?: number; dev?: number; test?: number } = {};
+  for (const [k, v] of [['train', a.trainSize], ['dev', a.devSize], ['test', a.testSize]] as const) {
+    if (v === undefined) continue;
+    if (!(Number.isInteger(v) && v >= 0)) throw new ZoError(`--${k}-size ${v}: must be a non-negative integer`);
+    out[k] = v;
+  }
+  return out;
+}
+
 export const runCommand: CommandModule<object, Args> = {
   command: 'run',
-  describe: 'fine-tune a model with a ZO (or first-order) optimizer on the LM loss of a text file',
+  describe: 'fine-tune a model with a ZO (or first-order) optimizer on a task or on the LM loss of a text file',
   builder: (y) =>
     y
       .option('model', { type: 'string', describe: 'a Hugging Face model folder' })
-      .option('text-file', { type: 'string', describe: 'train on the next-token loss of this text' })
+      .option('task', { type: 'string', describe: 'a task by name (see `zo tasks`)' })
+      .option('task-file', { type: 'string', describe: 'a custom task: YAML or JSON next to JSONL data (see README)' })
+      .option('text-file', { type: 'string', describe: 'train on the next-token loss of this text instead of a task' })
+      .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
+      .option('train-set-seed', { type: 'number', default: 0, describe: "MeZO's train_set_seed: which examples form train and dev" })
+      .option('eval-every', { type: 'number', describe: 'tasks: dev evaluation every N steps, keeping the best-dev-loss weights (default steps/5)' })
+      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
+      .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
+      .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
+      .option('max-len', { type: 'number', default: 256, describe: 'tasks: tokens per example, prompts truncated from the left' })
       .option('optimizer', { type: 'string', default: 'mezo', describe: 'see `zo optimizers`' })
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
       .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })
@@ -87,11 +116,13 @@ export const runCommand: CommandModule<object, Args> = {
     positive('batch-size', argv.batchSize);
     positive('seq-len', argv.seqLen);
     positive('log-every', argv.logEvery);
+    positive('max-len', argv.maxLen);
     if (argv.resume && !argv.out) throw new ZoError('--resume needs --out: the run folder to continue');
     let spec: RunSpec | undefined;
     if (!argv.resume) {
       if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
-      if (!argv.textFile) throw new ZoError('--text-file is required: the text to fine-tune on');
+      const objectives = [argv.task, argv.taskFile, argv.textFile].filter((x) => x !== undefined).length;
+      if (objectives !== 1) throw new ZoError('give exactly one of --task NAME, --task-file FILE or --text-file FILE');
       optimizerNamed(argv.optimizer);
       const hyperparameters: Record<string, unknown> = { ...parseHp(argv.hp) };
       if (argv.lr !== undefined) hyperparameters.lr = argv.lr;
@@ -100,6 +131,13 @@ export const runCommand: CommandModule<object, Args> = {
       spec = {
         model: argv.model,
         textFile: argv.textFile,
+        task: argv.task,
+        taskFile: argv.taskFile,
+        dataDir: argv.dataDir,
+        trainSetSeed: argv.trainSetSeed,
+        sizes: splitSizes(argv),
+        evalEvery: argv.evalEvery ?? Math.max(1, Math.floor((argv.steps ?? 1000) / 5)),
+        maxLen: argv.maxLen,
         optimizer: argv.optimizer,
         hyperparameters,
         steps: argv.steps ?? 1000,
@@ -124,7 +162,7 @@ export const runCommand: CommandModule<object, Args> = {
       : undefined;
     const log = (msg: string) => process.stderr.write(`${msg}\n`);
     let started = false;
-    const summary = await runLm(
+    const summary = await runZo(
       out,
       spec,
       argv.resume,
@@ -142,7 +180,12 @@ export const runCommand: CommandModule<object, Args> = {
       argv.resume ? argv.steps : undefined,
     ).finally(() => bar?.stop());
     if (argv.json) return printJson({ out, ...summary });
-    console.log(`${summary.optimizer}: ${summary.steps} steps, loss ${summary.initialLoss.toFixed(4)} → ${summary.finalLoss.toFixed(4)} in ${summary.wallSeconds.toFixed(1)} s (peak RSS ${summary.peakRssMb} MB)`);
+    const held = summary.task ? 'dev loss' : 'loss';
+    console.log(`${summary.optimizer}: ${summary.steps} steps, ${held} ${summary.initialLoss.toFixed(4)} → ${summary.finalLoss.toFixed(4)} in ${summary.wallSeconds.toFixed(1)} s (peak RSS ${summary.peakRssMb} MB)`);
+    if (summary.task) {
+      const pct = (x: number) => (100 * x).toFixed(1);
+      console.log(`${summary.task} ${summary.metric}: zero-shot dev ${pct(summary.zeroShotDev!)} → dev ${pct(summary.devBest!)} (best dev loss at step ${summary.bestStep}), test ${pct(summary.test!)}`);
+    }
     console.log(`run folder: ${out}`);
   },
 };

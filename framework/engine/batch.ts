@@ -15,6 +15,9 @@ export interface Batch {
   attention: Uint8Array;
   targets: Int32Array;
   weights: Float32Array;
+  /** Rows are `candidates` consecutive rows per example (classification); `gold` [B/C] is the answer. */
+  candidates?: number;
+  gold?: Int32Array;
 }
 
 /** The executor-neutral inputs of the graph, computed in JS once per batch. */
@@ -25,6 +28,9 @@ export interface Feeds {
   mask: Float32Array;
   targets: Int32Array;
   weights: Float32Array;
+  gold: Int32Array;
+  /** Flat slot b·S + (real length − 1) of each row. */
+  last: Int32Array;
 }
 
 export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, batch: Batch): Feeds {
@@ -44,7 +50,15 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
   for (let b = 0; b < B; b++)
     for (let i = 0; i < S; i++)
       for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
-  return { ids: batch.ids, positions, mask, targets: batch.targets, weights: batch.weights };
+  const last = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    let len = 0;
+    for (let s = 0; s < S; s++) len += attention[b * S + s]!;
+    last[b] = b * S + Math.max(len - 1, 0);
+  }
+  const C = batch.candidates ?? 0;
+  if (C && (B % C !== 0 || batch.gold?.length !== B / C)) throw new Error(`batch: ${B} rows are not ${batch.gold?.length} examples × ${C} candidates`);
+  return { ids: batch.ids, positions, mask, targets: batch.targets, weights: batch.weights, gold: batch.gold ?? new Int32Array(0), last };
 }
 
 /**

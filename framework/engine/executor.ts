@@ -19,10 +19,13 @@ export interface ForwardResult {
   seqCount: Float32Array;
   /** [B·S, V], only when asked for. */
   logits?: Float32Array;
+  /** [B, V]: each row's next-token logits after its last real token, only when asked for. */
+  lastLogits?: Float32Array;
 }
 
 export interface ForwardOptions {
   logits?: boolean;
+  lastLogits?: boolean;
   /** θ + c·P(z) for these blocks, computed inside the forward pass; θ is not written. */
   perturbation?: Perturbation;
 }

@@ -7,14 +7,18 @@
  */
 export type Shape = readonly number[];
 
-/** The data inputs of one batch, flattened over N = B·S token slots. */
-export type InputName = 'ids' | 'positions' | 'mask' | 'targets' | 'weights';
+/**
+ * The data inputs of one batch, flattened over N = B·S token slots: ids, positions, targets [N] (int);
+ * mask [B,1,S,S] (additive); weights [N]; gold [B/C] (int: the correct candidate of each example when
+ * rows are C candidates per example); last [B] (int: the flat slot of each row's last real token).
+ */
+export type InputName = 'ids' | 'positions' | 'mask' | 'targets' | 'weights' | 'gold' | 'last';
 
 export interface Ops<T> {
   readonly kind: 'ort' | 'tfjs';
   shape(x: T): Shape;
 
-  /** A data input: ids, positions, targets [N] (int); mask [B,1,S,S] (additive float); weights [N] (float). */
+  /** A data input (see InputName). */
   input(name: InputName): T;
   /** A weight block by its HF name. The executor may return θ + c·P(z) here (perturbation in the forward pass). */
   param(name: string): T;

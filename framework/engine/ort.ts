@@ -1,7 +1,7 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { BaseConfig } from '../models/family.js';
-import { objective } from '../models/layers.js';
+import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
@@ -21,7 +21,19 @@ const INPUT_TYPES: Record<InputName, ElemType> = {
   targets: 'int64',
   mask: 'float',
   weights: 'float',
+  gold: 'int64',
+  last: 'int64',
 };
+
+/** What a traced graph computes, besides θ: its batch shape and which outputs it has. */
+export interface GraphSpec {
+  B: number;
+  S: number;
+  /** Candidates per example: the loss is the classification CE (see `objective`). */
+  candidates?: number;
+  logits?: boolean;
+  lastLogits?: boolean;
+}
 
 /**
  * Ops that record ONNX nodes instead of computing. Weights become graph inputs named by their HF
@@ -33,8 +45,7 @@ export class OrtTracer implements Ops<Sym> {
 
   constructor(
     readonly g: OnnxGraph,
-    private readonly B: number,
-    private readonly S: number,
+    private readonly spec: GraphSpec,
     private readonly paramShape: (name: string) => Shape,
     private readonly perturbed: ReadonlyMap<string, { kind: BlockPerturbation['kind']; rank?: number }> = new Map(),
   ) {}
@@ -52,8 +63,8 @@ export class OrtTracer implements Ops<Sym> {
   input(name: InputName): Sym {
     const hit = this.inputs.get(name);
     if (hit) return hit;
-    const { B, S } = this;
-    const shape = name === 'mask' ? [B, 1, S, S] : [B * S];
+    const { B, S, candidates } = this.spec;
+    const shape = name === 'mask' ? [B, 1, S, S] : name === 'gold' ? [B / (candidates ?? 1)] : name === 'last' ? [B] : [B * S];
     const sym = { name: this.g.input(name, shape, INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
     this.inputs.set(name, sym);
     return sym;
@@ -217,27 +228,27 @@ export function broadcast(a: Shape, b: Shape): number[] {
 }
 
 /** Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes. */
-export function traceModel<C extends BaseConfig>(
-  model: Model<C>,
-  B: number,
-  S: number,
-  withLogits: boolean,
-  perturbation?: Perturbation,
-): { bytes: Uint8Array; params: string[] } {
+export function traceModel<C extends BaseConfig>(model: Model<C>, spec: GraphSpec, perturbation?: Perturbation): { bytes: Uint8Array; params: string[] } {
+  const { B, S } = spec;
   const g = new OnnxGraph();
   const kinds = new Map([...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]));
-  const ops = new OrtTracer(g, B, S, (name) => model.params.shape(name), kinds);
+  const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds);
   const logits = model.family.logits(ops, model.config, B, S);
-  const out = objective(ops, logits, B, S);
+  const out = objective(ops, logits, B, S, spec.candidates);
   g.op('Identity', [out.loss.name], {}, 'loss');
   g.output('loss', []);
   g.op('Identity', [out.seqLogProb.name], {}, 'seq_logprob');
   g.output('seq_logprob', [B]);
   g.op('Identity', [out.seqCount.name], {}, 'seq_count');
   g.output('seq_count', [B]);
-  if (withLogits) {
+  if (spec.logits) {
     g.op('Identity', [logits.name], {}, 'logits');
     g.output('logits', logits.shape);
+  }
+  if (spec.lastLogits) {
+    const last = lastLogits(ops, logits);
+    g.op('Identity', [last.name], {}, 'last_logits');
+    g.output('last_logits', last.shape);
   }
   return { bytes: g.bytes(), params: [...ops.usedParams] };
 }
@@ -277,12 +288,12 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return `ort ${ort.env.versions.node ?? ort.env.versions.common} ${this.device}, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
   }
 
-  private graph(B: number, S: number, withLogits: boolean, perturbation?: Perturbation): Promise<CompiledGraph> {
-    const key = `${B}x${S}${withLogits ? '+logits' : ''}|${perturbationSignature(perturbation)}`;
+  private graph(spec: GraphSpec, perturbation?: Perturbation): Promise<CompiledGraph> {
+    const key = `${JSON.stringify(spec)}|${perturbationSignature(perturbation)}`;
     let hit = this.graphs.get(key);
     if (!hit) {
       hit = (async () => {
-        const { bytes, params } = traceModel(this.model, B, S, withLogits, perturbation);
+        const { bytes, params } = traceModel(this.model, spec, perturbation);
         const session = await ort.InferenceSession.create(bytes, {
           intraOpNumThreads: this.threads,
           interOpNumThreads: 1,
@@ -308,7 +319,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
 
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const { B, S } = batch;
-    const { session, params } = await this.graph(B, S, !!opts.logits, opts.perturbation);
+    const spec: GraphSpec = { B, S, candidates: batch.candidates, logits: opts.logits, lastLogits: opts.lastLogits };
+    const { session, params } = await this.graph(spec, opts.perturbation);
     const f = feedsFor(this.model.family, this.model.config, batch);
     const feeds: Record<string, ort.Tensor> = {
       ids: int64(f.ids),
@@ -316,6 +328,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
       targets: int64(f.targets),
       mask: new ort.Tensor('float32', f.mask, [B, 1, S, S]),
       weights: new ort.Tensor('float32', f.weights, [B * S]),
+      gold: int64(f.gold),
+      last: int64(f.last),
     };
     for (const name of params) feeds[name] = this.weight(name);
     for (const [name, p] of opts.perturbation ?? []) {
@@ -339,6 +353,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
       seqCount: out.seq_count!.data as Float32Array,
     };
     if (opts.logits) result.logits = out.logits!.data as Float32Array;
+    if (opts.lastLogits) result.lastLogits = out.last_logits!.data as Float32Array;
     return result;
   }
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BaseConfig } from '../models/family.js';
-import { objective } from '../models/layers.js';
+import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch, type Feeds } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import type { InputName, Ops, Shape } from './ops.js';
@@ -101,6 +101,8 @@ export class TfOps implements Ops<tf.Tensor> {
       targets: tf.tensor1d(feeds.targets, 'int32'),
       mask: tf.tensor4d(feeds.mask, [B, 1, S, S]),
       weights: tf.tensor1d(feeds.weights),
+      gold: tf.tensor1d(feeds.gold, 'int32'),
+      last: tf.tensor1d(feeds.last, 'int32'),
     };
     void N;
   }
@@ -271,18 +273,19 @@ export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor
     };
     const ops = new TfOps(feeds, batch.B, batch.S, weight);
     const logits = this.model.family.logits(ops, this.model.config, batch.B, batch.S);
-    return { logits, ...objective(ops, logits, batch.B, batch.S) };
+    return { logits, ops, ...objective(ops, logits, batch.B, batch.S, batch.candidates) };
   }
 
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const outs = tf.tidy(() => {
       const o = this.objective(batch, opts.perturbation);
-      return opts.logits ? [o.loss, o.seqLogProb, o.seqCount, o.logits] : [o.loss, o.seqLogProb, o.seqCount];
+      return [o.loss, o.seqLogProb, o.seqCount, opts.logits ? o.logits : tf.zeros([0]), opts.lastLogits ? lastLogits(o.ops, o.logits) : tf.zeros([0])];
     });
     const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
     tf.dispose(outs);
     const result: ForwardResult = { loss: data[0]![0]!, seqLogProb: data[1]!, seqCount: data[2]! };
     if (opts.logits) result.logits = data[3]!;
+    if (opts.lastLogits) result.lastLogits = data[4]!;
     return result;
   }
 

@@ -25,8 +25,10 @@ export interface Rendered {
    * tokens: those of prompt+option beyond those of prompt.
    */
   options?: string[];
-  /** Index of the correct option. */
+  /** Index of the correct option: the one trained on. */
   label?: number;
+  /** Every option that counts as correct when scoring, if more than `label` (ReCoRD's gold entities). */
+  labels?: number[];
   /** Generation: the gold answers; the metric takes the max over them. */
   answers?: string[];
   /**

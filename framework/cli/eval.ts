@@ -1,0 +1,64 @@
+import type { CommandModule } from 'yargs';
+import { ZoError } from '../errors.js';
+import { loadModel } from '../models/load.js';
+import { batchOptions, encodeSplit } from '../tasks/problem.js';
+import { resolveTask } from '../tasks/registry.js';
+import { scoreTask } from '../tasks/scoring.js';
+import { splitSizes } from './run.js';
+import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, type ExecutorName } from './common.js';
+
+interface Args {
+  model: string;
+  task?: string;
+  taskFile?: string;
+  split: 'dev' | 'test';
+  dataDir?: string;
+  trainSetSeed: number;
+  trainSize?: number;
+  devSize?: number;
+  testSize?: number;
+  maxLen: number;
+  limit?: number;
+  executor: ExecutorName;
+  threads?: number;
+  json: boolean;
+}
+
+export const evalCommand: CommandModule<object, Args> = {
+  command: 'eval',
+  describe: "zero-shot evaluation of a model on a task's dev or test split",
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder' })
+      .option('task', { type: 'string', describe: 'a task by name (see `zo tasks`)' })
+      .option('task-file', { type: 'string', describe: 'a custom task file' })
+      .option('split', { choices: ['dev', 'test'] as const, default: 'test' as const })
+      .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are" })
+      .option('train-set-seed', { type: 'number', default: 0 })
+      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
+      .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
+      .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
+      .option('max-len', { type: 'number', default: 256 })
+      .option('limit', { type: 'number', describe: 'score only the first N examples' })
+      .option('executor', executorOption)
+      .option('threads', threadsOption)
+      .option('json', jsonOption) as never,
+  handler: async (argv) => {
+    if (!argv.task && !argv.taskFile) throw new ZoError('give --task NAME or --task-file FILE');
+    const task = resolveTask(argv.task, argv.taskFile);
+    const model = loadModel(argv.model);
+    const splits = await task.load({ dataDir: argv.dataDir, trainSetSeed: argv.trainSetSeed, sizes: splitSizes(argv) });
+    const rows = splits[argv.split].slice(0, argv.limit);
+    const o = batchOptions(model, argv.maxLen);
+    const examples = encodeSplit(task, model, rows, argv.split, o.maxLen);
+    const exec = await makeExecutor(model, argv.executor, argv.threads);
+    try {
+      const r = await scoreTask(exec, task, model.tokenizer, examples, o);
+      const out = { task: task.name, split: argv.split, metric: task.metric, score: r.score, loss: r.loss, examples: examples.length };
+      if (argv.json) return printJson(out);
+      console.log(`${task.name} ${argv.split}: ${task.metric} ${(100 * r.score).toFixed(2)} over ${examples.length} examples (loss ${r.loss.toFixed(4)}; ${exec.describe()})`);
+    } finally {
+      await exec.dispose();
+    }
+  },
+};

@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fixtureDir } from '../models/fixtures.js';
+import { zo } from './testing.js';
+
+/** A custom sentiment task: YAML next to JSONL, as a user would write it. */
+function customTask(overrides: Record<string, unknown> = {}, rows?: { train?: string; dev?: string; test?: string }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-custom-'));
+  const lines = (n: number, k: number) =>
+    Array.from({ length: n }, (_, i) => JSON.stringify({ text: `${(i + k) % 2 ? 'I loved this film' : 'A dull and boring film'} number ${i}.`, label: (i + k) % 2 ? 'great' : 'terrible' })).join('\n');
+  fs.writeFileSync(path.join(dir, 'train.jsonl'), rows?.train ?? lines(24, 0));
+  fs.writeFileSync(path.join(dir, 'dev.jsonl'), rows?.dev ?? lines(8, 1));
+  fs.writeFileSync(path.join(dir, 'test.jsonl'), rows?.test ?? lines(8, 0));
+  const spec = {
+    name: 'my-sentiment',
+    train: 'train.jsonl',
+    dev: 'dev.jsonl',
+    test: 'test.jsonl',
+    template: '{text} It was',
+    candidates: ['terrible', 'great'],
+    labelField: 'label',
+    loss: 'classification',
+    metric: 'accuracy',
+    ...overrides,
+  };
+  const yaml = Object.entries(spec)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+  const file = path.join(dir, 'task.yaml');
+  fs.writeFileSync(file, yaml + '\n');
+  return file;
+}
+
+function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
+  expect(r.code).toBe(2);
+  const last = r.stderr.trimEnd().split('\n').at(-1)!;
+  expect(last).toMatch(/^zo: /);
+  for (const f of fragments) expect(last).toContain(f);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('custom tasks from a file', () => {
+  test('a YAML task with JSONL data runs end to end with mezo and reports the task summary', async () => {
+    const file = customTask();
+    const out = path.join(path.dirname(file), 'run');
+    const r = await zo('run', '--model', fixtureDir('llama'), '--task-file', file, '--optimizer', 'mezo', '--lr', '1e-3', '--steps', '20', '--eval-every', '10', '--batch-size', '4', '--out', out);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(s.task).toBe('my-sentiment');
+    expect(s.metric).toBe('accuracy');
+    for (const k of ['zeroShotDev', 'devBest', 'test']) expect(s[k]).toBeGreaterThanOrEqual(0);
+    for (const k of ['zeroShotDev', 'devBest', 'test']) expect(s[k]).toBeLessThanOrEqual(1);
+    expect(s.finalTrainLoss).toBeGreaterThan(0);
+    expect([10, 20]).toContain(s.bestStep);
+    expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
+    const devLines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'devLoss' in l);
+    expect(devLines.map((l) => l.step)).toEqual([9, 19]);
+    expect(Math.min(...devLines.map((l) => l.devLoss))).toBeCloseTo(s.devBestLoss, 10);
+  });
+
+  test('zo eval scores a custom task zero-shot', async () => {
+    const r = await zo('eval', '--model', fixtureDir('gpt2'), '--task-file', customTask(), '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.examples).toBe(8);
+    expect(out.metric).toBe('accuracy');
+    // 8 examples: the accuracy is a multiple of 1/8.
+    expect(Number.isInteger(out.score * 8)).toBe(true);
+  });
+
+  test('a generation task (answerField, F1) evaluates by greedy decoding', async () => {
+    const qa = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer: String(i + 1) })).join('\n');
+    const file = customTask({ template: 'Question: {question}\nAnswer:', candidates: undefined, labelField: undefined, answerField: 'answer', loss: 'lm', metric: 'f1' }, { train: qa(6), dev: qa(4), test: qa(4) });
+    const r = await zo('eval', '--model', fixtureDir('opt'), '--task-file', file, '--json');
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.metric).toBe('f1');
+    expect(out.score).toBeGreaterThanOrEqual(0);
+    expect(out.loss).toBeGreaterThan(0);
+  });
+
+  describe('bad input: one line naming the file, row or field', () => {
+    const model = ['--model', fixtureDir('llama')];
+    test('a data file that is missing', async () => {
+      const file = customTask({ dev: 'nope.jsonl' });
+      expectOneLineError(await zo('eval', ...model, '--task-file', file), 'nope.jsonl', 'missing');
+    });
+    test('a data file that is empty', async () => {
+      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { test: '\n' })), 'test.jsonl', 'empty');
+    });
+    test('malformed JSON on line N', async () => {
+      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { dev: '{"text": "ok", "label": "great"}\n{"text": oops}\n' })), 'dev.jsonl: line 2: invalid JSON');
+    });
+    test('a label outside the candidates', async () => {
+      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { train: '{"text": "fine", "label": "meh"}\n' })), 'train.jsonl: line 1', 'label "meh" is not one of the candidates');
+    });
+    test('a template placeholder with no such field', async () => {
+      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({ template: '{sentence} It was' })), 'train.jsonl: line 1', 'placeholder {sentence} has no such field');
+    });
+    test('a candidate that tokenizes to nothing', async () => {
+      // After a trailing space, " a" is one byte-level BPE token that replaces the space token.
+      const file = customTask({ template: '{text} It was ', candidates: ['terrible', 'a'] }, { train: '{"text": "fine", "label": 1}\n', dev: '{"text": "ok", "label": 0}\n', test: '{"text": "ok", "label": 0}\n' });
+      expectOneLineError(await zo('eval', ...model, '--task-file', file), 'my-sentiment', 'row 1: candidate 1', '"a" tokenizes to nothing after the prompt');
+    });
+    test('a task file that fails its schema', async () => {
+      const file = customTask({ loss: 'regression' });
+      expectOneLineError(await zo('eval', ...model, '--task-file', file), 'task.yaml', 'loss');
+    });
+  });
+});
+
+describe('zo tasks', () => {
+  test('--json lists every task with suite, type, metric and sizes', async () => {
+    const r = await zo('tasks', '--json');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { name: string; suite: string; type: string; metric: string }[];
+    const names = rows.map((x) => x.name);
+    for (const n of ['sst2', 'rte', 'cb', 'boolq', 'wsc', 'wic', 'multirc', 'copa', 'record', 'squad', 'drop']) expect(names).toContain(n);
+    expect(rows.filter((x) => x.suite === 'tiny')).toHaveLength(7);
+    const squad = rows.find((x) => x.name === 'squad')!;
+    expect([squad.suite, squad.type, squad.metric]).toEqual(['mezo', 'generation', 'f1']);
+  });
+});
+
+describe('the offline tiny suite on a fixture model', () => {
+  const TINY = ['tiny-sentiment', 'tiny-cb', 'tiny-boolq', 'tiny-copa', 'tiny-wsc', 'tiny-squad', 'tiny-drop'];
+  // Small splits: these check the plumbing of every task type, not the scores of a random model.
+  const sizes = ['--train-size', '24', '--dev-size', '12', '--test-size', '12'];
+
+  test.each(TINY)('%s: zo eval gives a zero-shot score', async (task) => {
+    const r = await zo('eval', '--model', fixtureDir('llama'), '--task', task, ...sizes, '--json');
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.examples).toBe(12);
+    expect(out.score).toBeGreaterThanOrEqual(0);
+    expect(out.score).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(out.loss)).toBe(true);
+  });
+
+  test.each(TINY)('%s: zo run --optimizer mezo runs and reports dev and test', async (task) => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), `zo-${task}-`)), 'run');
+    const r = await zo('run', '--model', fixtureDir('qwen2'), '--task', task, '--optimizer', 'mezo', '--lr', '1e-4', '--steps', '4', '--eval-every', '2', '--batch-size', '4', ...sizes, '--out', out);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(s.task).toBe(task);
+    expect([2, 4]).toContain(s.bestStep);
+    for (const k of ['zeroShotDev', 'devBest', 'test']) expect(s[k]).toBeGreaterThanOrEqual(0);
+  });
+});

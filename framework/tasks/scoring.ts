@@ -1,0 +1,200 @@
+import { ZoError } from '../errors.js';
+import type { Batch } from '../engine/batch.js';
+import type { Executor } from '../engine/executor.js';
+import type { TextTokenizer } from '../models/tokenizer.js';
+import type { Perturbation } from '../zo/perturbation.js';
+import { maxF1 } from './metrics.js';
+import type { Rendered, Task } from './task.js';
+
+/** One example, tokenized once: rows to score or train on, and what counts as right. */
+export interface Encoded {
+  /** prompt + option per candidate (classification, multiple choice). */
+  options: { ids: number[]; optionTokens: number }[];
+  label: number;
+  /** Options scored as correct (MeZO counts any gold ReCoRD entity). */
+  correct: number[];
+  /** prompt + target, with the number of target tokens (LM loss). */
+  lm?: { ids: number[]; targetTokens: number };
+  /** The prompt alone (generation). */
+  prompt: number[];
+  answers: string[];
+}
+
+/** How examples become batches: the pad id, rows per forward pass, and tokens per row. */
+export interface BatchOptions {
+  padId: number;
+  chunk: number;
+  /** Tokens per row (never more than the model's positions): bucketed lengths stop here. */
+  maxLen: number;
+}
+
+/** Slot lengths are padded up to a multiple of this, so ORT traces a handful of graphs, not one per length. */
+const SEQ_BUCKET = 16;
+/** MeZO's greedy decoding budget. */
+export const MAX_NEW_TOKENS = 50;
+
+/**
+ * Left truncation as MeZO does it: keep the last `maxLen` tokens, but keep a leading BOS in front
+ * (the model was trained to see it first).
+ */
+function truncateLeft(ids: number[], maxLen: number, bosId: number | null): number[] {
+  if (ids.length <= maxLen) return ids;
+  return bosId !== null && ids[0] === bosId ? [ids[0]!, ...ids.slice(ids.length - maxLen + 1)] : ids.slice(ids.length - maxLen);
+}
+
+/** prompt + continuation as ids, and how many trailing tokens belong to the continuation. */
+function withContinuation(tok: TextTokenizer, prompt: string, promptIds: number[], continuation: string, maxLen: number, where: string) {
+  const full = tok.encode(prompt + continuation);
+  const n = full.length - promptIds.length;
+  if (n <= 0) throw new ZoError(`${where}: ${JSON.stringify(continuation)} tokenizes to nothing after the prompt`);
+  return { ids: truncateLeft(full, maxLen, tok.bosId), tokens: Math.min(n, maxLen - 1) };
+}
+
+export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLen: number, where: string): Encoded {
+  const prompt = tok.encode(r.prompt);
+  const options = (r.options ?? []).map((o, i) => {
+    const c = withContinuation(tok, r.prompt, prompt, o, maxLen, `${where}: candidate ${i}`);
+    return { ids: c.ids, optionTokens: c.tokens };
+  });
+  const target = r.target ?? (r.options && r.label !== undefined ? r.options[r.label] : undefined);
+  const lm = target !== undefined ? withContinuation(tok, r.prompt, prompt, target, maxLen, `${where}: target`) : undefined;
+  if (task.loss === 'lm' && !lm) throw new ZoError(`${where}: task ${task.name} trains with the LM loss but the example has no target`);
+  return {
+    options,
+    label: r.label ?? -1,
+    correct: r.labels ?? (r.label !== undefined ? [r.label] : []),
+    lm: lm && { ids: lm.ids, targetTokens: lm.tokens },
+    prompt: truncateLeft(prompt, maxLen - 1, tok.bosId),
+    answers: r.answers ?? [],
+  };
+}
+
+/**
+ * Rows right-padded to a bucketed length (at most `maxS`); each row's last `predict` tokens are the
+ * targets, so the weights sit on the slots that predict them.
+ */
+export function rowsBatch(rows: readonly { ids: number[]; predict: number }[], padId: number, maxS = Infinity): Batch {
+  const B = rows.length;
+  const longest = Math.max(...rows.map((r) => r.ids.length));
+  const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
+  const N = B * S;
+  const batch: Batch = { B, S, ids: new Int32Array(N).fill(padId), attention: new Uint8Array(N), targets: new Int32Array(N).fill(padId), weights: new Float32Array(N) };
+  rows.forEach((r, b) => {
+    const L = r.ids.length;
+    for (let s = 0; s < L; s++) {
+      batch.ids[b * S + s] = r.ids[s]!;
+      batch.attention[b * S + s] = 1;
+    }
+    for (let s = L - r.predict - 1; s < L - 1; s++) {
+      batch.targets[b * S + s] = r.ids[s + 1]!;
+      batch.weights[b * S + s] = 1;
+    }
+  });
+  return batch;
+}
+
+/** The training batch of a task's loss: C rows per example with gold labels, or one LM row per example. */
+export function trainingBatch(task: Task, examples: readonly Encoded[], o: BatchOptions): Batch {
+  if (task.loss === 'lm') return rowsBatch(examples.map((e) => ({ ids: e.lm!.ids, predict: e.lm!.targetTokens })), o.padId, o.maxLen);
+  const C = examples[0]!.options.length;
+  if (examples.some((e) => e.options.length !== C)) throw new ZoError(`task ${task.name}: classification needs the same number of candidates in every example`);
+  const batch = rowsBatch(
+    examples.flatMap((e) => e.options.map((opt) => ({ ids: opt.ids, predict: opt.optionTokens }))),
+    o.padId,
+    o.maxLen,
+  );
+  batch.candidates = C;
+  batch.gold = Int32Array.from(examples, (e) => e.label);
+  return batch;
+}
+
+/** The task's training loss on `examples`, averaged per example, in chunks of `chunk`. */
+export async function taskLoss(exec: Executor, task: Task, examples: readonly Encoded[], o: BatchOptions, perturbation?: Perturbation): Promise<number> {
+  let sum = 0;
+  for (let i = 0; i < examples.length; i += o.chunk) {
+    const part = examples.slice(i, i + o.chunk);
+    sum += (await exec.forward(trainingBatch(task, part, o), { perturbation })).loss * part.length;
+  }
+  return sum / examples.length;
+}
+
+/** Index of the largest value; ties go to the first, as numpy's argmax does. */
+function argmax(xs: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
+  return best;
+}
+
+/** Candidate scoring: argmax over options of the mean option-token log-prob (MeZO, no calibration). */
+export async function predictOptions(exec: Executor, examples: readonly Encoded[], o: BatchOptions): Promise<number[]> {
+  const preds: number[] = [];
+  for (let i = 0; i < examples.length; i += o.chunk) {
+    const part = examples.slice(i, i + o.chunk);
+    const rows = part.flatMap((e) => e.options.map((opt) => ({ ids: opt.ids, predict: opt.optionTokens })));
+    const r = await exec.forward(rowsBatch(rows, o.padId, o.maxLen));
+    let row = 0;
+    for (const e of part) {
+      const scores = e.options.map((_, c) => r.seqLogProb[row + c]! / r.seqCount[row + c]!);
+      preds.push(argmax(scores));
+      row += e.options.length;
+    }
+  }
+  return preds;
+}
+
+/**
+ * Greedy decoding, MeZO's way: at most 50 new tokens, stopping at a newline or EOS. Returns the
+ * decoded continuations, trimmed.
+ */
+export async function generate(exec: Executor, tok: TextTokenizer, prompts: readonly number[][], o: BatchOptions): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < prompts.length; i += o.chunk) {
+    const seqs = prompts.slice(i, i + o.chunk).map((p) => [...p]);
+    const produced: number[][] = seqs.map(() => []);
+    const done = seqs.map(() => false);
+    for (let step = 0; step < MAX_NEW_TOKENS && done.includes(false); step++) {
+      const live = seqs.map((_, b) => b).filter((b) => !done[b]);
+      const r = await exec.forward(rowsBatch(live.map((b) => ({ ids: seqs[b]!, predict: 0 })), o.padId, o.maxLen), { lastLogits: true });
+      const V = r.lastLogits!.length / live.length;
+      // Embedding rows past the tokenizer's vocabulary (padding in real checkpoints) have no text.
+      const usable = Math.min(V, tok.vocabSize);
+      live.forEach((b, j) => {
+        const next = argmax(r.lastLogits!.subarray(j * V, j * V + usable));
+        if (next === tok.eosId || tok.tokenText(next).includes('\n')) {
+          // Keep what precedes a newline inside the stopping token (e.g. "." + "\n" merged).
+          const text = tok.tokenText(next);
+          if (next !== tok.eosId && text.indexOf('\n') > 0) produced[b]!.push(next);
+          done[b] = true;
+          return;
+        }
+        produced[b]!.push(next);
+        seqs[b]!.push(next);
+        if (seqs[b]!.length >= o.maxLen) done[b] = true;
+      });
+    }
+    for (const p of produced) out.push(tok.decode(p).split('\n')[0]!.trim());
+  }
+  return out;
+}
+
+export interface TaskScore {
+  /** accuracy or F1, in [0, 1]. */
+  score: number;
+  /** The task's training loss on the same examples. */
+  loss: number;
+  /** Predictions (option indices, or generated text). */
+  predictions: (number | string)[];
+}
+
+/** The task's metric (and loss) on examples: candidate argmax, or greedy generation scored by F1. */
+export async function scoreTask(exec: Executor, task: Task, tok: TextTokenizer, examples: readonly Encoded[], o: BatchOptions): Promise<TaskScore> {
+  const loss = await taskLoss(exec, task, examples, o);
+  if (task.metric === 'f1') {
+    const texts = await generate(exec, tok, examples.map((e) => e.prompt), o);
+    const f1 = texts.reduce((s, t, i) => s + maxF1(t, examples[i]!.answers), 0) / examples.length;
+    return { score: f1, loss, predictions: texts };
+  }
+  const preds = await predictOptions(exec, examples, o);
+  const correct = preds.filter((p, i) => examples[i]!.correct.includes(p)).length;
+  return { score: correct / examples.length, loss, predictions: preds };
+}
