@@ -6,6 +6,7 @@ import { infoCommand } from './info.js';
 import { evalCommand } from './eval.js';
 import { optimizersCommand } from './optimizers.js';
 import { parityCommand } from './parity.js';
+import { pretrainCommand } from './pretrain.js';
 import { runCommand } from './run.js';
 import { tasksCommand } from './tasks.js';
 
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(optimizersCommand)
       .command(tasksCommand)
       .command(evalCommand)
+      .command(pretrainCommand)
       .command(benchCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()

@@ -2,6 +2,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../errors.js';
+import { packageRoot } from '../paths.js';
 import { optimizerNamed } from '../optimizers/registry.js';
 import { runZo, type RunSpec } from '../zo/run.js';
 import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
@@ -74,6 +75,9 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
   return out;
 }
 
+/** `zo run` with no model and no task: the quick start (hyperparameters tuned for it, see README). */
+export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-3, steps: 1000 };
+
 export const runCommand: CommandModule<object, Args> = {
   command: 'run',
   describe: 'fine-tune a model with a ZO (or first-order) optimizer on a task or on the LM loss of a text file',
@@ -120,6 +124,15 @@ export const runCommand: CommandModule<object, Args> = {
     if (argv.resume && !argv.out) throw new ZoError('--resume needs --out: the run folder to continue');
     let spec: RunSpec | undefined;
     if (!argv.resume) {
+      const quick = !argv.model && !argv.task && !argv.taskFile && !argv.textFile;
+      if (quick) {
+        // The README's quick start: the embedded tiny model, the tiny sentiment task, MeZO.
+        argv.model = path.join(packageRoot(), QUICK_START.model);
+        argv.task = QUICK_START.task;
+        argv.lr ??= QUICK_START.lr;
+        argv.steps ??= QUICK_START.steps;
+        if (!argv.json) process.stderr.write(`zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`);
+      }
       if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
       const objectives = [argv.task, argv.taskFile, argv.textFile].filter((x) => x !== undefined).length;
       if (objectives !== 1) throw new ZoError('give exactly one of --task NAME, --task-file FILE or --text-file FILE');

@@ -6,6 +6,7 @@ import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch, type Feeds } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import type { InputName, Ops, Shape } from './ops.js';
+import { registerWasmKernels } from './wasm-kernels.js';
 import type { Perturbation } from '../zo/perturbation.js';
 
 const require = createRequire(import.meta.url);
@@ -36,7 +37,7 @@ async function pickBackend(prefer?: TfBackend): Promise<TfBackend> {
       else if (b === 'wasm') {
         const wasm = await import('@tensorflow/tfjs-backend-wasm');
         wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep);
-        registerWasmSegmentSum();
+        registerWasmKernels();
       }
       const name = b === 'tensorflow-gpu' ? 'tensorflow' : b;
       if (await tf.setBackend(name)) {
@@ -48,39 +49,6 @@ async function pickBackend(prefer?: TfBackend): Promise<TfBackend> {
     }
   }
   throw new Error('no tfjs backend could be initialised');
-}
-
-/**
- * tfjs-backend-wasm has no UnsortedSegmentSum kernel, and gather's gradient (every embedding lookup)
- * needs it. A plain JS loop over the wasm heap is exact and cheap next to the matmuls.
- */
-function registerWasmSegmentSum(): void {
-  if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
-  tf.registerKernel({
-    kernelName: 'UnsortedSegmentSum',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
-      const numSegments = (attrs as { numSegments: number }).numSegments;
-      const b = backend as unknown as {
-        readSync(id: object): ArrayLike<number>;
-        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-        typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-      };
-      const xs = b.readSync(x.dataId);
-      const ids = b.readSync(segmentIds.dataId);
-      const inner = x.shape.slice(segmentIds.shape.length).reduce((a, c) => a * c, 1);
-      const out = b.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
-      const o = b.typedArrayFromHeap(out);
-      o.fill(0);
-      for (let i = 0; i < ids.length; i++) {
-        const seg = ids[i]!;
-        if (seg < 0 || seg >= numSegments) continue;
-        for (let j = 0; j < inner; j++) o[seg * inner + j]! += xs[i * inner + j]!;
-      }
-      return out;
-    },
-  });
 }
 
 /** The same Ops, computed eagerly on tfjs tensors; everything is differentiable. */
