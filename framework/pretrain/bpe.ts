@@ -10,22 +10,14 @@
  *               token (again as GPT-2): batches pad with eos under a zero attention mask.
  */
 import { ZoError } from '../errors.js';
+import { byteLevelBpeFiles, byteToUnicode } from '../models/byte-level-bpe.js';
+
+export { byteToUnicode };
 
 export const END_OF_TEXT = '<|endoftext|>';
 
 /** GPT-2's pre-tokenizer split, the same regex as the ByteLevel pre-tokenizer of HF tokenizers. */
 const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
-
-/** GPT-2's byte → printable-character table: the spelling of byte-level BPE tokens. */
-export function byteToUnicode(): string[] {
-  const chars: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    chars[b] = String.fromCodePoint(printable ? b : 256 + extra++);
-  }
-  return chars;
-}
 
 /** The pre-token words of a text, as GPT-2 splits them (before the byte mapping). */
 export function preTokenize(text: string): string[] {
@@ -189,41 +181,11 @@ export function tokenizerFiles(model: BpeModel): { tokenizer: object; config: ob
   const vocab: Record<string, number> = {};
   model.tokens.forEach((t, i) => (vocab[t] = i));
   const eotId = model.tokens.length - 1;
-  // The same ByteLevel settings as the tokenizer.json of Hugging Face's gpt2 repository.
-  const byteLevel = (add_prefix_space: boolean, trim_offsets: boolean) => ({ type: 'ByteLevel', add_prefix_space, trim_offsets, use_regex: true });
-  const eot = { id: eotId, content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [eot],
-    normalizer: null,
-    pre_tokenizer: byteLevel(false, true),
-    post_processor: byteLevel(true, false),
-    decoder: byteLevel(true, true),
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      // "a b" strings, the format every tokenizers version reads (byte-level tokens never hold a space).
-      merges: model.merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-  const { id: _id, ...eotEntry } = eot;
-  const config = {
-    tokenizer_class: 'GPT2Tokenizer',
-    bos_token: END_OF_TEXT,
-    eos_token: END_OF_TEXT,
-    unk_token: END_OF_TEXT,
-    add_prefix_space: false,
-    add_bos_token: false,
-    clean_up_tokenization_spaces: false,
-    added_tokens_decoder: { [String(eotId)]: eotEntry },
-  };
-  return { tokenizer, config };
+  const eot = { content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+  return byteLevelBpeFiles(
+    vocab,
+    model.merges.map(([a, b]) => `${a} ${b}`),
+    END_OF_TEXT,
+    { add_bos_token: false, added_tokens_decoder: { [String(eotId)]: eot } },
+  );
 }

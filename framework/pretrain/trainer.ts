@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../errors.js';
-import { lmBatch, type Batch } from '../engine/batch.js';
+import { lmBatch } from '../engine/batch.js';
 import type { Executor } from '../engine/executor.js';
 import type { ParamStore } from '../engine/params.js';
 import type { BaseConfig, Family } from '../models/family.js';
@@ -25,6 +25,7 @@ import { writeSafetensors } from '../models/safetensors.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
 import { packageVersion } from '../paths.js';
+import { meanLoss } from '../zo/lm-problem.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../zo/checkpoint.js';
 import { keyOf, uniformAt } from '../zo/rng.js';
 import { tokenizerFiles, trainBpe } from './bpe.js';
@@ -202,19 +203,11 @@ export function evenWindows(tokens: Int32Array, seqLen: number, count: number): 
   });
 }
 
-/** Mean next-token loss over windows, weighted by predicted tokens (all windows are full length). */
-async function windowsLoss(exec: Executor, windows: readonly number[][], batchSize: number): Promise<number> {
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < windows.length; i += batchSize) {
-    const batch: Batch = lmBatch(windows.slice(i, i + batchSize));
-    const r = await exec.forward(batch);
-    for (let b = 0; b < batch.B; b++) {
-      sum -= r.seqLogProb[b]!;
-      count += r.seqCount[b]!;
-    }
-  }
-  return sum / count;
+/** Mean next-token loss over windows, `batchSize` windows per forward pass. */
+export function windowsLoss(exec: Executor, windows: readonly number[][], batchSize: number): Promise<number> {
+  const batches = [];
+  for (let i = 0; i < windows.length; i += batchSize) batches.push(lmBatch(windows.slice(i, i + batchSize)));
+  return meanLoss(exec, batches);
 }
 
 function checkSpec(s: PretrainSpec): void {
