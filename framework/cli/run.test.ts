@@ -142,3 +142,16 @@ describe('zo run', () => {
     expect(byName.mezo!.hyperparameters.eps!.default).toBe(1e-3);
   });
 });
+
+describe('the quick start', () => {
+  test('`zo run` with no model and no task fine-tunes tiny-llama-s on tiny-sentiment with MeZO (fewer steps here)', async () => {
+    const out = path.join(tmp('quick'), 'run');
+    const r = await zo('run', '--steps', '6', '--eval-every', '3', '--train-size', '48', '--dev-size', '24', '--test-size', '24', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('quick start');
+    expect(r.stdout).toMatch(/tiny-sentiment accuracy: zero-shot dev \d+\.\d → dev \d+\.\d \(best dev loss at step \d\), test \d+\.\d/);
+    const spec = readJson(path.join(out, 'spec.json'));
+    expect(spec.model).toMatch(/models[/\\]tiny-llama-s$/);
+    expect([spec.task, spec.optimizer, spec.hyperparameters.lr]).toEqual(['tiny-sentiment', 'mezo', 1e-4]);
+  });
+});

@@ -76,7 +76,7 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
 }
 
 /** `zo run` with no model and no task: the quick start (hyperparameters tuned for it, see README). */
-export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-3, steps: 1000 };
+export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-4, steps: 2000 };
 
 export const runCommand: CommandModule<object, Args> = {
   command: 'run',
