@@ -1,36 +1,117 @@
 import type { CommandModule } from 'yargs';
+import { ZoError } from '../errors.js';
+import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
 import { jsonOption, printJson, threadsOption } from './common.js';
+
+type Suite = 'forward' | 'step' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'all'];
 
 interface Args {
   json: boolean;
   threads?: number;
-  seconds: number;
+  seconds?: number;
+  suite: Suite;
+  optimizers?: string;
+  noise?: NoiseKind;
 }
+
+const ms = (x: { median: number; p10: number; p90: number }) => `${x.median.toFixed(1)} ms (p10 ${x.p10.toFixed(1)}, p90 ${x.p90.toFixed(1)})`;
 
 /**
  * `zo bench`: speed measured as ratios within one run, never asserted in tests (DESIGN §4).
- * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model.
+ * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model; the
+ * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
-  describe: "benchmarks: the ort executor's forward against a hand-built ONNX graph of the same 4-layer d=256 Llama",
+  describe:
+    "benchmarks on a 4-layer d=256 Llama: the ort executor's forward against a hand-built ONNX graph (forward), " +
+    'and each optimizer’s step time and extra memory against MeZO and two forwards (step)',
   builder: (y) =>
     y
-      .option('seconds', { type: 'number', default: 5, describe: 'minimum timed seconds per contender' })
+      .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
+      .option('seconds', { type: 'number', describe: 'minimum timed seconds per contender (default: forward 5, step 2)' })
+      .option('optimizers', { type: 'string', describe: 'step suite: comma-separated optimizers for the per-optimizer table (default: all; "" for none)' })
+      .option('noise', {
+        choices: NOISE_KINDS,
+        describe: "step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact')",
+      })
       .option('threads', threadsOption)
       .option('json', jsonOption) as never,
   handler: async (argv) => {
-    const { benchForward } = await import('../bench/forward.js');
-    const r = await benchForward({
-      threads: argv.threads,
-      minSeconds: argv.seconds,
-      onProgress: argv.json ? undefined : (msg: string) => process.stderr.write(`${msg}\n`),
-    });
-    if (argv.json) return printJson({ forward: r });
-    const ms = (x: { median: number; p10: number; p90: number }) => `${x.median.toFixed(1)} ms (p10 ${x.p10.toFixed(1)}, p90 ${x.p90.toFixed(1)})`;
-    console.log(`forward: ${r.model.layers}-layer d=${r.model.hidden} llama, ${r.model.params.toLocaleString('en')} params, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`);
-    console.log(`  zo ort executor      ${ms(r.zoMs)}`);
-    console.log(`  hand-built ORT graph ${ms(r.handMs)}`);
-    console.log(`  ratio zo / hand      ${r.ratio.toFixed(3)}×   (loss ${r.lossZo.toFixed(5)} vs ${r.lossHand.toFixed(5)})`);
+    const onProgress = argv.json ? undefined : (msg: string) => process.stderr.write(`${msg}\n`);
+    const out: Record<string, unknown> = {};
+    let optimizers: string[] | undefined;
+    if (argv.optimizers !== undefined) {
+      optimizers = argv.optimizers
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const { optimizerNamed } = await import('../optimizers/registry.js');
+      for (const o of optimizers) optimizerNamed(o);
+    }
+    if (argv.seconds !== undefined && !(argv.seconds > 0)) throw new ZoError(`--seconds ${argv.seconds}: must be a positive number`);
+
+    if (argv.suite !== 'step') {
+      const { benchForward } = await import('../bench/forward.js');
+      const r = await benchForward({ threads: argv.threads, minSeconds: argv.seconds ?? 5, onProgress });
+      out.forward = r;
+      if (!argv.json) {
+        console.log(`forward: ${r.model.layers}-layer d=${r.model.hidden} llama, ${r.model.params.toLocaleString('en')} params, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`);
+        console.log(`  zo ort executor      ${ms(r.zoMs)}`);
+        console.log(`  hand-built ORT graph ${ms(r.handMs)}`);
+        console.log(`  ratio zo / hand      ${r.ratio.toFixed(3)}×   (loss ${r.lossZo.toFixed(5)} vs ${r.lossHand.toFixed(5)})`);
+      }
+    }
+
+    if (argv.suite !== 'forward') {
+      const { benchSteps } = await import('../bench/step.js');
+      const r = await benchSteps({ threads: argv.threads, minSeconds: argv.seconds, optimizers, noise: argv.noise, onProgress });
+      out.step = r;
+      if (!argv.json) {
+        if (argv.suite === 'all') console.log('');
+        console.log(
+          `step: ${r.model.layers}-layer d=${r.model.hidden} ${r.model.family}, ${r.model.params.toLocaleString('en')} params (P = ${r.model.mb.toFixed(1)} MB), ` +
+            `batch ${r.batch} × seq ${r.seq}, ${r.threads} threads, the same batch every step`,
+        );
+        const { total, discarded, clean } = r.rounds;
+        console.log(
+          `  ${total - (clean ? discarded : 0)} rounds used of ${total}` +
+            (discarded ? (clean ? ` (${discarded} discarded: other processes took CPU)` : ` (all, though ${discarded} were disturbed by other processes: too few clean ones in time)`) : ''),
+        );
+        console.log(`  2 plain forwards     ${ms(r.twoForwardsMs)}`);
+        for (const m of r.mezo)
+          console.log(
+            `  mezo step, ${m.noise.padEnd(5)} noise ${ms(m.stepMs)}   ratio ${m.ratio.toFixed(3)}× ${m.ratio <= r.target ? '≤' : '>'} ${r.target} target`,
+          );
+        if (r.optimizers.length) {
+          console.log(`  per optimizer (${r.optimizerNoise} noise; vs mezo = median step / mezo's; extra = state slots + noise source)`);
+          const head = ['optimizer', 'step ms', 'vs mezo', 'passes', 'mem factor', 'extra MB', 'extra ×P'];
+          const rows = r.optimizers.map((o) => [
+            o.name + (o.firstOrder ? ' (fo)' : '') + ((o.otherCpu ?? 0) > 0.1 ? ' *' : ''),
+            o.stepMs.median.toFixed(1),
+            `${o.vsMezo.toFixed(2)}×`,
+            o.measuredForwardPasses === o.forwardPasses ? `${o.forwardPasses}` : `${o.measuredForwardPasses} (declared ${o.forwardPasses})`,
+            `${o.memoryFactor}`,
+            o.extraMb.toFixed(1),
+            `${o.extraP.toFixed(2)}`,
+          ]);
+          const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+          const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+          console.log(line(head));
+          rows.forEach((row, i) => {
+            const err = r.optimizers[i]!.error;
+            console.log(err === undefined ? line(row) : `  ${row[0]!.padEnd(widths[0]!)}  failed: ${err}`);
+          });
+          if (r.tfjsBackend) console.log(`  first-order (fo) gradients through tfjs ${r.tfjsBackend}`);
+          if (r.optimizers.some((o) => (o.otherCpu ?? 0) > 0.1)) console.log('  * timed while other processes took CPU: distorted');
+        }
+        const others = r.otherCpu
+          ? `other processes used ${r.otherCpu.headline.toFixed(2)} of ${r.cores} cores during the mezo-vs-forwards part, ${r.otherCpu.run.toFixed(2)} overall`
+          : `1-min load average ${r.loadAvg[0].toFixed(2)} at the start`;
+        console.log(`  (${r.seconds.toFixed(1)} s; ${others})`);
+      }
+    }
+    if (argv.json) printJson(out);
   },
 };

@@ -1,0 +1,66 @@
+import { initParams } from '../models/init.js';
+import { llama } from '../models/llama.js';
+import { OPTIMIZERS } from '../optimizers/registry.js';
+import { benchSteps } from './step.js';
+
+// A smoke test of the report's shape on a tiny model, one or two steps each: timings belong to
+// `zo bench`, never to assertions here.
+describe('benchSteps', () => {
+  test('reports every optimizer with its passes and extra memory, and leaves θ as it found it', async () => {
+    const config = llama.parseConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 64,
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 16,
+        tie_word_embeddings: true,
+      },
+      'tiny',
+    );
+    const model = { family: llama, config, params: initParams(llama, config, 0, 0.02) };
+    const before = model.params.names.map((n) => model.params.get(n).slice());
+    const P = model.params.size;
+
+    const r = await benchSteps({ model, batchSize: 2, seqLen: 8, threads: 1, minSeconds: 0.001, minRuns: 1, steps: 1, foSteps: 1 });
+
+    expect(r.model.params).toBe(P);
+    expect([r.batch, r.seq, r.threads]).toEqual([2, 8, 1]);
+    expect(r.twoForwardsMs.median).toBeGreaterThan(0);
+    expect(r.mezo.map((m) => m.noise)).toEqual(['exact', 'table']);
+    for (const m of r.mezo) expect(m.ratio).toBeCloseTo(m.stepMs.median / r.twoForwardsMs.median, 10);
+    expect(r.optimizerNoise).toBe('exact');
+    expect(r.optimizers.map((o) => o.name)).toEqual(OPTIMIZERS.map((o) => o.name));
+    for (const o of r.optimizers) {
+      expect([o.name, o.error]).toEqual([o.name, undefined]);
+      expect(o.measuredForwardPasses).toBe(o.forwardPasses);
+      expect(o.steps).toBe(1);
+      expect(Number.isFinite(o.loss)).toBe(true);
+      expect(o.vsMezo).toBeGreaterThan(0);
+      // State slots match the declared model-sized buffers (LOZO-M's low-rank momentum rounds to 0).
+      expect(Math.round(o.stateBytes / (4 * P))).toBe(o.memoryFactor);
+      // Exact noise holds one P-sized scratch; first-order optimizers never draw z.
+      expect(o.noiseBytes).toBe(o.firstOrder ? 0 : 4 * P);
+      expect(o.extraP).toBeCloseTo((o.stateBytes + o.noiseBytes) / (4 * P), 10);
+    }
+    expect(r.tfjsBackend).toBeDefined();
+    model.params.names.forEach((n, b) => expect(model.params.get(n)).toEqual(before[b]));
+  });
+
+  test('--noise and --optimizers narrow the report', async () => {
+    const config = llama.parseConfig(
+      { model_type: 'llama', vocab_size: 32, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, max_position_embeddings: 8 },
+      'tiny',
+    );
+    const model = { family: llama, config, params: initParams(llama, config, 0, 0.02) };
+    const r = await benchSteps({ model, batchSize: 1, seqLen: 4, threads: 1, minSeconds: 0.001, minRuns: 1, steps: 1, noise: 'table', optimizers: ['zo-adam'] });
+    expect(r.mezo.map((m) => m.noise)).toEqual(['table']);
+    expect(r.optimizers.map((o) => [o.name, o.noise, o.memoryFactor])).toEqual([['zo-adam', 'table', 2]]);
+    // The table holds Σ sizes + max(2^20, P) floats.
+    expect(r.optimizers[0]!.noiseBytes).toBe(4 * (r.model.params + (1 << 20)));
+    expect(r.tfjsBackend).toBeUndefined();
+  });
+});
