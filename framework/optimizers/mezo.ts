@@ -62,7 +62,8 @@ export const mezo: Optimizer<MezoHyperparameters> = {
         const c = (ctx.lr * gs[j]!) / h.q;
         // Decay once, from θ at the start of the step, as MeZO's single-expression update does.
         const decay = j === 0 ? ctx.lr * wd : 0;
-        for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - c * z[i]! - decay * theta[i]!;
+        if (decay === 0) for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - c * z[i]!;
+        else for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - c * z[i]! - decay * theta[i]!;
       }
     });
     return { loss: logged, projectedGrad: gs.reduce((a, b) => a + b, 0) / h.q };
