@@ -2,7 +2,7 @@ import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { feedsFor, type Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
-import { OrtExecutor } from '../engine/ort.js';
+import { int64, OrtExecutor } from '../engine/ort.js';
 import { initParams } from '../models/init.js';
 import { llama, type LlamaConfig } from '../models/llama.js';
 import { keyOf, uniformAt } from '../zo/rng.js';
@@ -88,11 +88,8 @@ export function benchBatch(vocab: number, B = BATCH, S = SEQ, seed = 0): Batch {
   return { B, S, ids, attention: new Uint8Array(N).fill(1), targets, weights };
 }
 
-function int64(values: Int32Array): ort.Tensor {
-  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
-}
-
-function timing(samples: readonly number[]): Timing {
+/** Median and p10/p90 of samples, by linear interpolation. */
+export function timing(samples: readonly number[]): Timing {
   const s = [...samples].sort((a, b) => a - b);
   const at = (p: number) => {
     const x = p * (s.length - 1);

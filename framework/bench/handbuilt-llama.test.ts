@@ -1,15 +1,12 @@
 import ort from 'onnxruntime-node';
 import { feedsFor, lmBatch, type Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
-import { OrtExecutor } from '../engine/ort.js';
+import { int64, OrtExecutor } from '../engine/ort.js';
 import { initParams } from '../models/init.js';
 import { llama, type LlamaConfig } from '../models/llama.js';
 import { fillGaussian, keyOf } from '../zo/rng.js';
 import { handBuiltLlamaGraph } from './handbuilt-llama.js';
 
-function int64(values: Int32Array): ort.Tensor {
-  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
-}
 
 /** Runs the hand-built graph on `batch` with the same feeds `OrtExecutor` builds. */
 async function handLoss(model: Model<LlamaConfig>, batch: Batch): Promise<number> {

@@ -10,7 +10,7 @@ import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from '../optimizers/
 import { train, type Problem, type StepRecord } from '../zo/harness.js';
 import { makeNoise, NOISE_KINDS, type NoiseKind, type NoiseSource } from '../zo/noise.js';
 import type { Perturbation } from '../zo/perturbation.js';
-import { benchBatch, benchModel, type Timing } from './forward.js';
+import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 
 /** The issue's target for median MeZO step / median (two plain forwards). */
 export const STEP_RATIO_TARGET = 1.15;
@@ -124,17 +124,6 @@ const SEED = 0;
 /** As in forward.ts: blocks of BLOCK timed runs after a settle and an untimed switch-in run. */
 const BLOCK = 4;
 const SETTLE_MS = 50;
-
-/** Median and p10/p90 by linear interpolation, as forward.ts reports them (it does not export its helper). */
-function timing(samples: readonly number[]): Timing {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => {
-    const x = p * (s.length - 1);
-    const lo = Math.floor(x);
-    return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (x - lo);
-  };
-  return { median: at(0.5), p10: at(0.1), p90: at(0.9) };
-}
 
 /** Seconds of CPU the whole machine has spent busy, from /proc/stat (USER_HZ = 100); undefined off Linux. */
 function machineBusySeconds(): number | undefined {

@@ -366,6 +366,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
   }
 }
 
-function int64(values: Int32Array): ort.Tensor {
+/** An int64 ORT tensor from int32 ids (ORT's Gather and GatherElements take int64 indices). */
+export function int64(values: Int32Array): ort.Tensor {
   return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
 }
