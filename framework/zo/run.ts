@@ -202,7 +202,9 @@ export async function runZo(outDir: string, specIn: RunSpec | undefined, resume:
       extra: { initialLoss, zeroShotDev, skipped, bestDevLoss, bestStep, wallSeconds: (extra.wallSeconds ?? 0) + (performance.now() - t0) / 1000 } satisfies Extra,
     });
   /** Dev loss after `step` steps; better weights replace best.safetensors (atomically). */
+  let lastEvaluated = -1;
   const evaluateDev = async (step: number): Promise<number> => {
+    lastEvaluated = step;
     const devLoss = await heldOut();
     if (devLoss < bestDevLoss) {
       bestDevLoss = devLoss;
@@ -255,7 +257,7 @@ export async function runZo(outDir: string, specIn: RunSpec | undefined, resume:
     fs.closeSync(metrics);
   }
   // The final weights count as a candidate too, unless the last eval already saw them.
-  if (objective.task && bestStep !== spec.steps) await evaluateDev(spec.steps);
+  if (objective.task && lastEvaluated !== spec.steps) await evaluateDev(spec.steps);
   checkpoint(spec.steps);
   const finalLoss = await heldOut();
   const summary: RunSummary = {
