@@ -62,7 +62,6 @@ export class TfOps implements Ops<tf.Tensor> {
     S: number,
     private readonly weights: (name: string) => tf.Tensor,
   ) {
-    const N = B * S;
     this.inputs = {
       ids: tf.tensor1d(feeds.ids, 'int32'),
       positions: tf.tensor1d(feeds.positions, 'int32'),
@@ -72,7 +71,6 @@ export class TfOps implements Ops<tf.Tensor> {
       gold: tf.tensor1d(feeds.gold, 'int32'),
       last: tf.tensor1d(feeds.last, 'int32'),
     };
-    void N;
   }
 
   shape(x: tf.Tensor): Shape {
