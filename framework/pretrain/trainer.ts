@@ -26,7 +26,7 @@ import { loadTokenizer } from '../models/tokenizer.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
 import { packageVersion } from '../paths.js';
 import { meanLoss } from '../zo/lm-problem.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../zo/checkpoint.js';
+import { truncateMetrics, hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../zo/checkpoint.js';
 import { keyOf, uniformAt } from '../zo/rng.js';
 import { tokenizerFiles, trainBpe } from './bpe.js';
 import { CORPUS_SOURCES, corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
@@ -331,11 +331,9 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
     start = loaded.meta.step;
     priorWall = Number(loaded.meta.extra.wallSeconds ?? 0);
     initialValLoss = loaded.meta.extra.initialValLoss as number | undefined;
-    // Steps after the checkpoint ran before a crash and will run again: drop their lines.
-    const kept = fs.existsSync(metricsFile)
-      ? fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= start)
-      : [];
-    fs.writeFileSync(metricsFile, kept.map((l) => l + '\n').join(''));
+    // Its lines up to `start` (the validation at `start` included) belong to the checkpoint.
+    if (!fs.existsSync(metricsFile)) fs.writeFileSync(metricsFile, '');
+    truncateMetrics(metricsFile, start + 1);
     log(`resuming at step ${start} of ${s.steps}`);
   } else fs.writeFileSync(metricsFile, '');
   const metric = (line: object) => fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');

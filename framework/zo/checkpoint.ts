@@ -86,3 +86,15 @@ export function loadCheckpoint(runDir: string, params: ParamStore, optimizer: st
   const slots = new Map(opt.names().map((n) => [n, opt.readF32(n)]));
   return { state: { slots, scalars: meta.scalars }, meta };
 }
+
+/** Keeps metrics.jsonl consistent with a checkpoint: drops the lines of steps ≥ `fromStep`,
+ * which ran before a crash and will run again. */
+export function truncateMetrics(file: string, fromStep: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line && JSON.parse(line).step < fromStep);
+  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
+

@@ -12,7 +12,7 @@ import { batchOptions, encodeSplit, TaskProblem } from '../tasks/problem.js';
 import { resolveTask } from '../tasks/registry.js';
 import { scoreTask, taskLoss, type Encoded } from '../tasks/scoring.js';
 import type { SplitSizes, Task } from '../tasks/task.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from './checkpoint.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
 import { train, type Problem, type ScheduleKind, type StepRecord } from './harness.js';
 import { LmProblem, evalBatches, meanLoss, readTextTokens } from './lm-problem.js';
 import { makeNoise, type NoiseKind } from './noise.js';
@@ -85,16 +85,6 @@ export function weightsSha256(params: ParamStore): string {
     h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
   }
   return h.digest('hex');
-}
-
-/** Keeps metrics.jsonl consistent with a checkpoint: drops lines for steps that will be rerun. */
-function truncateMetrics(file: string, fromStep: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line && JSON.parse(line).step < fromStep);
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
 /** What a run trains and evaluates, behind one shape for text files and tasks. */
