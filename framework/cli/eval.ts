@@ -38,7 +38,7 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
       .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
       .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
-      .option('max-len', { type: 'number', default: 256 })
+      .option('max-len', { type: 'number', default: 2048, describe: "tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); generation prompts keep 50 tokens of room" })
       .option('limit', { type: 'number', describe: 'score only the first N examples' })
       .option('executor', executorOption)
       .option('threads', threadsOption)

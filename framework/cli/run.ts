@@ -93,7 +93,7 @@ export const runCommand: CommandModule<object, Args> = {
       .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
       .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
       .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
-      .option('max-len', { type: 'number', default: 256, describe: 'tasks: tokens per example, prompts truncated from the left' })
+      .option('max-len', { type: 'number', default: 2048, describe: "tasks: tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); prompts are truncated from the left, generation prompts to max-len − 50 so that 50 new tokens fit" })
       .option('optimizer', { type: 'string', default: 'mezo', describe: 'see `zo optimizers`' })
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
       .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })

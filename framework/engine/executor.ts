@@ -1,5 +1,6 @@
 import type { BaseConfig, Family } from '../models/family.js';
 import type { Batch } from './batch.js';
+import type { Decoder } from './decoder.js';
 import type { ParamStore } from './params.js';
 import type { Perturbation } from '../zo/perturbation.js';
 
@@ -35,6 +36,11 @@ export interface Executor {
   /** One line for `zo info` and logs, e.g. "ort 1.30.0 cpu, 2 threads". */
   describe(): string;
   forward(batch: Batch, opts?: ForwardOptions): Promise<ForwardResult>;
+  /**
+   * A greedy decoder with a KV cache, where the executor has one; `recomputeDecoder` serves the
+   * others. `padId` fills the slots of rows shorter than the longest.
+   */
+  decoder?(padId: number): Decoder;
   /** θ's Float32Arrays were written (an update): executors that keep a copy re-read them. */
   refresh(): void;
   dispose(): Promise<void>;

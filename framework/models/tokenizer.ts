@@ -23,6 +23,8 @@ export interface TextTokenizer {
   readonly eosId: number | null;
   /** The pad_token of tokenizer_config.json, else null. */
   readonly padId: number | null;
+  /** True when encoding with special tokens puts BOS first (Llama-3 does; GPT-2 and Qwen do not). */
+  readonly addsBos: boolean;
   /** addSpecialTokens (default true) runs the post-processor, e.g. Llama-3 prepends <|begin_of_text|>. */
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
   decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): string;
@@ -107,9 +109,12 @@ function build(json: object, config: object | undefined, where: string, configWh
   // library turns on when the config does not say; we always want decode(encode(s)) === s.
   const decodeOpts = (skip: boolean) => ({ skip_special_tokens: skip, clean_up_tokenization_spaces: false });
 
+  const bosId = specialId('bos_token', WELL_KNOWN_BOS);
+  const probe = (special: boolean) => tok.encode('a', { add_special_tokens: special }).ids[0];
   return {
     vocabSize,
-    bosId: specialId('bos_token', WELL_KNOWN_BOS),
+    bosId,
+    addsBos: bosId !== null && probe(true) === bosId && probe(false) !== bosId,
     eosId: specialId('eos_token', WELL_KNOWN_EOS),
     padId: specialId('pad_token', []),
     encode(text, opts) {

@@ -1,5 +1,6 @@
 import { ZoError } from '../errors.js';
 import type { Batch } from '../engine/batch.js';
+import { recomputeDecoder, type Decoder } from '../engine/decoder.js';
 import type { Executor } from '../engine/executor.js';
 import type { TextTokenizer } from '../models/tokenizer.js';
 import type { Perturbation } from '../zo/perturbation.js';
@@ -34,20 +35,24 @@ const SEQ_BUCKET = 16;
 export const MAX_NEW_TOKENS = 50;
 
 /**
- * Left truncation as MeZO does it: keep the last `maxLen` tokens, but keep a leading BOS in front
- * (the model was trained to see it first).
+ * Left truncation as MeZO's encode_prompt does it: keep the last `maxLen` tokens, but when the
+ * tokenizer adds a BOS keep it in front (the model was trained to see it first).
  */
-function truncateLeft(ids: number[], maxLen: number, bosId: number | null): number[] {
-  if (ids.length <= maxLen) return ids;
-  return bosId !== null && ids[0] === bosId ? [ids[0]!, ...ids.slice(ids.length - maxLen + 1)] : ids.slice(ids.length - maxLen);
+export function truncateLeft(ids: readonly number[], maxLen: number, keepBos: boolean): number[] {
+  if (ids.length <= maxLen) return [...ids];
+  return keepBos ? [ids[0]!, ...ids.slice(ids.length - maxLen + 1)] : ids.slice(ids.length - maxLen);
 }
 
-/** prompt + continuation as ids, and how many trailing tokens belong to the continuation. */
+/**
+ * prompt + continuation as ids, and how many trailing tokens belong to the continuation: MeZO's
+ * option length, len(encode(prompt + continuation)) − len(encode(prompt)). When the continuation's
+ * first piece merges with the prompt's last token, that merged token counts as the continuation's.
+ */
 function withContinuation(tok: TextTokenizer, prompt: string, promptIds: number[], continuation: string, maxLen: number, where: string) {
   const full = tok.encode(prompt + continuation);
   const n = full.length - promptIds.length;
   if (n <= 0) throw new ZoError(`${where}: ${JSON.stringify(continuation)} tokenizes to nothing after the prompt`);
-  return { ids: truncateLeft(full, maxLen, tok.bosId), tokens: Math.min(n, maxLen - 1) };
+  return { ids: truncateLeft(full, maxLen, tok.addsBos), tokens: Math.min(n, maxLen - 1) };
 }
 
 export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLen: number, where: string): Encoded {
@@ -59,12 +64,15 @@ export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLe
   const target = r.target ?? (r.options && r.label !== undefined ? r.options[r.label] : undefined);
   const lm = target !== undefined ? withContinuation(tok, r.prompt, prompt, target, maxLen, `${where}: target`) : undefined;
   if (task.loss === 'lm' && !lm) throw new ZoError(`${where}: task ${task.name} trains with the LM loss but the example has no target`);
+  // MeZO truncates a generation prompt to max_length − 50, so the 50 new tokens always fit.
+  const promptRoom = maxLen - MAX_NEW_TOKENS;
+  if (task.metric === 'f1' && promptRoom < 1) throw new ZoError(`${where}: a max length of ${maxLen} tokens leaves no room for a prompt and ${MAX_NEW_TOKENS} generated tokens`);
   return {
     options,
     label: r.label ?? -1,
     correct: r.labels ?? (r.label !== undefined ? [r.label] : []),
     lm: lm && { ids: lm.ids, targetTokens: lm.tokens },
-    prompt: truncateLeft(prompt, maxLen - 1, tok.bosId),
+    prompt: truncateLeft(prompt, Math.max(promptRoom, 1), tok.addsBos),
     answers: r.answers ?? [],
   };
 }
@@ -143,38 +151,51 @@ export async function predictOptions(exec: Executor, examples: readonly Encoded[
 }
 
 /**
- * Greedy decoding, MeZO's way: at most 50 new tokens, stopping at a newline or EOS. Returns the
- * decoded continuations, trimmed.
+ * Greedy decoding, MeZO's way: at most 50 new tokens, stopping at EOS or at a token that holds a
+ * newline; the text before that newline is kept (MeZO itself stops only at the exact "\n" token and
+ * decodes on past a merged one such as ".\n"; see docs). Returns the decoded continuations, trimmed.
  */
 export async function generate(exec: Executor, tok: TextTokenizer, prompts: readonly number[][], o: BatchOptions): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < prompts.length; i += o.chunk) {
-    const seqs = prompts.slice(i, i + o.chunk).map((p) => [...p]);
-    const produced: number[][] = seqs.map(() => []);
-    const done = seqs.map(() => false);
-    for (let step = 0; step < MAX_NEW_TOKENS && done.includes(false); step++) {
-      const live = seqs.map((_, b) => b).filter((b) => !done[b]);
-      const r = await exec.forward(rowsBatch(live.map((b) => ({ ids: seqs[b]!, predict: 0 })), o.padId, o.maxLen), { lastLogits: true });
-      const V = r.lastLogits!.length / live.length;
-      // Embedding rows past the tokenizer's vocabulary (padding in real checkpoints) have no text.
-      const usable = Math.min(V, tok.vocabSize);
-      live.forEach((b, j) => {
-        const next = argmax(r.lastLogits!.subarray(j * V, j * V + usable));
-        if (next === tok.eosId || tok.tokenText(next).includes('\n')) {
-          // Keep what precedes a newline inside the stopping token (e.g. "." + "\n" merged).
-          const text = tok.tokenText(next);
-          if (next !== tok.eosId && text.indexOf('\n') > 0) produced[b]!.push(next);
-          done[b] = true;
-          return;
-        }
-        produced[b]!.push(next);
-        seqs[b]!.push(next);
-        if (seqs[b]!.length >= o.maxLen) done[b] = true;
-      });
+    const chunk = prompts.slice(i, i + o.chunk);
+    const decoder = exec.decoder?.(o.padId) ?? recomputeDecoder(exec, o.padId);
+    try {
+      for (const p of await greedy(decoder, tok, chunk, o.maxLen)) out.push(tok.decode(p, { skipSpecialTokens: true }).split('\n')[0]!.trim());
+    } finally {
+      await decoder.dispose();
     }
-    for (const p of produced) out.push(tok.decode(p).split('\n')[0]!.trim());
   }
   return out;
+}
+
+/** The greedy continuation of each prompt through `decoder`, as token ids, within `maxLen` tokens a row. */
+export async function greedy(decoder: Decoder, tok: TextTokenizer, prompts: readonly number[][], maxLen: number): Promise<number[][]> {
+  const budget = Math.min(MAX_NEW_TOKENS, maxLen - Math.max(...prompts.map((p) => p.length)));
+  const produced: number[][] = prompts.map(() => []);
+  const done = prompts.map(() => budget <= 0);
+  const next = new Int32Array(prompts.length);
+  let logits = budget > 0 ? await decoder.start(prompts, budget) : new Float32Array(0);
+  const V = logits.length / prompts.length;
+  // Embedding rows past the tokenizer's vocabulary (padding in real checkpoints) have no text.
+  const usable = Math.min(V, tok.vocabSize);
+  for (let step = 0; step < budget && done.includes(false); step++) {
+    if (step > 0) logits = await decoder.append(next);
+    prompts.forEach((_, b) => {
+      if (done[b]) return;
+      const id = argmax(logits.subarray(b * V, b * V + usable));
+      next[b] = id;
+      const text = id === tok.eosId ? '' : tok.tokenText(id);
+      if (id === tok.eosId || text.includes('\n')) {
+        // Keep what precedes a newline inside the stopping token (e.g. "." + "\n" merged).
+        if (text.indexOf('\n') > 0) produced[b]!.push(id);
+        done[b] = true;
+        return;
+      }
+      produced[b]!.push(id);
+    });
+  }
+  return produced;
 }
 
 export interface TaskScore {
