@@ -100,10 +100,13 @@ describe('custom tasks from a file', () => {
     test('a template placeholder with no such field', async () => {
       expectOneLineError(await zo('eval', ...model, '--task-file', customTask({ template: '{sentence} It was' })), 'train.jsonl: line 1', 'placeholder {sentence} has no such field');
     });
-    test('a candidate that tokenizes to nothing', async () => {
-      // After a trailing space, " a" is one byte-level BPE token that replaces the space token.
+    test('a candidate that merges with the template’s trailing space is scored, not refused', async () => {
+      // After a trailing space, " a" is one byte-level BPE token that replaces the space token: that
+      // token is the candidate's (framework/tasks/scoring.test.ts checks the count by hand).
       const file = customTask({ template: '{text} It was ', candidates: ['terrible', 'a'] }, { train: '{"text": "fine", "label": 1}\n', dev: '{"text": "ok", "label": 0}\n', test: '{"text": "ok", "label": 0}\n' });
-      expectOneLineError(await zo('eval', ...model, '--task-file', file), 'my-sentiment', 'row 1: candidate 1', '"a" tokenizes to nothing after the prompt');
+      const r = await zo('eval', ...model, '--task-file', file, '--json');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ task: 'my-sentiment', examples: 1 });
     });
     test('a task file that fails its schema', async () => {
       const file = customTask({ loss: 'regression' });

@@ -12,6 +12,7 @@
  * them out per task, keeps every quirk of MeZO's f-strings.
  */
 import { ZoError } from '../errors.js';
+import { pyRstrip, pyStrip, replaceAll, stripSpaces, upperFirst } from './python-strings.js';
 import type { Rendered, Row } from './task.js';
 
 export const MEZO_TASK_NAMES = ['sst2', 'rte', 'cb', 'boolq', 'wsc', 'wic', 'multirc', 'copa', 'record', 'squad', 'drop'] as const;
@@ -19,40 +20,6 @@ export type MezoTaskName = (typeof MEZO_TASK_NAMES)[number];
 
 /** Renders one row; `at` names it in errors (e.g. "rte validation row 12"), the task name by default. */
 export type MezoRender = (row: Row, at?: string) => Rendered;
-
-// ---------------------------------------------------------------------------------------------
-// Python string semantics the templates rely on.
-
-/** Python's `str.strip(' ')`: spaces only, not tabs or newlines. */
-function stripSpaces(s: string): string {
-  return s.replace(/^ +| +$/g, '');
-}
-
-// Python's str.isspace() set, which differs from JS \s (Python adds \x1c-\x1f and \x85, lacks \ufeff).
-const PY_WS = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const PY_STRIP = new RegExp(`^[${PY_WS}]+|[${PY_WS}]+$`, 'g');
-const PY_RSTRIP = new RegExp(`[${PY_WS}]+$`);
-
-/** Python's `str.strip()`. */
-function pyStrip(s: string): string {
-  return s.replace(PY_STRIP, '');
-}
-
-/** Python's `str.rstrip()`. */
-function pyRstrip(s: string): string {
-  return s.replace(PY_RSTRIP, '');
-}
-
-/** Python's `s[0].upper() + s[1:]` (first code point, not first UTF-16 unit). */
-function upperFirst(s: string): string {
-  const first = String.fromCodePoint(s.codePointAt(0)!);
-  return first.toUpperCase() + s.slice(first.length);
-}
-
-/** Python's `str.replace(old, new)`: every occurrence, and no `$&` patterns in `new`. */
-function replaceAll(s: string, old: string, by: string): string {
-  return s.split(old).join(by);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Field access: one ZoError line naming the row and the field.

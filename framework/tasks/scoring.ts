@@ -43,16 +43,25 @@ export function truncateLeft(ids: readonly number[], maxLen: number, keepBos: bo
   return keepBos ? [ids[0]!, ...ids.slice(ids.length - maxLen + 1)] : ids.slice(ids.length - maxLen);
 }
 
+/** How many leading ids two sequences share. */
+function sharedPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
 /**
- * prompt + continuation as ids, and how many trailing tokens belong to the continuation: MeZO's
- * option length, len(encode(prompt + continuation)) − len(encode(prompt)). When the continuation's
- * first piece merges with the prompt's last token, that merged token counts as the continuation's.
+ * prompt + continuation as ids, and how many trailing tokens belong to the continuation: those after
+ * the tokens the prompt's own encoding shares. That is MeZO's option length,
+ * len(encode(prompt + continuation)) − len(encode(prompt)), except when the continuation's first piece
+ * merges with the prompt's last token (a template ending in a space: "It was " + "great" encodes
+ * " great" where the prompt had " "); then the merged token is the continuation's, not lost.
  */
-function withContinuation(tok: TextTokenizer, prompt: string, promptIds: number[], continuation: string, maxLen: number, where: string) {
+function withContinuation(tok: TextTokenizer, prompt: string, promptIds: readonly number[], continuation: string, maxLen: number, where: string) {
   const full = tok.encode(prompt + continuation);
-  const n = full.length - promptIds.length;
+  const n = full.length - sharedPrefix(promptIds, full);
   if (n <= 0) throw new ZoError(`${where}: ${JSON.stringify(continuation)} tokenizes to nothing after the prompt`);
-  return { ids: truncateLeft(full, maxLen, tok.addsBos), tokens: Math.min(n, maxLen - 1) };
+  return { ids: truncateLeft(full, maxLen, tok.addsBos), tokens: Math.min(n, maxLen - 1), context: full.slice(0, full.length - n) };
 }
 
 export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLen: number, where: string): Encoded {
@@ -72,7 +81,8 @@ export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLe
     label: r.label ?? -1,
     correct: r.labels ?? (r.label !== undefined ? [r.label] : []),
     lm: lm && { ids: lm.ids, targetTokens: lm.tokens },
-    prompt: truncateLeft(prompt, Math.max(promptRoom, 1), tok.addsBos),
+    // Generation continues from where the trained target starts, merged tokens included.
+    prompt: truncateLeft(lm?.context ?? prompt, Math.max(promptRoom, 1), tok.addsBos),
     answers: r.answers ?? [],
   };
 }
