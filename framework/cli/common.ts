@@ -1,3 +1,4 @@
+import { ZoError } from '../errors.js';
 import type { Executor, Model } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
 
@@ -8,7 +9,18 @@ export const executorOption = {
   default: 'ort' as const,
   describe: 'ort: ONNX Runtime (fast, the ZO hot path); tfjs: eager with autodiff',
 };
-export const threadsOption = { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' } as const;
+/** A whole-number flag in [min, max], checked where yargs parses it: `--threads 0` or `abc` is one line. */
+export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Array.isArray(v) ? v.at(-1) : v;
+    if (typeof n !== 'number' || Number.isNaN(n)) throw new ZoError(`--${flag}: expected a number`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ZoError(`--${flag} ${n}: must be a whole number in [${min}, ${max}]`);
+    return n;
+  };
+}
+
+export const threadsOption = { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)', coerce: wholeNumberFlag('threads', 1, 1024) } as const;
 export const jsonOption = { type: 'boolean', default: false, describe: 'print JSON instead of text' } as const;
 
 /** tfjs is imported only when asked for: loading it costs half a second of every CLI start. */

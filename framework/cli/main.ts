@@ -15,6 +15,9 @@ import { tasksCommand } from './tasks.js';
  * exception is a bug and keeps its stack trace.
  */
 export async function main(argv: string[]): Promise<void> {
+  // A signal becomes an ordinary exit, so exit hooks (a run folder's lock) run; 128 + signal number.
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
   try {
     await yargs(argv)
       .scriptName('zo')
@@ -37,6 +40,8 @@ export async function main(argv: string[]): Promise<void> {
       .wrap(Math.min(110, process.stdout.columns || 110))
       .fail((msg, err) => {
         // yargs' own messages can span lines; a user error is always one.
+        // A flag's own check (coerce) reaches here as yargs' YError: it is the user's error too.
+        if (err?.name === 'YError') throw new ZoError(err.message.replace(/\s*\n\s*/g, ' '));
         throw err ?? new ZoError(`${msg.replace(/\s*\n\s*/g, ' ')} (see zo --help)`);
       })
       .parseAsync();

@@ -83,19 +83,28 @@ describe('zo run', () => {
     expect(steps(killed).map((l) => [l.step, l.loss])).toEqual(steps(straight).map((l) => [l.step, l.loss]));
   });
 
-  test('non-finite losses are skipped and counted, then the run aborts with a diagnosis', async () => {
-    // Weights holding NaN (a bad save, an fp16 overflow): every loss is NaN.
+  test('a model with a NaN weight is refused at load, naming the tensor, before anything is written', async () => {
+    // Weights holding NaN (a bad save, an fp16 overflow) would make every loss NaN.
     const dir = tmp('nan-model');
     fs.cpSync(fixtureDir('llama'), dir, { recursive: true });
     const m = loadModel(dir);
     m.params.get('model.norm.weight')[3] = NaN;
     writeSafetensors(path.join(dir, 'model.safetensors'), m.params.names.map((n) => ({ name: n, shape: [...m.params.shape(n)], data: m.params.get(n) })));
     const out = path.join(tmp('nan'), 'run');
-    const r = await zo('run', ...common, '--model', dir, '--optimizer', 'mezo', '--steps', '50', '--out', out);
-    expectOneLineError(r, '5 non-finite losses in a row', 'model.norm.weight[3] = NaN');
+    expectOneLineError(await zo('run', ...common, '--model', dir, '--optimizer', 'mezo', '--steps', '50', '--out', out), 'model.safetensors: model.norm.weight[3] is NaN');
+    expect(fs.existsSync(out)).toBe(false);
+    expectOneLineError(await zo('forward', '--model', dir, '--text', 'hello'), 'model.norm.weight[3] is NaN');
+  });
+
+  test('non-finite losses are skipped and counted, then the run aborts with a diagnosis', async () => {
+    // An absurd learning rate overflows θ after the first update: every later loss is non-finite.
+    const out = path.join(tmp('overflow'), 'run');
+    const r = await zo('run', ...common, '--optimizer', 'mezo', '--lr', '1e38', '--steps', '50', '--out', out);
+    expectOneLineError(r, '5 non-finite losses in a row', 'lower --lr');
     expect(r.code).toBe(2);
     const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.skipped)).toHaveLength(5);
+    expect(lines.filter((l) => l.skipped).map((l) => l.step)).toEqual([1, 2, 3, 4, 5]);
     expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);
   });
 

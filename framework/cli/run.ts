@@ -4,9 +4,9 @@ import type { CommandModule } from 'yargs';
 import { ZoError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { optimizerNamed } from '../optimizers/registry.js';
-import { runZo, type RunSpec } from '../zo/run.js';
+import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
 import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
-import { SCHEDULES, type ScheduleKind } from '../zo/harness.js';
+import { SCHEDULES, type ScheduleKind, type StepRecord } from '../zo/harness.js';
 import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
 
 interface Args {
@@ -15,27 +15,27 @@ interface Args {
   task?: string;
   taskFile?: string;
   dataDir?: string;
-  trainSetSeed: number;
+  trainSetSeed?: number;
   trainSize?: number;
   devSize?: number;
   testSize?: number;
-  evalEvery: number;
-  maxLen: number;
-  optimizer: string;
+  evalEvery?: number;
+  maxLen?: number;
+  optimizer?: string;
   lr?: number;
   eps?: number;
   weightDecay?: number;
   hp: string[];
   steps?: number;
-  batchSize: number;
-  seqLen: number;
-  seed: number;
-  noise: NoiseKind;
-  schedule: ScheduleKind;
-  executor: ExecutorName;
+  batchSize?: number;
+  seqLen?: number;
+  seed?: number;
+  noise?: NoiseKind;
+  schedule?: ScheduleKind;
+  executor?: ExecutorName;
   threads?: number;
-  saveEvery: number;
-  logEvery: number;
+  saveEvery?: number;
+  logEvery?: number;
   resume: boolean;
   out?: string;
   json: boolean;
@@ -78,6 +78,102 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
 /** `zo run` with no model and no task: the quick start (hyperparameters tuned for it, see README). */
 export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-4, steps: 2000 };
 
+/**
+ * Defaults of the flags that shape a run. They are applied here, not by yargs, so that a resume can
+ * tell a typed flag (it must agree with the run's spec.json) from one left out.
+ */
+export const RUN_DEFAULTS = {
+  trainSetSeed: 0,
+  maxLen: 2048,
+  optimizer: 'mezo',
+  steps: 1000,
+  batchSize: 16,
+  seqLen: 64,
+  seed: 0,
+  noise: 'exact' as NoiseKind,
+  schedule: 'constant' as ScheduleKind,
+  executor: 'ort' as ExecutorName,
+  saveEvery: 0,
+  logEvery: 10,
+};
+const D = RUN_DEFAULTS;
+
+/** The hyperparameters typed as --lr, --eps, --weight-decay and --hp. */
+function typedHyperparameters(argv: Args): Record<string, unknown> {
+  const h: Record<string, unknown> = { ...parseHp(argv.hp) };
+  if (argv.lr !== undefined) h.lr = argv.lr;
+  if (argv.eps !== undefined) h.eps = argv.eps;
+  if (argv.weightDecay !== undefined) h.weightDecay = argv.weightDecay;
+  return h;
+}
+
+/** The spec fields the user typed, for a resume to check against spec.json. */
+function typedFields(argv: Args): Partial<RunSpec> {
+  const sizes = splitSizes(argv);
+  const h = typedHyperparameters(argv);
+  const given: Partial<RunSpec> = {
+    model: argv.model,
+    textFile: argv.textFile,
+    task: argv.task,
+    taskFile: argv.taskFile,
+    dataDir: argv.dataDir,
+    trainSetSeed: argv.trainSetSeed,
+    evalEvery: argv.evalEvery,
+    maxLen: argv.maxLen,
+    optimizer: argv.optimizer,
+    batchSize: argv.batchSize,
+    seqLen: argv.seqLen,
+    seed: argv.seed,
+    noise: argv.noise,
+    schedule: argv.schedule,
+    executor: argv.executor,
+    threads: argv.threads,
+    saveEvery: argv.saveEvery,
+    logEvery: argv.logEvery,
+  };
+  if (Object.keys(sizes).length) given.sizes = sizes;
+  if (Object.keys(h).length) given.hyperparameters = h;
+  return given;
+}
+
+/** A new run's spec from the flags, with the quick start when neither a model nor an objective is given. */
+function newSpec(argv: Args): RunSpec {
+  const quick = !argv.model && !argv.task && !argv.taskFile && !argv.textFile;
+  if (quick) {
+    argv.model = path.join(packageRoot(), QUICK_START.model);
+    argv.task = QUICK_START.task;
+    argv.lr ??= QUICK_START.lr;
+    argv.steps ??= QUICK_START.steps;
+    if (!argv.json) process.stderr.write(`zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`);
+  }
+  if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
+  optimizerNamed(argv.optimizer ?? D.optimizer);
+  const steps = argv.steps ?? D.steps;
+  return {
+    model: argv.model,
+    textFile: argv.textFile,
+    task: argv.task,
+    taskFile: argv.taskFile,
+    dataDir: argv.dataDir,
+    trainSetSeed: argv.trainSetSeed ?? D.trainSetSeed,
+    sizes: splitSizes(argv),
+    evalEvery: argv.evalEvery ?? Math.max(1, Math.floor(steps / 5)),
+    maxLen: argv.maxLen ?? D.maxLen,
+    optimizer: argv.optimizer ?? D.optimizer,
+    hyperparameters: typedHyperparameters(argv),
+    steps,
+    batchSize: argv.batchSize ?? D.batchSize,
+    seqLen: argv.seqLen ?? D.seqLen,
+    seed: argv.seed ?? D.seed,
+    noise: argv.noise ?? D.noise,
+    schedule: argv.schedule ?? D.schedule,
+    executor: argv.executor ?? D.executor,
+    threads: argv.threads,
+    saveEvery: argv.saveEvery ?? D.saveEvery,
+    logEvery: argv.logEvery ?? D.logEvery,
+  };
+}
+
 export const runCommand: CommandModule<object, Args> = {
   command: 'run',
   describe: 'fine-tune a model with a ZO (or first-order) optimizer on a task or on the LM loss of a text file',
@@ -88,84 +184,40 @@ export const runCommand: CommandModule<object, Args> = {
       .option('task-file', { type: 'string', describe: 'a custom task: YAML or JSON next to JSONL data (see README)' })
       .option('text-file', { type: 'string', describe: 'train on the next-token loss of this text instead of a task' })
       .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
-      .option('train-set-seed', { type: 'number', default: 0, describe: "MeZO's train_set_seed: which examples form train and dev" })
+      .option('train-set-seed', { type: 'number', describe: `MeZO's train_set_seed: which examples form train and dev (default ${D.trainSetSeed})` })
       .option('eval-every', { type: 'number', describe: 'tasks: dev evaluation every N steps, keeping the best-dev-loss weights (default steps/5)' })
-      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
+      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000; custom tasks: the first N rows)" })
       .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
       .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
-      .option('max-len', { type: 'number', default: 2048, describe: "tasks: tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); prompts are truncated from the left, generation prompts to max-len − 50 so that 50 new tokens fit" })
-      .option('optimizer', { type: 'string', default: 'mezo', describe: 'see `zo optimizers`' })
+      .option('max-len', {
+        type: 'number',
+        describe: `tasks: tokens per example, at most the model's max_position_embeddings (default ${D.maxLen}, MeZO's max_length); prompts are truncated from the left, generation prompts to max-len − 50 so that 50 new tokens fit`,
+      })
+      .option('optimizer', { type: 'string', describe: `see \`zo optimizers\` (default ${D.optimizer})` })
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
       .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })
       .option('weight-decay', { type: 'number', describe: 'λ (default 0)' })
       .option('hp', { type: 'string', array: true, default: [], describe: 'other hyperparameters as key=value, e.g. --hp q=2 --hp momentum=0.9' })
-      .option('steps', { type: 'number', describe: 'optimizer steps (default 1000; with --resume, extends or keeps the run)' })
-      .option('batch-size', { type: 'number', default: 16 })
-      .option('seq-len', { type: 'number', default: 64, describe: 'tokens per training window' })
-      .option('seed', { type: 'number', default: 0, describe: 'keys the batches and every random draw' })
-      .option('noise', { choices: NOISE_KINDS, default: 'exact' as NoiseKind, describe: 'exact: counter-based, regenerated; table: views into a pre-generated N(0,1) table' })
-      .option('schedule', { choices: SCHEDULES, default: 'constant' as ScheduleKind, describe: 'learning-rate schedule' })
-      .option('executor', executorOption)
+      .option('steps', { type: 'number', describe: `optimizer steps (default ${D.steps}); with --resume, extends a constant-schedule run` })
+      .option('batch-size', { type: 'number', describe: `examples per step (default ${D.batchSize})` })
+      .option('seq-len', { type: 'number', describe: `tokens per training window of a text file (default ${D.seqLen})` })
+      .option('seed', { type: 'number', describe: `keys the batches and every random draw (default ${D.seed})` })
+      .option('noise', { choices: NOISE_KINDS, describe: `exact: counter-based, regenerated; table: views into a pre-generated N(0,1) table (default ${D.noise})` })
+      .option('schedule', { choices: SCHEDULES, describe: `learning-rate schedule (default ${D.schedule})` })
+      .option('executor', { ...executorOption, default: undefined, describe: `${executorOption.describe} (default ${D.executor})` })
       .option('threads', threadsOption)
-      .option('save-every', { type: 'number', default: 0, describe: 'checkpoint every N steps (always at the end)' })
-      .option('log-every', { type: 'number', default: 10, describe: 'a metrics.jsonl line every N steps' })
-      .option('resume', { type: 'boolean', default: false, describe: "continue the run in --out from its checkpoint, with its spec.json" })
-      .option('out', { type: 'string', describe: 'run folder (default runs/<optimizer>-<time>)' })
+      .option('save-every', { type: 'number', describe: 'checkpoint every N steps, 0 for only at the end (default 0)' })
+      .option('log-every', { type: 'number', describe: `a metrics.jsonl line every N steps (default ${D.logEvery})` })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'continue the run in --out from its checkpoint, as its spec.json says (flags that would change it are refused)',
+      })
+      .option('out', { type: 'string', describe: 'run folder: new or empty, or a run to --resume (default runs/<optimizer>-<time>)' })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
-    const positive = (name: string, v: number | undefined) => {
-      if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new ZoError(`--${name} ${v}: must be a positive integer`);
-    };
-    positive('steps', argv.steps);
-    positive('batch-size', argv.batchSize);
-    positive('seq-len', argv.seqLen);
-    positive('log-every', argv.logEvery);
-    positive('max-len', argv.maxLen);
-    if (argv.resume && !argv.out) throw new ZoError('--resume needs --out: the run folder to continue');
-    let spec: RunSpec | undefined;
-    if (!argv.resume) {
-      const quick = !argv.model && !argv.task && !argv.taskFile && !argv.textFile;
-      if (quick) {
-        // The README's quick start: the embedded tiny model, the tiny sentiment task, MeZO.
-        argv.model = path.join(packageRoot(), QUICK_START.model);
-        argv.task = QUICK_START.task;
-        argv.lr ??= QUICK_START.lr;
-        argv.steps ??= QUICK_START.steps;
-        if (!argv.json) process.stderr.write(`zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`);
-      }
-      if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
-      const objectives = [argv.task, argv.taskFile, argv.textFile].filter((x) => x !== undefined).length;
-      if (objectives !== 1) throw new ZoError('give exactly one of --task NAME, --task-file FILE or --text-file FILE');
-      optimizerNamed(argv.optimizer);
-      const hyperparameters: Record<string, unknown> = { ...parseHp(argv.hp) };
-      if (argv.lr !== undefined) hyperparameters.lr = argv.lr;
-      if (argv.eps !== undefined) hyperparameters.eps = argv.eps;
-      if (argv.weightDecay !== undefined) hyperparameters.weightDecay = argv.weightDecay;
-      spec = {
-        model: argv.model,
-        textFile: argv.textFile,
-        task: argv.task,
-        taskFile: argv.taskFile,
-        dataDir: argv.dataDir,
-        trainSetSeed: argv.trainSetSeed,
-        sizes: splitSizes(argv),
-        evalEvery: argv.evalEvery ?? Math.max(1, Math.floor((argv.steps ?? 1000) / 5)),
-        maxLen: argv.maxLen,
-        optimizer: argv.optimizer,
-        hyperparameters,
-        steps: argv.steps ?? 1000,
-        batchSize: argv.batchSize,
-        seqLen: argv.seqLen,
-        seed: argv.seed,
-        noise: argv.noise,
-        schedule: argv.schedule,
-        executor: argv.executor,
-        threads: argv.threads,
-        saveEvery: argv.saveEvery,
-        logEvery: argv.logEvery,
-      };
-    }
-    const out = argv.out ?? defaultOut(argv.optimizer);
+    if (argv.resume && argv.out === undefined) throw new ZoError('--resume needs --out: the run folder to continue');
+    const out = argv.out ?? defaultOut(argv.optimizer ?? D.optimizer);
     const tty = process.stderr.isTTY && !argv.json;
     const bar = tty
       ? new cliProgress.SingleBar(
@@ -175,23 +227,19 @@ export const runCommand: CommandModule<object, Args> = {
       : undefined;
     const log = (msg: string) => process.stderr.write(`${msg}\n`);
     let started = false;
-    const summary = await runZo(
-      out,
-      spec,
-      argv.resume,
-      {
-        log: argv.json ? undefined : log,
-        onStep: (r, s) => {
-          if (bar) {
-            if (!started) bar.start(s.steps, r.step, { loss: '-', msPerStep: '-' });
-            started = true;
-            bar.update(r.step + 1, { loss: r.loss.toFixed(4), msPerStep: r.ms.toFixed(1) });
-          } else if (!argv.json && (r.step % s.logEvery === 0 || r.step === s.steps - 1))
-            log(`step ${r.step + 1}/${s.steps}  loss ${r.loss.toFixed(4)}  g ${r.projectedGrad.toExponential(2)}  lr ${r.lr.toExponential(1)}  ${r.ms.toFixed(1)} ms${r.skipped ? '  (skipped: non-finite loss)' : ''}`);
-        },
+    const hooks = {
+      log: argv.json ? undefined : log,
+      onStep: (r: StepRecord, s: RunSpec) => {
+        if (bar) {
+          if (!started) bar.start(s.steps, r.step, { loss: '-', msPerStep: '-' });
+          started = true;
+          bar.update(r.step + 1, { loss: r.loss.toFixed(4), msPerStep: r.ms.toFixed(1) });
+        } else if (!argv.json && (r.step % s.logEvery === 0 || r.step === s.steps - 1))
+          log(`step ${r.step + 1}/${s.steps}  loss ${r.loss.toFixed(4)}  g ${r.projectedGrad.toExponential(2)}  lr ${r.lr.toExponential(1)}  ${r.ms.toFixed(1)} ms${r.skipped ? '  (skipped: non-finite loss)' : ''}`);
       },
-      argv.resume ? argv.steps : undefined,
-    ).finally(() => bar?.stop());
+    };
+    const run = argv.resume ? resumeRun(out, { steps: argv.steps, given: typedFields(argv) }, hooks) : startRun(out, newSpec(argv), hooks);
+    const summary = await run.finally(() => bar?.stop());
     if (argv.json) return printJson({ out, ...summary });
     const held = summary.task ? 'dev loss' : 'loss';
     console.log(`${summary.optimizer}: ${summary.steps} steps, ${held} ${summary.initialLoss.toFixed(4)} → ${summary.finalLoss.toFixed(4)} in ${summary.wallSeconds.toFixed(1)} s (peak RSS ${summary.peakRssMb} MB)`);

@@ -57,6 +57,18 @@ export function loadModel(dir: string): LoadedModel {
     return found;
   });
   const params = new ParamStore(specs, (spec) => ckpt.readF32(sources[specs.indexOf(spec)]!));
+  specs.forEach((spec, i) => checkFinite(ckpt.info(sources[i]!)!.file, sources[i]!, params.get(spec.name)));
   const tokenizer = loadTokenizer(dir);
   return { dir, family, config, params, tokenizer };
+}
+
+/**
+ * A NaN or ±Inf weight makes every loss non-finite: refuse the model at load, naming the tensor,
+ * rather than let a run skip steps until it aborts.
+ */
+function checkFinite(file: string, tensor: string, values: Float32Array): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) throw new ZoError(`${file}: ${tensor}[${i}] is ${v}: the weights hold a non-finite value, so every loss would be too`);
+  }
 }

@@ -441,5 +441,5 @@ function writeModelFolder(out: string, rawConfig: Record<string, unknown>, param
 
 function removeCheckpoints(out: string): void {
   fs.rmSync(path.join(out, 'checkpoint.json'), { force: true });
-  for (const e of fs.readdirSync(out)) if (/^checkpoint-\d+$/.test(e)) fs.rmSync(path.join(out, e), { recursive: true, force: true });
+  for (const e of fs.readdirSync(out)) if (/^checkpoint-\d{8}/.test(e)) fs.rmSync(path.join(out, e), { recursive: true, force: true });
 }

@@ -39,7 +39,19 @@ export const customTaskSchema = z
     if (!t.candidates && !t.answerField) ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give candidates (label words) or answerField' });
     if (t.metric === 'f1' && !t.answerField) ctx.addIssue({ code: 'custom', path: ['answerField'], message: 'f1 scores generated answers: name the answer field' });
     if (t.loss === 'classification' && !t.candidates) ctx.addIssue({ code: 'custom', path: ['loss'], message: 'classification needs candidates' });
+    const twice = t.candidates?.find((c, i) => t.candidates!.indexOf(c) !== i);
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['candidates'], message: `${JSON.stringify(twice)} appears twice` });
+    const stray = strayBrace(t.template);
+    if (stray >= 0)
+      ctx.addIssue({ code: 'custom', path: ['template'], message: `a stray "${t.template[stray]}" at character ${stray + 1}: placeholders are {field}; write {{ or }} for a literal brace` });
   });
+
+/** Where a brace is neither part of a {field} placeholder nor an escaped {{ or }}, or −1. */
+function strayBrace(template: string): number {
+  const re = /\{\{|\}\}|\{\w+\}|[{}]/g;
+  for (let m = re.exec(template); m; m = re.exec(template)) if (m[0].length === 1) return m.index;
+  return -1;
+}
 export type CustomTaskSpec = z.infer<typeof customTaskSchema>;
 
 /** The separator before a continuation: none after a trailing space or newline, else one space. */
@@ -47,9 +59,10 @@ function joiner(prompt: string): string {
   return /\s$/.test(prompt) ? '' : ' ';
 }
 
-/** Fills `{field}` placeholders; a placeholder with no such field names the row. */
+/** Fills `{field}` placeholders ({{ and }} are literal braces); a placeholder with no such field names the row. */
 export function fillTemplate(template: string, row: Row, where: string): string {
-  return template.replace(/\{(\w+)\}/g, (_, field: string) => {
+  return template.replace(/\{\{|\}\}|\{(\w+)\}/g, (m, field: string | undefined) => {
+    if (field === undefined) return m[0]!;
     if (!(field in row)) throw new ZoError(`${where}: template placeholder {${field}} has no such field (fields: ${Object.keys(row).join(', ')})`);
     return String(row[field]);
   });
@@ -63,6 +76,8 @@ export function readJsonl(file: string): Row[] {
     throw new ZoError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as NodeJS.ErrnoException).code})`);
   }
   const rows: Row[] = [];
+  // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first line.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     let v: unknown;
@@ -126,10 +141,16 @@ export function loadCustomTask(file: string): Task {
       return { train: splits.train.length, dev: splits.dev.length, test: splits.test.length };
     },
     render: (row) => renderAt(row),
-    async load() {
+    async load(opts) {
       for (const split of ['train', 'dev', 'test'] as const) {
         const dataFile = path.resolve(dir, spec[split]);
-        const rows = readJsonl(dataFile);
+        let rows = readJsonl(dataFile);
+        // A requested size takes the file's first rows: the user's split is the user's sample.
+        const want = opts?.sizes?.[split];
+        if (want !== undefined) {
+          if (want > rows.length) throw new ZoError(`${dataFile}: has ${rows.length} rows, fewer than the ${want} that --${split}-size asks for`);
+          rows = rows.slice(0, want);
+        }
         // Render every row now: a bad row is reported with its line number before any training.
         rows.forEach((row, i) => renderAt(row, `${dataFile}: line ${i + 1}`));
         splits[split] = rows;

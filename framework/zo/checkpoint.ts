@@ -1,9 +1,11 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../errors.js';
 import type { ParamStore } from '../engine/params.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
+import { readRunJson } from '../runs/folder.js';
 
 /** What identifies a run's checkpoint besides the tensors. */
 export interface CheckpointMeta {
@@ -17,17 +19,19 @@ export interface CheckpointMeta {
 }
 
 const POINTER = 'checkpoint.json';
+/** A checkpoint folder's name: its step, then a nonce, so a re-save never reuses the live folder's name. */
+const CHECKPOINT_DIR = /^checkpoint-\d{8}(-[0-9a-f]{8})?$/;
 
 /**
- * Saves θ, the optimizer state and the step under `runDir/checkpoint-<step>/`, then points
- * `checkpoint.json` at it with an atomic rename: a crash at any moment leaves the previous checkpoint
- * whole and pointed to.
+ * Saves θ, the optimizer state and the step under a new `runDir/checkpoint-<step>-<nonce>/`, then
+ * points `checkpoint.json` at it with an atomic rename, and only then removes the checkpoint it
+ * replaces (and any a crash left half-written). A crash at any moment leaves a whole checkpoint that
+ * the pointer names: the live one is never deleted before its successor is pointed to.
  */
 export function saveCheckpoint(runDir: string, params: ParamStore, state: OptimizerState, meta: CheckpointMeta): void {
-  const name = `checkpoint-${String(meta.step).padStart(8, '0')}`;
+  const name = `checkpoint-${String(meta.step).padStart(8, '0')}-${crypto.randomBytes(4).toString('hex')}`;
   const dir = path.join(runDir, name);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(dir);
   writeSafetensors(
     path.join(dir, 'model.safetensors'),
     params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
@@ -37,9 +41,9 @@ export function saveCheckpoint(runDir: string, params: ParamStore, state: Optimi
     [...state.slots].map(([n, data]) => ({ name: n, shape: [data.length], data })),
   );
   writeJsonAtomic(path.join(dir, 'state.json'), { ...meta, scalars: state.scalars });
-  const previous = readPointer(runDir);
   writeJsonAtomic(path.join(runDir, POINTER), { dir: name, step: meta.step });
-  if (previous && previous !== name) fs.rmSync(path.join(runDir, previous), { recursive: true, force: true });
+  for (const entry of fs.readdirSync(runDir))
+    if (entry !== name && /^checkpoint-\d{8}/.test(entry)) fs.rmSync(path.join(runDir, entry), { recursive: true, force: true });
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
@@ -48,16 +52,23 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
-function readPointer(runDir: string): string | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(runDir, POINTER), 'utf8')).dir;
-  } catch {
-    return undefined;
-  }
+export function hasCheckpoint(runDir: string): boolean {
+  return fs.existsSync(path.join(runDir, POINTER));
 }
 
-export function hasCheckpoint(runDir: string): boolean {
-  return readPointer(runDir) !== undefined;
+/**
+ * The live checkpoint folder that `checkpoint.json` names. Only a checkpoint folder directly inside
+ * the run folder is accepted: a pointer is data, and a run must never load or delete another's files.
+ */
+export function checkpointDir(runDir: string): string {
+  const file = path.join(runDir, POINTER);
+  const ptr = readRunJson<{ dir?: unknown }>(file, 'the checkpoint pointer');
+  const name = ptr?.dir;
+  if (typeof name !== 'string' || !CHECKPOINT_DIR.test(name))
+    throw new ZoError(`${file}: "dir" must name a checkpoint-<step> folder inside this run folder (got ${JSON.stringify(name)})`);
+  const dir = path.join(runDir, name);
+  if (!fs.existsSync(dir)) throw new ZoError(`${file}: names ${name}, which is missing from the run folder`);
+  return dir;
 }
 
 /**
@@ -65,11 +76,10 @@ export function hasCheckpoint(runDir: string): boolean {
  * a checkpoint made for other blocks or another optimizer, naming the first difference.
  */
 export function loadCheckpoint(runDir: string, params: ParamStore, optimizer: string): { state: OptimizerState; meta: CheckpointMeta } {
-  const name = readPointer(runDir);
-  if (!name) throw new ZoError(`${runDir}: no checkpoint to resume from (${POINTER} is missing)`);
-  const dir = path.join(runDir, name);
+  if (!hasCheckpoint(runDir)) throw new ZoError(`${runDir}: no checkpoint to resume from (${POINTER} is missing)`);
+  const dir = checkpointDir(runDir);
   const stateFile = path.join(dir, 'state.json');
-  const meta = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as CheckpointMeta & { scalars: Record<string, number> };
+  const meta = readRunJson<CheckpointMeta & { scalars: Record<string, number> }>(stateFile, 'the checkpoint state');
   if (meta.optimizer !== optimizer) throw new ZoError(`${stateFile}: checkpoint is from optimizer "${meta.optimizer}", not "${optimizer}"`);
   const mine = params.names;
   for (let i = 0; i < Math.max(mine.length, meta.blocks.length); i++) {
@@ -87,14 +97,27 @@ export function loadCheckpoint(runDir: string, params: ParamStore, optimizer: st
   return { state: { slots, scalars: meta.scalars }, meta };
 }
 
-/** Keeps metrics.jsonl consistent with a checkpoint: drops the lines of steps ≥ `fromStep`,
- * which ran before a crash and will run again. */
+/**
+ * Keeps metrics.jsonl consistent with a checkpoint: drops the lines of steps ≥ `fromStep`, which ran
+ * before a crash and will run again. A torn last line (a kill mid-write) is dropped with them; a
+ * broken line before it means the file is damaged, and is refused.
+ */
 export function truncateMetrics(file: string, fromStep: number): void {
   if (!fs.existsSync(file)) return;
-  const kept = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line && JSON.parse(line).step < fromStep);
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const kept: string[] = [];
+  lines.forEach((line, i) => {
+    if (!line) return;
+    let step: unknown;
+    try {
+      step = JSON.parse(line).step;
+    } catch {
+      if (lines.slice(i + 1).some(Boolean)) throw new ZoError(`${file}: line ${i + 1} is not valid JSON; the metrics file is damaged`);
+      return; // the torn last line of a killed run
+    }
+    if (typeof step === 'number' && step < fromStep) kept.push(line);
+  });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, kept.map((l) => l + '\n').join(''));
+  fs.renameSync(tmp, file);
 }
-
