@@ -4,6 +4,7 @@ import type { Executor } from './executor.js';
 /**
  * Incremental greedy decoding over B rows. An executor with a KV cache keeps each row's keys and
  * values between calls, so a new token costs one token's forward pass, not the whole prefix's.
+ * The logits a call returns are valid until the next call, which may reuse their buffer.
  */
 export interface Decoder {
   /**

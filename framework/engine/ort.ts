@@ -3,8 +3,10 @@ import ort from 'onnxruntime-node';
 import type { BaseConfig } from '../models/family.js';
 import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch } from './batch.js';
+import type { Decoder } from './decoder.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
+import { OrtKvDecoder } from './ort-decoder.js';
 import type { InputName, Ops, Past, Shape } from './ops.js';
 import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../zo/perturbation.js';
 
@@ -392,6 +394,11 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     if (opts.logits) result.logits = out.logits!.data as Float32Array;
     if (opts.lastLogits) result.lastLogits = out.last_logits!.data as Float32Array;
     return result;
+  }
+
+  /** Greedy decoding with a KV cache: a prefill graph per prompt bucket, then one decode graph per step. */
+  decoder(padId: number): Decoder {
+    return new OrtKvDecoder(this, padId);
   }
 
   /** Nothing to do: ORT reads θ's arrays in place on every run. */
