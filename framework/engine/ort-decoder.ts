@@ -70,6 +70,17 @@ export class OrtKvDecoder implements Decoder {
     return logits;
   }
 
+  /**
+   * Bytes of the cache, and bytes a decode step writes out of the graph (the logits and the new
+   * keys/values), once started.
+   */
+  footprint(): { cacheBytes: number; stepOutputBytes: number } | undefined {
+    const c = this.cache;
+    if (!c) return undefined;
+    const perSlot = 2 * c.layers * c.B * c.Hkv * c.D * 4;
+    return { cacheBytes: perSlot * c.T, stepOutputBytes: perSlot + c.B * this.exec.model.config.vocabSize * 4 };
+  }
+
   async dispose(): Promise<void> {
     this.cache = undefined;
     this.step = undefined;

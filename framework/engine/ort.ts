@@ -3,7 +3,6 @@ import ort from 'onnxruntime-node';
 import type { BaseConfig } from '../models/family.js';
 import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch } from './batch.js';
-import type { Decoder } from './decoder.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
 import { OrtKvDecoder } from './ort-decoder.js';
@@ -396,8 +395,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return result;
   }
 
-  /** Greedy decoding with a KV cache: a prefill graph per prompt bucket, then one decode graph per step. */
-  decoder(padId: number): Decoder {
+  /** Greedy decoding with a KV cache (see OrtKvDecoder): two graphs per prompt bucket, not one forward per token. */
+  decoder(padId: number): OrtKvDecoder {
     return new OrtKvDecoder(this, padId);
   }
 
