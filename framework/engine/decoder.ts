@@ -17,8 +17,8 @@ export interface Decoder {
   dispose(): Promise<void>;
 }
 
-/** Rows are padded to a multiple of this, so the recompute path traces a handful of graphs. */
-const BUCKET = 16;
+/** Rows are padded to a multiple of this, so a decoder traces a handful of graphs, not one per length. */
+export const BUCKET = 16;
 
 /**
  * The decoder of an executor without a KV cache: every call recomputes each row's whole prefix.

@@ -1,13 +1,12 @@
 import ort from 'onnxruntime-node';
 import { ZoError } from '../errors.js';
 import { feedsFor, lmBatch } from './batch.js';
-import type { Decoder } from './decoder.js';
+import { BUCKET, type Decoder } from './decoder.js';
 import type { BaseConfig, Family } from '../models/family.js';
 import { MASKED } from './ops.js';
 import { int64, type GraphSpec, type OrtExecutor } from './ort.js';
 
-/** Prompts and cache capacities are padded to a multiple of this, so a handful of graphs serve every call. */
-const BUCKET = 16;
+/** Prompts and cache capacities are padded to a multiple of BUCKET, so a handful of graphs serve every call. */
 const bucket = (n: number): number => Math.ceil(n / BUCKET) * BUCKET;
 
 /**
@@ -66,7 +65,7 @@ export class OrtKvDecoder implements Decoder {
     if (this.room-- <= 0) throw new Error('append: more tokens than the maxNew given to start');
     this.step ??= new DecodeStep(this.exec, cache);
     const logits = await this.step.run(tokens);
-    cache.write(this.step.presents);
+    cache.write(this.step.outputs);
     return logits;
   }
 
@@ -144,7 +143,7 @@ class KvCache {
     return Int32Array.from(lens, (n, b) => all[b * T + n]!);
   }
 
-  /** Writes one new token's keys and values ([B, Hkv, 1, D] per layer, by name) into slot lens[b] of each row b. */
+  /** Writes one new token's keys and values (`present.{layer}.key|value` [B, Hkv, 1, D]) into slot lens[b] of each row b. */
   write(presents: Readonly<Record<string, ort.Tensor>>): void {
     const { B, Hkv, D, T, lens } = this;
     for (let l = 0; l < this.layers; l++)
@@ -168,7 +167,7 @@ class DecodeStep {
   private readonly feeds: Record<string, ort.Tensor>;
   private readonly logits: Float32Array;
   /** The graph's outputs: the logits [B, V] and the new token's `present.{layer}.key|value` [B, Hkv, 1, D]. */
-  readonly presents: Record<string, ort.Tensor>;
+  readonly outputs: Record<string, ort.Tensor>;
 
   constructor(
     private readonly exec: OrtExecutor,
@@ -188,9 +187,9 @@ class DecodeStep {
     };
     const V = exec.model.config.vocabSize;
     this.logits = new Float32Array(B * V);
-    this.presents = { last_logits: new ort.Tensor('float32', this.logits, [B, V]) };
+    this.outputs = { last_logits: new ort.Tensor('float32', this.logits, [B, V]) };
     for (let l = 0; l < cache.layers; l++)
-      for (const kind of ['key', 'value']) this.presents[`present.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(B * Hkv * D), [B, Hkv, 1, D]);
+      for (const kind of ['key', 'value']) this.outputs[`present.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(B * Hkv * D), [B, Hkv, 1, D]);
   }
 
   /** One token per row, for slot lens[b]; returns the logits in the buffer every step reuses. */
@@ -205,7 +204,7 @@ class DecodeStep {
       this.ids[b] = BigInt(id);
       this.positions[b] = BigInt(positions[b]!);
     }
-    await this.exec.run({ B, S: 1, lastLogits: true, kv: { past: T } }, this.feeds, this.presents);
+    await this.exec.run({ B, S: 1, lastLogits: true, kv: { past: T } }, this.feeds, this.outputs);
     return this.logits;
   }
 }
