@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../errors.js';
 import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
+import type { GenerateBench } from '../bench/generate.js';
 import { jsonOption, printJson, threadsOption } from './common.js';
 
-type Suite = 'forward' | 'step' | 'all';
-const SUITES: readonly Suite[] = ['forward', 'step', 'all'];
+type Suite = 'forward' | 'step' | 'generate' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'all'];
 
 interface Args {
   json: boolean;
@@ -20,17 +21,19 @@ const ms = (x: { median: number; p10: number; p90: number }) => `${x.median.toFi
 /**
  * `zo bench`: speed measured as ratios within one run, never asserted in tests (DESIGN §4).
  * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model; the
- * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's.
+ * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's; the
+ * generate suite compares greedy generation, with and without the KV cache, with one forward pass.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
   describe:
     "benchmarks on a 4-layer d=256 Llama: the ort executor's forward against a hand-built ONNX graph (forward), " +
-    'and each optimizer’s step time and extra memory against MeZO and two forwards (step)',
+    'each optimizer’s step time and extra memory against MeZO and two forwards (step), and, there and on tiny-llama-s ' +
+    'with tiny-squad prompts, greedy generation of 50 tokens with the KV cache and recomputing, against one forward pass (generate)',
   builder: (y) =>
     y
       .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
-      .option('seconds', { type: 'number', describe: 'minimum timed seconds per contender (default: forward 5, step 2)' })
+      .option('seconds', { type: 'number', describe: 'minimum timed seconds per contender (default: forward 5, step 2, generate 3 per model)' })
       .option('optimizers', { type: 'string', describe: 'step suite: comma-separated optimizers for the per-optimizer table (default: all; "" for none)' })
       .option('noise', {
         choices: NOISE_KINDS,
@@ -52,7 +55,15 @@ export const benchCommand: CommandModule<object, Args> = {
     }
     if (argv.seconds !== undefined && !(argv.seconds > 0)) throw new ZoError(`--seconds ${argv.seconds}: must be a positive number`);
 
-    if (argv.suite !== 'step') {
+    const runs = (suite: Suite) => argv.suite === 'all' || argv.suite === suite;
+    let printed = false;
+    const section = () => {
+      if (printed && !argv.json) console.log('');
+      printed = true;
+    };
+
+    if (runs('forward')) {
+      section();
       const { benchForward } = await import('../bench/forward.js');
       const r = await benchForward({ threads: argv.threads, minSeconds: argv.seconds ?? 5, onProgress });
       out.forward = r;
@@ -64,12 +75,12 @@ export const benchCommand: CommandModule<object, Args> = {
       }
     }
 
-    if (argv.suite !== 'forward') {
+    if (runs('step')) {
+      section();
       const { benchSteps } = await import('../bench/step.js');
       const r = await benchSteps({ threads: argv.threads, minSeconds: argv.seconds, optimizers, noise: argv.noise, onProgress });
       out.step = r;
       if (!argv.json) {
-        if (argv.suite === 'all') console.log('');
         console.log(
           `step: ${r.model.layers}-layer d=${r.model.hidden} ${r.model.family}, ${r.model.params.toLocaleString('en')} params (P = ${r.model.mb.toFixed(1)} MB), ` +
             `batch ${r.batch} × seq ${r.seq}, ${r.threads} threads, the same batch every step`,
@@ -112,6 +123,31 @@ export const benchCommand: CommandModule<object, Args> = {
         console.log(`  (${r.seconds.toFixed(1)} s; ${others})`);
       }
     }
+
+    if (runs('generate')) {
+      section();
+      const { benchGenerate } = await import('../bench/generate.js');
+      const r = await benchGenerate({ threads: argv.threads, minSeconds: argv.seconds, onProgress });
+      out.generate = r;
+      if (!argv.json) printGenerate(r);
+    }
     if (argv.json) printJson(out);
   },
 };
+
+function printGenerate(r: GenerateBench): void {
+  const n = r.rows[0]?.newTokens ?? 0;
+  console.log(`generate: greedy decoding of ${n} tokens a row, ${r.threads} threads; median ms per example, ratios of medians`);
+  for (const row of r.rows) {
+    const per = (x: number) => `${x.toFixed(2)} ms`.padStart(10);
+    console.log(`  ${row.label} (${row.promptTokens[0]}–${row.promptTokens[1]} tokens), ${row.params.toLocaleString('en')} params, batch ${row.batch}`);
+    console.log(`    (a) one forward pass      ${per(row.perExampleMs.forward)}`);
+    console.log(`    (b) generate, KV cache    ${per(row.perExampleMs.kv)}   (b)/(a) ${row.kvOverForward.toFixed(2)}×`);
+    console.log(`    (c) generate, recompute   ${per(row.perExampleMs.recompute)}   (c)/(b) ${row.recomputeOverKv.toFixed(2)}×`);
+    console.log(
+      `    same tokens: ${row.sameTokens ? 'yes' : 'NO'}; KV cache ${row.cacheMb.toFixed(1)} MB, ` +
+        `a decode step writes ${row.stepOutputKb.toFixed(1)} kB out of the graph; ${row.rounds} rounds`,
+    );
+  }
+  console.log(`  (${r.seconds.toFixed(1)} s)`);
+}

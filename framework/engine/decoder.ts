@@ -4,6 +4,7 @@ import type { Executor } from './executor.js';
 /**
  * Incremental greedy decoding over B rows. An executor with a KV cache keeps each row's keys and
  * values between calls, so a new token costs one token's forward pass, not the whole prefix's.
+ * The logits a call returns are valid until the next call, which may reuse their buffer.
  */
 export interface Decoder {
   /**
@@ -16,8 +17,8 @@ export interface Decoder {
   dispose(): Promise<void>;
 }
 
-/** Rows are padded to a multiple of this, so the recompute path traces a handful of graphs. */
-const BUCKET = 16;
+/** Rows are padded to a multiple of this, so a decoder traces a handful of graphs, not one per length. */
+export const BUCKET = 16;
 
 /**
  * The decoder of an executor without a KV cache: every call recomputes each row's whole prefix.

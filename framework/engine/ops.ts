@@ -14,6 +14,16 @@ export type Shape = readonly number[];
  */
 export type InputName = 'ids' | 'positions' | 'mask' | 'targets' | 'weights' | 'gold' | 'last';
 
+/**
+ * What one attention layer attends to besides its own tokens: keys [B, Hkv, T, D] and values
+ * [B, Hkv, T, D] of T cached slots, and the additive mask [B, 1, S, T] of the slots each query sees.
+ */
+export interface Past<T> {
+  keys: T;
+  values: T;
+  mask: T;
+}
+
 export interface Ops<T> {
   readonly kind: 'ort' | 'tfjs';
   shape(x: T): Shape;
@@ -66,6 +76,14 @@ export interface Ops<T> {
   /** x[N, V], int targets [N] → x[n, targets[n]] as [N]. */
   pick(x: T, targets: T): T;
   sum(x: T, axis: number, keepDims?: boolean): T;
+
+  /**
+   * The KV cache hook, for executors that decode incrementally (absent elsewhere). Attention calls it
+   * once per layer, in layer order, with that layer's keys [B, Hkv, S, D] (after RoPE) and values; the
+   * executor keeps them, and returns the layer's cached past to attend to as well, or undefined when
+   * there is none (a plain forward, or the prefill that fills the cache).
+   */
+  cache?(keys: T, values: T): Past<T> | undefined;
 }
 
 /** An additive mask value: large enough to zero a softmax weight, small enough to stay finite in fp32. */

@@ -5,7 +5,8 @@ import { lastLogits, objective } from '../models/layers.js';
 import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
-import type { InputName, Ops, Shape } from './ops.js';
+import { OrtKvDecoder } from './ort-decoder.js';
+import type { InputName, Ops, Past, Shape } from './ops.js';
 import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../zo/perturbation.js';
 
 /** A traced value: its name in the graph, its concrete shape and element type. */
@@ -33,6 +34,13 @@ export interface GraphSpec {
   candidates?: number;
   logits?: boolean;
   lastLogits?: boolean;
+  /**
+   * A KV-cache graph (the decoder's), without the objective: every layer's keys and values leave the
+   * graph as `present.{i}.key|value` [B, Hkv, S, D], zero-padded to `slots` slots when given (so a
+   * prefill writes straight into a cache of that size). With `past` > 0 the queries also attend to
+   * that many cached slots, fed as `past.{i}.key|value` [B, Hkv, past, D] with `past_mask` [B, 1, S, past].
+   */
+  kv?: { past: number; slots?: number };
 }
 
 /**
@@ -51,6 +59,9 @@ export class OrtTracer implements Ops<Sym> {
   ) {}
 
   private readonly inputs = new Map<string, Sym>();
+  /** Each layer's keys and values, in layer order, in a KV-cache graph. */
+  readonly presents: { keys: Sym; values: Sym }[] = [];
+  private pastMask?: Sym;
 
   shape(x: Sym): Shape {
     return x.shape;
@@ -213,6 +224,24 @@ export class OrtTracer implements Ops<Sym> {
     const out = this.g.op('ReduceSum', [x.name, this.g.ints([axis])], { keepdims: keepDims ? 1 : 0 });
     return { name: out, shape, type: x.type };
   }
+
+  cache(keys: Sym, values: Sym): Past<Sym> | undefined {
+    const kv = this.spec.kv;
+    if (!kv) return undefined;
+    const [B, Hkv, S, D] = keys.shape as [number, number, number, number];
+    const pad = (x: Sym): Sym => {
+      if (!kv.slots || kv.slots === S) return x;
+      const pads = this.g.ints([0, 0, 0, 0, 0, 0, kv.slots - S, 0]);
+      return { name: this.g.op('Pad', [x.name, pads]), shape: [B, Hkv, kv.slots, D], type: 'float' };
+    };
+    const layer = this.presents.length;
+    this.presents.push({ keys: pad(keys), values: pad(values) });
+    if (!kv.past) return undefined;
+    const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, shape), shape, type: 'float' });
+    // One mask serves every layer: which cached slots are filled is the same in all of them.
+    this.pastMask ??= input('past_mask', [B, 1, S, kv.past]);
+    return { keys: input(`past.${layer}.key`, [B, Hkv, kv.past, D]), values: input(`past.${layer}.value`, [B, Hkv, kv.past, D]), mask: this.pastMask };
+  }
 }
 
 export function broadcast(a: Shape, b: Shape): number[] {
@@ -234,22 +263,22 @@ export function traceModel<C extends BaseConfig>(model: Model<C>, spec: GraphSpe
   const kinds = new Map([...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]));
   const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds);
   const logits = model.family.logits(ops, model.config, B, S);
-  const out = objective(ops, logits, B, S, spec.candidates);
-  g.op('Identity', [out.loss.name], {}, 'loss');
-  g.output('loss', []);
-  g.op('Identity', [out.seqLogProb.name], {}, 'seq_logprob');
-  g.output('seq_logprob', [B]);
-  g.op('Identity', [out.seqCount.name], {}, 'seq_count');
-  g.output('seq_count', [B]);
-  if (spec.logits) {
-    g.op('Identity', [logits.name], {}, 'logits');
-    g.output('logits', logits.shape);
+  const output = (name: string, x: Sym) => {
+    g.op('Identity', [x.name], {}, name);
+    g.output(name, x.shape);
+  };
+  if (!spec.kv) {
+    const out = objective(ops, logits, B, S, spec.candidates);
+    output('loss', out.loss);
+    output('seq_logprob', out.seqLogProb);
+    output('seq_count', out.seqCount);
   }
-  if (spec.lastLogits) {
-    const last = lastLogits(ops, logits);
-    g.op('Identity', [last.name], {}, 'last_logits');
-    g.output('last_logits', last.shape);
-  }
+  if (spec.logits) output('logits', logits);
+  if (spec.lastLogits) output('last_logits', lastLogits(ops, logits));
+  ops.presents.forEach((p, i) => {
+    output(`present.${i}.key`, p.keys);
+    output(`present.${i}.value`, p.values);
+  });
   return { bytes: g.bytes(), params: [...ops.usedParams] };
 }
 
@@ -260,11 +289,6 @@ export interface OrtOptions {
   device?: 'cpu' | 'cuda';
 }
 
-interface CompiledGraph {
-  session: ort.InferenceSession;
-  params: string[];
-}
-
 /**
  * Runs a model in onnxruntime-node. Graphs are cached by batch shape; weights are zero-copy
  * `ort.Tensor` views of θ's Float32Arrays, created once.
@@ -273,7 +297,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
   readonly name = 'ort' as const;
   readonly threads: number;
   readonly device: 'cpu' | 'cuda';
-  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  private readonly graphs = new Map<string, Promise<ort.InferenceSession>>();
   private readonly weightTensors = new Map<string, ort.Tensor>();
 
   constructor(
@@ -288,20 +312,25 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return `ort ${ort.env.versions.node ?? ort.env.versions.common} ${this.device}, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
   }
 
-  private graph(spec: GraphSpec, perturbation?: Perturbation): Promise<CompiledGraph> {
+  /** How many graphs this executor has traced and compiled (one per batch shape and kind). */
+  get graphCount(): number {
+    return this.graphs.size;
+  }
+
+  /** The compiled session of `spec`, traced on first use and cached. */
+  session(spec: GraphSpec, perturbation?: Perturbation): Promise<ort.InferenceSession> {
     const key = `${JSON.stringify(spec)}|${perturbationSignature(perturbation)}`;
     let hit = this.graphs.get(key);
     if (!hit) {
       hit = (async () => {
-        const { bytes, params } = traceModel(this.model, spec, perturbation);
-        const session = await ort.InferenceSession.create(bytes, {
+        const { bytes } = traceModel(this.model, spec, perturbation);
+        return ort.InferenceSession.create(bytes, {
           intraOpNumThreads: this.threads,
           interOpNumThreads: 1,
           executionMode: 'sequential',
           graphOptimizationLevel: 'all',
           executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
         });
-        return { session, params };
       })();
       this.graphs.set(key, hit);
     }
@@ -317,12 +346,25 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return t;
   }
 
+  /**
+   * Runs the graph of `spec` on the data inputs `data`, θ's blocks fed from the weights, and returns
+   * its outputs; those named in `into` are written into those (preallocated) tensors, no copy.
+   * Only the inputs the graph declares are fed (e.g. GPT-2 never reads `positions` through RoPE).
+   */
+  async run(spec: GraphSpec, data: Readonly<Record<string, ort.Tensor>>, into: Readonly<Record<string, ort.Tensor>> = {}, perturbation?: Perturbation): Promise<ort.InferenceSession.ReturnType> {
+    const session = await this.session(spec, perturbation);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of session.inputNames) feeds[name] = data[name] ?? this.weight(name);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of session.outputNames) fetches[name] = into[name] ?? null;
+    return session.run(feeds, fetches);
+  }
+
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const { B, S } = batch;
     const spec: GraphSpec = { B, S, candidates: batch.candidates, logits: opts.logits, lastLogits: opts.lastLogits };
-    const { session, params } = await this.graph(spec, opts.perturbation);
     const f = feedsFor(this.model.family, this.model.config, batch);
-    const feeds: Record<string, ort.Tensor> = {
+    const data: Record<string, ort.Tensor> = {
       ids: int64(f.ids),
       positions: int64(f.positions),
       targets: int64(f.targets),
@@ -331,22 +373,18 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
       gold: int64(f.gold),
       last: int64(f.last),
     };
-    for (const name of params) feeds[name] = this.weight(name);
     for (const [name, p] of opts.perturbation ?? []) {
       const shape = [...this.model.params.shape(name)];
-      feeds[`${name}|c`] = new ort.Tensor('float32', Float32Array.of(p.scale), []);
+      data[`${name}|c`] = new ort.Tensor('float32', Float32Array.of(p.scale), []);
       if (p.kind === 'lowrank') {
-        feeds[`${name}|u`] = new ort.Tensor('float32', p.u, [shape[0]!, p.rank]);
-        feeds[`${name}|v`] = new ort.Tensor('float32', p.v, [shape[1]!, p.rank]);
+        data[`${name}|u`] = new ort.Tensor('float32', p.u, [shape[0]!, p.rank]);
+        data[`${name}|v`] = new ort.Tensor('float32', p.v, [shape[1]!, p.rank]);
       } else {
-        feeds[`${name}|z`] = new ort.Tensor('float32', p.z, shape);
-        if (p.kind === 'elementwise') feeds[`${name}|s`] = new ort.Tensor('float32', p.s, shape);
+        data[`${name}|z`] = new ort.Tensor('float32', p.z, shape);
+        if (p.kind === 'elementwise') data[`${name}|s`] = new ort.Tensor('float32', p.s, shape);
       }
     }
-    // Only feed inputs the graph declares (e.g. GPT-2 never reads `positions` through RoPE).
-    const wanted = new Set(session.inputNames);
-    for (const k of Object.keys(feeds)) if (!wanted.has(k)) delete feeds[k];
-    const out = await session.run(feeds);
+    const out = await this.run(spec, data, undefined, opts.perturbation);
     const result: ForwardResult = {
       loss: (out.loss!.data as Float32Array)[0]!,
       seqLogProb: out.seq_logprob!.data as Float32Array,
@@ -357,11 +395,16 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
     return result;
   }
 
+  /** Greedy decoding with a KV cache (see OrtKvDecoder): two graphs per prompt bucket, not one forward per token. */
+  decoder(padId: number): OrtKvDecoder {
+    return new OrtKvDecoder(this, padId);
+  }
+
   /** Nothing to do: ORT reads θ's arrays in place on every run. */
   refresh(): void {}
 
   async dispose(): Promise<void> {
-    for (const g of this.graphs.values()) await (await g).session.release();
+    for (const g of this.graphs.values()) await (await g).release();
     this.graphs.clear();
   }
 }

@@ -1,4 +1,4 @@
-import type { Ops } from '../engine/ops.js';
+import type { Ops, Past } from '../engine/ops.js';
 
 /** Dimensions of one attention call. H query heads share Hkv key/value heads (GQA when H > Hkv). */
 export interface AttentionDims {
@@ -41,7 +41,9 @@ function applyRope<T>(ops: Ops<T>, x: T, rope: Rope<T>): T {
 
 /**
  * Multi-head causal self-attention on projected q [N, H·D], k and v [N, Hkv·D]; returns [N, H·D].
- * The additive mask input [B, 1, S, S] carries both causality and padding.
+ * The additive mask input [B, 1, S, S] carries both causality and padding. Where the executor keeps a
+ * KV cache (`ops.cache`), the layer's keys and values go there, and the queries also attend to the
+ * cached past (see `withPast`).
  */
 export function attention<T>(ops: Ops<T>, q: T, k: T, v: T, d: AttentionDims, rope?: Rope<T>): T {
   const { B, S, H, Hkv, D } = d;
@@ -59,11 +61,29 @@ export function attention<T>(ops: Ops<T>, q: T, k: T, v: T, d: AttentionDims, ro
     return ops.reshape(e, [B, H, S, D]);
   };
   const qh = heads(q, H);
-  const kh = repeatKv(heads(k, Hkv));
-  const vh = repeatKv(ops.transpose(ops.reshape(v, [B, S, Hkv, D]), [0, 2, 1, 3]));
-  const scores = ops.add(ops.scale(ops.matmul(qh, kh, true), d.scale), ops.input('mask'));
-  const out = ops.matmul(ops.softmax(scores), vh);
+  const kh = heads(k, Hkv);
+  const vh = ops.transpose(ops.reshape(v, [B, S, Hkv, D]), [0, 2, 1, 3]);
+  const past = ops.cache?.(kh, vh);
+  const scores = ops.add(ops.scale(ops.matmul(qh, repeatKv(kh), true), d.scale), ops.input('mask'));
+  const out = past ? withPast(ops, qh, scores, repeatKv(vh), past, d) : ops.matmul(ops.softmax(scores), repeatKv(vh));
   return ops.reshape(ops.transpose(out, [0, 2, 1, 3]), [B * S, H * D]);
+}
+
+/**
+ * Attention over T cached slots and the S new ones, [B, H, S, D]: one softmax over both score blocks,
+ * each block then weighting its own values. The cache is read where it lies: queries are grouped by
+ * their KV head ([B, Hkv, g·S, D], a free reshape since query head i·g+j serves KV head i), so the
+ * cache is never repeated per query head nor concatenated with the new keys, only multiplied.
+ */
+function withPast<T>(ops: Ops<T>, qh: T, scores: T, vh: T, past: Past<T>, d: AttentionDims): T {
+  const { B, S, H, Hkv, D } = d;
+  const slots = ops.shape(past.keys)[2]!;
+  const grouped = (x: T, last: number) => ops.reshape(x, [B, Hkv, (H / Hkv) * S, last]);
+  const ungrouped = (x: T, last: number) => ops.reshape(x, [B, H, S, last]);
+  const pastScores = ops.add(ops.scale(ungrouped(ops.matmul(grouped(qh, D), past.keys, true), slots), d.scale), past.mask);
+  const p = ops.softmax(ops.concat([pastScores, scores], 3));
+  const fromPast = ungrouped(ops.matmul(grouped(ops.slice(p, 3, 0, slots), slots), past.values), D);
+  return ops.add(fromPast, ops.matmul(ops.slice(p, 3, slots, slots + S), vh));
 }
 
 /** The objective outputs every executor computes in the graph: small, so copying them out is free. */

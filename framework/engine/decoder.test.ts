@@ -1,0 +1,100 @@
+import { recomputeDecoder } from './decoder.js';
+import type { Model } from './executor.js';
+import { OrtExecutor } from './ort.js';
+import { ZoError } from '../errors.js';
+import { FIXTURE_NAMES, fixtureDir } from '../models/fixtures.js';
+import { gpt2 } from '../models/gpt2.js';
+import { initParams } from '../models/init.js';
+import { llama } from '../models/llama.js';
+import { loadModel } from '../models/load.js';
+import { opt } from '../models/opt.js';
+import { qwen2 } from '../models/qwen2.js';
+import type { Family } from '../models/family.js';
+
+const TOL = 1e-4;
+const PAD = 0;
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+/** Deterministic pseudo-random token ids in [0, vocab), one per row. */
+function tokens(rows: number, vocab: number, step: number): Int32Array {
+  return Int32Array.from({ length: rows }, (_, b) => (7919 * (step + 1) + 104729 * b + 13 * step * b) % vocab);
+}
+
+/**
+ * Feeds the same prompts and tokens to the KV decoder and the recompute reference; returns the max
+ * |Δlogit| after start and after each append, and how far each step's logits moved from the last
+ * (so a tolerance of 1e-4 means something: a decoder stuck on stale logits would be far off).
+ */
+async function compare(model: Model, prompts: number[][], maxNew: number) {
+  const kvExec = new OrtExecutor(model, { threads: 1 });
+  const refExec = new OrtExecutor(model, { threads: 1 });
+  const kv = kvExec.decoder(PAD);
+  const ref = recomputeDecoder(refExec, PAD);
+  const diffs: number[] = [];
+  const moves: number[] = [];
+  try {
+    let prev = await ref.start(prompts, maxNew);
+    diffs.push(maxAbsDiff((await kv.start(prompts, maxNew)).slice(), prev));
+    for (let step = 0; step < maxNew; step++) {
+      const next = tokens(prompts.length, model.config.vocabSize, step);
+      // Copied before the next call: the KV decoder reuses its logits buffer.
+      const got = (await kv.append(next)).slice();
+      const want = await ref.append(next);
+      diffs.push(maxAbsDiff(got, want));
+      moves.push(maxAbsDiff(want, prev));
+      prev = want;
+    }
+    await expect(kv.append(tokens(prompts.length, model.config.vocabSize, maxNew))).rejects.toThrow(/more tokens than the maxNew/);
+    return { diffs, moves, kvGraphs: kvExec.graphCount, refGraphs: refExec.graphCount };
+  } finally {
+    await kv.dispose();
+    await ref.dispose();
+    await kvExec.dispose();
+    await refExec.dispose();
+  }
+}
+
+/** Prompts of lengths 3, 14, 1 and 16: over maxNew = 18 steps the rows pass the 16 and 32 buckets at different steps. */
+const PROMPT_LENGTHS = [3, 14, 1, 16];
+const prompts = (vocab: number) => PROMPT_LENGTHS.map((n, b) => Array.from({ length: n }, (_, s) => (31 * s + 17 * b + 5) % vocab));
+
+describe('KV-cache decoder (ort) against the recompute path', () => {
+  test.each(FIXTURE_NAMES)('fixture %s: logits after start and each of 18 appends within 1e-4', async (name) => {
+    const model = loadModel(fixtureDir(name));
+    const r = await compare(model, prompts(model.config.vocabSize), 18);
+    expect(r.diffs).toHaveLength(19);
+    for (const d of r.diffs) expect(d).toBeLessThanOrEqual(TOL);
+    for (const m of r.moves) expect(m).toBeGreaterThan(1e-2);
+    // One prefill graph and one decode graph for all 18 steps; the reference needed one per bucket.
+    expect(r.kvGraphs).toBe(2);
+    expect(r.refGraphs).toBe(3);
+  });
+
+  // Options the fixtures do not cover, on in-memory models with O(1) weights (as the parity test).
+  const variants: [string, Family<any>, Record<string, unknown>][] = [
+    ['llama MHA, tied, linear RoPE scaling, attention_bias', llama, { model_type: 'llama', vocab_size: 61, hidden_size: 24, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 3, tie_word_embeddings: true, attention_bias: true, rope_scaling: { type: 'linear', factor: 2 } }],
+    ['qwen2 with one kv head, untied', qwen2, { model_type: 'qwen2', vocab_size: 61, hidden_size: 32, intermediate_size: 40, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 1, tie_word_embeddings: false }],
+    ['opt post-LN with project_in/out (opt-350m shape)', opt, { model_type: 'opt', vocab_size: 61, hidden_size: 32, ffn_dim: 48, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 64, do_layer_norm_before: false, word_embed_proj_dim: 16 }],
+    ['gpt2 with scale_attn_by_inverse_layer_idx and n_inner', gpt2, { model_type: 'gpt2', vocab_size: 61, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 64, n_inner: 40, scale_attn_by_inverse_layer_idx: true }],
+  ];
+  test.each(variants)('%s: 12 appends within 1e-4', async (_label, family, raw) => {
+    const config = family.parseConfig(raw, 'test');
+    const r = await compare({ family, config, params: initParams(family, config, 7, 0.3) }, prompts(config.vocabSize), 12);
+    for (const d of r.diffs) expect(d).toBeLessThanOrEqual(TOL);
+  });
+
+  test('a prompt and maxNew beyond the model positions are refused', async () => {
+    const model = loadModel(fixtureDir('gpt2'));
+    const exec = new OrtExecutor(model, { threads: 1 });
+    const dec = exec.decoder(PAD);
+    await expect(dec.start([Array.from({ length: 100 }, () => 1)], 29)).rejects.toThrow(ZoError);
+    await expect(dec.append(Int32Array.of(1))).rejects.toThrow(/before start/);
+    await exec.dispose();
+  });
+});
