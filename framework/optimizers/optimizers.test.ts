@@ -12,7 +12,7 @@ import { LmProblem } from '../zo/lm-problem.js';
 import { ExactNoise, makeNoise, type NoiseKind } from '../zo/noise.js';
 import { Quadratic } from '../zo/quadratic.js';
 import { fillGaussian, keyOf } from '../zo/rng.js';
-import type { Optimizer, OptimizerState } from './optimizer.js';
+import { probesPerStep, type Optimizer, type OptimizerState } from './optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from './registry.js';
 
 /**
@@ -261,7 +261,7 @@ async function run(o: Optimizer<any>, h: Record<string, unknown>, problem: Probl
     hyperparameters: hp,
     problem,
     state,
-    noise: makeNoise(opts.noise ?? 'exact', opts.seed ?? SEED, sizes),
+    noise: makeNoise(opts.noise ?? 'exact', opts.seed ?? SEED, sizes, probesPerStep(o, hp)),
     seed: opts.seed ?? SEED,
     steps,
     schedule: 'constant',

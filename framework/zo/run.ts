@@ -6,6 +6,7 @@ import type { Executor } from '../engine/executor.js';
 import type { ParamStore } from '../engine/params.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { probesPerStep } from '../optimizers/optimizer.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../paths.js';
 import { batchOptions, encodeSplit, TaskProblem } from '../tasks/problem.js';
@@ -15,7 +16,7 @@ import type { SplitSizes, Task } from '../tasks/task.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
 import { train, type Problem, type ScheduleKind, type StepRecord } from './harness.js';
 import { LmProblem, evalBatches, meanLoss, readTextTokens } from './lm-problem.js';
-import { makeNoise, type NoiseKind } from './noise.js';
+import { checkNoiseVersion, makeNoise, NOISE_VERSIONS, type NoiseKind } from './noise.js';
 
 /** Everything that determines a run; written to spec.json and read back by --resume. */
 export interface RunSpec {
@@ -41,6 +42,8 @@ export interface RunSpec {
   seqLen: number;
   seed: number;
   noise: NoiseKind;
+  /** The noise kind's version (NOISE_VERSIONS), set when the run starts; absent in older runs: 1. */
+  noiseVersion?: number;
   schedule: ScheduleKind;
   executor: 'ort' | 'tfjs';
   threads?: number;
@@ -135,12 +138,13 @@ export async function runZo(outDir: string, specIn: RunSpec | undefined, resume:
   if (resume) {
     if (!hasCheckpoint(outDir)) throw new ZoError(`--resume: ${outDir} has no checkpoint to resume from`);
     spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as RunSpec;
+    checkNoiseVersion(spec.noise, spec.noiseVersion, specFile);
     if (stepsOverride !== undefined) spec = { ...spec, steps: stepsOverride };
   } else {
     if (!specIn) throw new Error('runZo: a new run needs a spec');
     if (hasCheckpoint(outDir) || fs.existsSync(path.join(outDir, 'summary.json')))
       throw new ZoError(`--out ${outDir}: already holds a run; pass --resume to continue it, or choose another folder`);
-    spec = specIn;
+    spec = { ...specIn, noiseVersion: NOISE_VERSIONS[specIn.noise] };
   }
 
   const optimizer = optimizerNamed(spec.optimizer);
@@ -218,7 +222,7 @@ export async function runZo(outDir: string, specIn: RunSpec | undefined, resume:
         },
       },
       state,
-      noise: makeNoise(spec.noise, spec.seed, model.params.names.map((n) => model.params.get(n).length)),
+      noise: makeNoise(spec.noise, spec.seed, model.params.names.map((n) => model.params.get(n).length), probesPerStep(optimizer, h)),
       seed: spec.seed,
       steps: spec.steps,
       schedule: spec.schedule,
