@@ -8,7 +8,7 @@ import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
 import { loadCheckpoint, saveCheckpoint } from '../zo/checkpoint.js';
 import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { LmProblem } from '../zo/lm-problem.js';
+import { LmProblem, trainBatch } from '../zo/lm-problem.js';
 import { ExactNoise, makeNoise, type NoiseKind } from '../zo/noise.js';
 import { Quadratic } from '../zo/quadratic.js';
 import { fillGaussian, keyOf } from '../zo/rng.js';
@@ -449,17 +449,43 @@ describe('on a real model (llama fixture)', () => {
     await exec.dispose();
   });
 
-  test.each(names)('%s: no tfjs tensors leak across steps (tfjs executor)', async (name) => {
+  test.each(names)('%s: no tfjs tensors leak across steps (tfjs executor, θ re-read every step)', async (name) => {
     const o = optimizerNamed(name);
     const saved = model.params.names.map((n) => model.params.get(n).slice());
+    const snapshot = () => Buffer.concat(model.params.names.map((n) => Buffer.from(model.params.get(n).slice().buffer)));
     const exec = await TfjsExecutor.create(model);
-    const problem = new LmProblem(model, data, SEED, exec);
+    const inner = new LmProblem(model, data, SEED, exec);
+    // What each step starts from: θ, and the executor's loss at θ on one fixed batch (taken before the
+    // step's first pass), which moves exactly when the weights the executor holds do.
+    const fixed = trainBatch(data, SEED, 0);
+    const starts: { theta: Buffer; held: number }[] = [];
+    const problem: Problem = {
+      params: model.params,
+      at: (step) => {
+        exec.refresh(); // updates wrote θ's arrays in place: the variables re-read them, as zo run does
+        const f = inner.at(step);
+        const theta = snapshot();
+        let taken = false;
+        const take = async () => {
+          if (!taken) starts.push({ theta, held: (await exec.forward(fixed)).loss });
+          taken = true;
+        };
+        return {
+          loss: async (p) => (await take(), f.loss(p)),
+          lossAndGrads: async () => (await take(), f.lossAndGrads()),
+        };
+      },
+    };
     const row = ROWS.find((r) => r.name === name)!;
     await run(o, { ...row.converge, lr: 1e-4 }, problem, 1); // warm-up: lazily created executors
     const before = tf.memory().numTensors;
-    await run(o, { ...row.converge, lr: 1e-4 }, problem, 2, { startStep: 1 });
+    await run(o, { ...row.converge, lr: 1e-4 }, problem, 3, { startStep: 1 }); // steps 1 and 2
     expect(tf.memory().numTensors).toBe(before);
-    await problem.dispose();
+    expect(starts).toHaveLength(3);
+    const moved = starts.slice(1).map((s, i) => !s.theta.equals(starts[i]!.theta));
+    expect(moved.some(Boolean)).toBe(true); // the updates wrote θ
+    expect(starts.slice(1).map((s, i) => s.held !== starts[i]!.held)).toEqual(moved);
+    await inner.dispose();
     await exec.dispose();
     model.params.names.forEach((n, i) => model.params.get(n).set(saved[i]!));
   });
