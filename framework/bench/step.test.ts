@@ -59,8 +59,12 @@ describe('benchSteps', () => {
     const r = await benchSteps({ model, batchSize: 1, seqLen: 4, threads: 1, minSeconds: 0.001, minRuns: 1, steps: 1, noise: 'table', optimizers: ['zo-adam'] });
     expect(r.mezo.map((m) => m.noise)).toEqual(['table']);
     expect(r.optimizers.map((o) => [o.name, o.noise, o.memoryFactor])).toEqual([['zo-adam', 'table', 2]]);
-    // The table holds Σ sizes + max(2^20, P) floats.
-    expect(r.optimizers[0]!.noiseBytes).toBe(4 * (r.model.params + (1 << 20)));
+    // The table holds R + 1 windows of P floats, R = max(32, ⌈2^20 / P⌉) (noise.ts), and the report says so.
+    const P = r.model.params;
+    const floats = (Math.max(32, Math.ceil(2 ** 20 / P)) + 1) * P;
+    expect(r.optimizers[0]!.noiseBytes).toBe(4 * floats);
+    expect(r.table).toMatchObject({ floats, timesP: floats / P });
+    expect(r.table!.summary).toContain(`${floats.toLocaleString('en')} floats`);
     expect(r.tfjsBackend).toBeUndefined();
   });
 });

@@ -5,10 +5,10 @@ import type { Model } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
 import type { ParamStore } from '../engine/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
-import type { Optimizer, OptimizerState } from '../optimizers/optimizer.js';
+import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { makeNoise, NOISE_KINDS, type NoiseKind, type NoiseSource } from '../zo/noise.js';
+import { makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../zo/noise.js';
 import type { Perturbation } from '../zo/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 
@@ -70,6 +70,11 @@ export interface StepBench {
   target: number;
   /** MeZO (default hyperparameters, lr 1e-7) per noise source, interleaved with the baseline. */
   mezo: MezoStepRow[];
+  /**
+   * The table behind MeZO's 'table' row (one probe per step), when it ran: its size and its reuse
+   * bound (TableNoise.describe). Rows with more probes hold proportionally larger tables (noiseBytes).
+   */
+  table?: { floats: number; mb: number; timesP: number; lanes: number; summary: string };
   /** Noise source of the per-optimizer rows. */
   optimizerNoise: NoiseKind;
   optimizers: OptimizerStepRow[];
@@ -216,6 +221,11 @@ function stateBytes(state: OptimizerState): number {
   return n;
 }
 
+function tableReport(noise: NoiseSource | undefined, P: number): StepBench['table'] {
+  if (!(noise instanceof TableNoise)) return undefined;
+  return { floats: noise.floats, mb: (4 * noise.floats) / 1e6, timesP: noise.floats / P, lanes: noise.lanes, summary: noise.describe() };
+}
+
 /** One optimizer wired to the problem: `run(n)` runs n steps through `train` and returns their records. */
 function stepper(opt: Optimizer<any>, problem: FixedBatchProblem, noise: NoiseSource) {
   const h = parseHyperparameters(opt, { lr: LR });
@@ -280,6 +290,14 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   // θ at the start: every contender begins from it.
   const theta0 = params.names.map((n) => params.get(n).slice());
   const restore = () => params.names.forEach((n, b) => params.get(n).set(theta0[b]!));
+  // One source per (kind, probes), shared by the contenders and rows: a table is generated once. Sharing
+  // is sound since every z is a pure function of (step, probe, block).
+  const sources = new Map<string, NoiseSource>();
+  const noiseFor = (kind: NoiseKind, probes: number): NoiseSource => {
+    const key = `${kind}/${probes}`;
+    if (!sources.has(key)) sources.set(key, makeNoise(kind, SEED, sizes, probes));
+    return sources.get(key)!;
+  };
 
   try {
     progress(
@@ -293,7 +311,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       await exec.forward(batch);
     };
     const mezo = optimizerNamed('mezo');
-    const contenders = headlineNoise.map((kind) => ({ kind, s: stepper(mezo, problem, makeNoise(kind, SEED, sizes)), samples: [] as number[], total: 0 }));
+    const contenders = headlineNoise.map((kind) => ({ kind, s: stepper(mezo, problem, noiseFor(kind, 1)), samples: [] as number[], total: 0 }));
     // Warm-up: builds both graphs (plain and scalar-perturbed) and, for 'table', touches the table.
     await twoForwards();
     for (const c of contenders) await c.s.run(2);
@@ -357,7 +375,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
     let tfjsBackend: string | undefined;
     const rowsStart = performance.now();
     for (const opt of optimizers) {
-      const noise = tracked(makeNoise(optimizerNoise, SEED, sizes));
+      const noise = tracked(noiseFor(optimizerNoise, probesPerStep(opt, parseHyperparameters(opt, { lr: LR }))));
       const s = stepper(opt, problem, noise);
       let records: StepRecord[] = [];
       let rowOthers: number | undefined;
@@ -427,6 +445,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       rounds: { total: rounds.length, discarded: rounds.filter((r) => !r.clean).length, clean },
       target: STEP_RATIO_TARGET,
       mezo: mezoRows,
+      table: tableReport(sources.get('table/1'), P),
       optimizerNoise,
       optimizers: rows,
       tfjsBackend,

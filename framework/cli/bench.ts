@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../errors.js';
-import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
+import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
 import { jsonOption, printJson, threadsOption } from './common.js';
 
@@ -37,7 +37,7 @@ export const benchCommand: CommandModule<object, Args> = {
       .option('optimizers', { type: 'string', describe: 'step suite: comma-separated optimizers for the per-optimizer table (default: all; "" for none)' })
       .option('noise', {
         choices: NOISE_KINDS,
-        describe: "step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact')",
+        describe: `step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact'). ${NOISE_HELP}`,
       })
       .option('threads', threadsOption)
       .option('json', jsonOption) as never,
@@ -95,6 +95,7 @@ export const benchCommand: CommandModule<object, Args> = {
           console.log(
             `  mezo step, ${m.noise.padEnd(5)} noise ${ms(m.stepMs)}   ratio ${m.ratio.toFixed(3)}× ${m.ratio <= r.target ? '≤' : '>'} ${r.target} target`,
           );
+        if (r.table) console.log(`  table noise: ${r.table.summary}`);
         if (r.optimizers.length) {
           console.log(`  per optimizer (${r.optimizerNoise} noise; vs mezo = median step / mezo's; extra = state slots + noise source)`);
           const head = ['optimizer', 'step ms', 'vs mezo', 'passes', 'mem factor', 'extra MB', 'extra ×P'];

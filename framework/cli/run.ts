@@ -5,7 +5,7 @@ import { ZoError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { optimizerNamed } from '../optimizers/registry.js';
 import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
-import { NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
+import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
 import { SCHEDULES, type ScheduleKind, type StepRecord } from '../zo/harness.js';
 import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
 
@@ -202,7 +202,7 @@ export const runCommand: CommandModule<object, Args> = {
       .option('batch-size', { type: 'number', describe: `examples per step (default ${D.batchSize})` })
       .option('seq-len', { type: 'number', describe: `tokens per training window of a text file (default ${D.seqLen})` })
       .option('seed', { type: 'number', describe: `keys the batches and every random draw (default ${D.seed})` })
-      .option('noise', { choices: NOISE_KINDS, describe: `exact: counter-based, regenerated; table: views into a pre-generated N(0,1) table (default ${D.noise})` })
+      .option('noise', { choices: NOISE_KINDS, describe: `${NOISE_HELP} (default ${D.noise})` })
       .option('schedule', { choices: SCHEDULES, describe: `learning-rate schedule (default ${D.schedule})` })
       .option('executor', { ...executorOption, default: undefined, describe: `${executorOption.describe} (default ${D.executor})` })
       .option('threads', threadsOption)

@@ -18,17 +18,22 @@ function isMatrix(shape: readonly number[]): boolean {
   return shape.length >= 2;
 }
 
+/** V [cols, r] ~ N(0,1) of one V-period (steps ⌊step / ν⌋ = period share it). */
+function vFactor(ctx: StepContext, b: number, cols: number, rank: number, period: number): Float32Array {
+  return fillGaussian(new Float32Array(cols * rank), ctx.key(V_TAG, period, b));
+}
+
 /**
  * U [rows, r] ~ N(0,1), new every step; V [cols, r] ~ N(0,1), new every ν steps. Both are keyed
  * draws, so the update regenerates exactly the U and V that were probed. (The official code draws V
  * from the same stream as U, so on redraw steps its update uses a different U than its probe; we do
  * not reproduce that.)
  */
-function factors(ctx: StepContext, b: number, shape: readonly number[], h: { rank: number; interval: number }, period = Math.floor(ctx.step / h.interval)) {
+function factors(ctx: StepContext, b: number, shape: readonly number[], h: { rank: number; interval: number }) {
   const [rows, cols] = [shape[0]!, shape.slice(1).reduce((a, c) => a * c, 1)];
   return {
     u: fillGaussian(new Float32Array(rows * h.rank), ctx.key(U_TAG, ctx.step, b)),
-    v: fillGaussian(new Float32Array(cols * h.rank), ctx.key(V_TAG, period, b)),
+    v: vFactor(ctx, b, cols, h.rank, Math.floor(ctx.step / h.interval)),
     rows,
     cols,
   };
@@ -91,10 +96,33 @@ export const lozo: Optimizer<LozoHyperparameters> = {
 const lozoMSchema = z.object({ ...lozoFields, beta: z.number().min(0).lt(1).default(0.9).describe('momentum β (lozo.sh: 0.9)') }).strict();
 export type LozoMHyperparameters = z.infer<typeof lozoMSchema>;
 
+/** M ← M·(V_fromᵀ·V)/cols in place: an r×r change of basis carrying M [rows, r] into V's subspace. */
+function carryMomentum(m: Float32Array, vFrom: Float32Array, f: Factors, r: number): void {
+  const P = new Float64Array(r * r);
+  for (let k = 0; k < r; k++)
+    for (let l = 0; l < r; l++) {
+      let s = 0;
+      for (let j = 0; j < f.cols; j++) s += vFrom[j * r + k]! * f.v[j * r + l]!;
+      P[k * r + l] = s / f.cols;
+    }
+  const row = new Float64Array(r);
+  for (let i = 0; i < f.rows; i++) {
+    for (let l = 0; l < r; l++) {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += m[i * r + k]! * P[k * r + l]!;
+      row[l] = s;
+    }
+    for (let l = 0; l < r; l++) m[i * r + l] = row[l]!;
+  }
+}
+
 /**
  * LOZO-M (optsuite/LOZO medium_models): momentum kept in the low-rank factor, M [rows, r] per matrix
- * (full size for vectors): M ← β·M + (1−β)·g·U, θ ← θ − η(M·Vᵀ + λθ). When V is redrawn, M is carried
- * into the new subspace as M·V_oldᵀ·V_new / cols. The first step sets M = g·U, as the official code does.
+ * (full size for vectors): M ← β·M + (1−β)·g·U, θ ← θ − η(M·Vᵀ + λθ). The first step sets M = g·U, as
+ * the official code does. State records the V-period M is expressed in (`period`); a step whose V
+ * differs carries M over as M·V_periodᵀ·V / cols. The official code does that only on steps with
+ * step % ν = 0, so a skipped redraw step (non-finite loss) would leave M in the old subspace for good;
+ * keying it to the recorded period covers skips and resumes alike.
  */
 export const lozoM: Optimizer<LozoMHyperparameters> = {
   name: 'lozo-m',
@@ -104,12 +132,14 @@ export const lozoM: Optimizer<LozoMHyperparameters> = {
   forwardPasses: () => 2,
   init: (params, h): OptimizerState => ({
     slots: new Map(params.names.map((n) => [`${n}/momentum`, new Float32Array(isMatrix(params.shape(n)) ? params.shape(n)[0]! * h.rank : params.get(n).length)])),
-    scalars: { started: 0 },
+    scalars: { started: 0, period: 0 },
   }),
   async step(ctx, state, h) {
     const { g, lPlus, fs } = await lowRankSpsa(ctx, h);
     const first = state.scalars.started === 0;
-    const redrawn = ctx.step % h.interval === 0 && ctx.step > 0;
+    const period = Math.floor(ctx.step / h.interval);
+    // Checkpoints from before `period` was recorded: M was in the previous step's period (no skips then).
+    const from = state.scalars.period ?? Math.floor((ctx.step - 1) / h.interval);
     const r = h.rank;
     ctx.params.names.forEach((name, b) => {
       const theta = ctx.params.get(name);
@@ -124,30 +154,12 @@ export const lozoM: Optimizer<LozoMHyperparameters> = {
         }
         return;
       }
-      if (!first && redrawn) {
-        // M ← M·(V_oldᵀ·V_new)/cols, an r×r change of basis into the new subspace.
-        const vOld = factors(ctx, b, ctx.params.shape(name), h, Math.floor(ctx.step / h.interval) - 1).v;
-        const P = new Float64Array(r * r);
-        for (let k = 0; k < r; k++)
-          for (let l = 0; l < r; l++) {
-            let s = 0;
-            for (let j = 0; j < f.cols; j++) s += vOld[j * r + k]! * f.v[j * r + l]!;
-            P[k * r + l] = s / f.cols;
-          }
-        const row = new Float64Array(r);
-        for (let i = 0; i < f.rows; i++) {
-          for (let l = 0; l < r; l++) {
-            let s = 0;
-            for (let k = 0; k < r; k++) s += m[i * r + k]! * P[k * r + l]!;
-            row[l] = s;
-          }
-          for (let l = 0; l < r; l++) m[i * r + l] = row[l]!;
-        }
-      }
+      if (!first && from !== period) carryMomentum(m, vFactor(ctx, b, f.cols, r, from), f, r);
       for (let i = 0; i < m.length; i++) m[i] = first ? g * f.u[i]! : h.beta * m[i]! + (1 - h.beta) * g * f.u[i]!;
       lowRankUpdate(theta, m, f, r, 1, ctx.lr, wd);
     });
     state.scalars.started = 1;
+    state.scalars.period = period;
     return { loss: lPlus, projectedGrad: g };
   },
 };

@@ -44,6 +44,7 @@ export const mezo: Optimizer<MezoHyperparameters> = {
   hyperparameters: schema,
   memoryFactor: () => 0,
   forwardPasses: (h) => (h.oneSided ? h.q + 1 : 2 * h.q),
+  probes: (h) => h.q,
   init: () => emptyState(),
   async step(ctx, _state, h) {
     const l0 = h.oneSided ? await ctx.loss() : undefined;

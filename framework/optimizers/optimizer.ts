@@ -51,10 +51,17 @@ export interface Optimizer<H extends { lr: number } = { lr: number }> {
   memoryFactor(h: H): number;
   /** Forward passes per step (a first-order step counts its one forward). */
   forwardPasses(h: H): number;
+  /** z probes drawn per step, ctx.z(0..n−1, ·) (default 1); table noise is laid out for exactly these. */
+  probes?(h: H): number;
   /** True when the step needs ∂L/∂θ (tfjs autodiff) rather than losses only. */
   readonly firstOrder?: boolean;
   init(params: ParamStore, h: H): OptimizerState;
   step(ctx: StepContext, state: OptimizerState, h: H): Promise<StepInfo>;
+}
+
+/** The probes an optimizer draws per step, for sizing its noise source. */
+export function probesPerStep<H extends { lr: number }>(o: Optimizer<H>, h: H): number {
+  return o.probes?.(h) ?? 1;
 }
 
 /** Blocks MeZO exempts from weight decay: biases and norm gains (its `no_decay` list). */

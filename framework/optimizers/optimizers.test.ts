@@ -8,11 +8,11 @@ import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
 import { loadCheckpoint, saveCheckpoint } from '../zo/checkpoint.js';
 import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { LmProblem } from '../zo/lm-problem.js';
+import { LmProblem, trainBatch } from '../zo/lm-problem.js';
 import { ExactNoise, makeNoise, type NoiseKind } from '../zo/noise.js';
 import { Quadratic } from '../zo/quadratic.js';
 import { fillGaussian, keyOf } from '../zo/rng.js';
-import type { Optimizer, OptimizerState } from './optimizer.js';
+import { probesPerStep, type Optimizer, type OptimizerState } from './optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from './registry.js';
 
 /**
@@ -76,6 +76,33 @@ const outer = (a: number[], v: number[], r: number) => Array.from({ length: 6 },
   for (let k = 0; k < r; k++) s += a[i * r + k]! * v[j * r + k]!;
   return s;
 });
+
+/**
+ * LOZO-M by hand (rank 2, ν = 2, β = 0.7): M lives in the subspace of the V it was last updated with
+ * (s.period); a step with another V first carries it over, M ← M·V_oldᵀ·V/3.
+ */
+function lozoMHand(t: Blocks, step: number, s: Record<string, any>): Blocks {
+  const r = 2;
+  const period = Math.floor(step / 2);
+  const u = U(step, r);
+  const v = V(period, r);
+  const z = Z(step).b;
+  const { g } = spsaG(t, { w: outer(u, v, r), b: z });
+  if (!s.M) {
+    s.M = u.map((x) => g * x);
+    s.Mb = z.map((x) => g * x);
+  } else {
+    if (s.period !== period) {
+      const vOld = V(s.period, r);
+      const P = [0, 1].map((k) => [0, 1].map((l) => [0, 1, 2].reduce((acc, j) => acc + vOld[j * r + k]! * v[j * r + l]!, 0) / 3));
+      s.M = Array.from({ length: 4 }, (_, idx) => [0, 1].reduce((acc, k) => acc + s.M[Math.floor(idx / 2) * 2 + k] * P[k]![idx % 2]!, 0));
+    }
+    s.M = s.M.map((m: number, i: number) => 0.7 * m + 0.3 * g * u[i]!);
+    s.Mb = s.Mb.map((m: number, i: number) => 0.7 * m + 0.3 * g * z[i]!);
+  }
+  s.period = period;
+  return { w: t.w.map((th, i) => th - LR * outer(s.M, v, r)[i]!), b: t.b.map((th, i) => th - LR * s.Mb[i]) };
+}
 
 interface Row {
   name: string;
@@ -205,26 +232,7 @@ const ROWS: Row[] = [
     name: 'lozo-m',
     hand: { lr: LR, eps: EPS, rank: 2, interval: 2, beta: 0.7 },
     handSteps: 3,
-    step: (t, step, s) => {
-      const r = 2;
-      const u = U(step, r);
-      const v = V(Math.floor(step / 2), r);
-      const z = Z(step).b;
-      const { g } = spsaG(t, { w: outer(u, v, r), b: z });
-      if (!s.M) {
-        s.M = u.map((x) => g * x);
-        s.Mb = z.map((x) => g * x);
-      } else {
-        if (step % 2 === 0) {
-          const vOld = V(Math.floor(step / 2) - 1, r);
-          const P = [0, 1].map((k) => [0, 1].map((l) => [0, 1, 2].reduce((acc, j) => acc + vOld[j * r + k]! * v[j * r + l]!, 0) / 3));
-          s.M = Array.from({ length: 4 }, (_, idx) => [0, 1].reduce((acc, k) => acc + s.M[Math.floor(idx / 2) * 2 + k] * P[k]![idx % 2]!, 0));
-        }
-        s.M = s.M.map((m: number, i: number) => 0.7 * m + 0.3 * g * u[i]!);
-        s.Mb = s.Mb.map((m: number, i: number) => 0.7 * m + 0.3 * g * z[i]!);
-      }
-      return { w: t.w.map((th, i) => th - LR * outer(s.M, v, r)[i]!), b: t.b.map((th, i) => th - LR * s.Mb[i]) };
-    },
+    step: lozoMHand,
     converge: { lr: 0.01, eps: 1e-3, rank: 1, interval: 10, beta: 0.5 },
     convergeSteps: 1500,
   },
@@ -261,7 +269,7 @@ async function run(o: Optimizer<any>, h: Record<string, unknown>, problem: Probl
     hyperparameters: hp,
     problem,
     state,
-    noise: makeNoise(opts.noise ?? 'exact', opts.seed ?? SEED, sizes),
+    noise: makeNoise(opts.noise ?? 'exact', opts.seed ?? SEED, sizes, probesPerStep(o, hp)),
     seed: opts.seed ?? SEED,
     steps,
     schedule: 'constant',
@@ -335,6 +343,69 @@ describe.each(ROWS.map((r) => [`${r.name} ${JSON.stringify(r.hand)}`, r] as cons
   });
 });
 
+/** The problem with a non-finite loss on `skipped` steps, which the harness skips leaving θ and state as they were. */
+function skipping(problem: Problem, skipped: readonly number[]): Problem {
+  const nan = { loss: async () => NaN, lossAndGrads: async () => ({ loss: NaN, grads: new Map<string, Float32Array>() }) };
+  return { params: problem.params, at: (step) => (skipped.includes(step) ? nan : problem.at(step)) };
+}
+
+describe('lozo-m when the V-redraw step is skipped', () => {
+  const o = optimizerNamed('lozo-m');
+  const hp = { lr: LR, eps: EPS, rank: 2, interval: 2, beta: 0.7 };
+  // ν = 2: steps 0 and 1 use V of period 0; step 2 would redraw V and carry M over, but its loss is
+  // NaN; steps 3 and 4 use V of period 1, so step 3 must carry M from period 0.
+  const SKIPPED = [2];
+  const RAN = [0, 1, 3, 4];
+
+  test('the next step that runs carries the momentum into the new V (hand computation)', async () => {
+    const problem = toy();
+    const { state, records } = await run(o, hp, skipping(problem, SKIPPED), 5);
+    expect(records.map((r) => r.skipped)).toEqual([false, false, true, false, false]);
+    let t = THETA0;
+    const s: Record<string, any> = {};
+    for (const step of RAN) {
+      if (step === 3) {
+        // The carry matters here: without it (M taken as already in period 1) step 3's M differs.
+        const uncarried: Record<string, any> = { ...s, period: 1 };
+        lozoMHand(t, step, uncarried);
+        const carried: Record<string, any> = { ...s };
+        lozoMHand(t, step, carried);
+        expect(Math.max(...carried.M.map((m: number, i: number) => Math.abs(m - uncarried.M[i])))).toBeGreaterThan(1e-3);
+      }
+      t = lozoMHand(t, step, s);
+    }
+    [...problem.params.get('layer.weight'), ...problem.params.get('layer.bias')].forEach((v, i) => expect(Math.abs(v - flat(t)[i]!)).toBeLessThan(1e-6));
+    [...state.slots.get('layer.weight/momentum')!].forEach((m, i) => expect(Math.abs(m - s.M[i])).toBeLessThan(1e-6));
+    [...state.slots.get('layer.bias/momentum')!].forEach((m, i) => expect(Math.abs(m - s.Mb[i])).toBeLessThan(1e-6));
+    expect(state.scalars.period).toBe(2);
+  });
+
+  test('a run saved right after the skipped step resumes bit-identically (the period is in the state)', async () => {
+    const whole = toy();
+    await run(o, hp, skipping(whole, SKIPPED), 5);
+    const first = toy();
+    const { state, hp: h } = await run(o, hp, skipping(first, SKIPPED), 3);
+    expect(state.scalars.period).toBe(0);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-lozo-m-skip-'));
+    saveCheckpoint(dir, first.params, state, { step: 3, optimizer: o.name, hyperparameters: h, blocks: first.params.specs(), extra: {} });
+    const resumed = toy();
+    const loaded = loadCheckpoint(dir, resumed.params, o.name);
+    await run(o, hp, skipping(resumed, SKIPPED), 5, { state: loaded.state, startStep: 3 });
+    expect(bits(resumed).equals(bits(whole))).toBe(true);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a checkpoint from before the period was recorded resumes as if no step had been skipped', async () => {
+    const whole = toy();
+    await run(o, hp, whole, 4);
+    const first = toy();
+    const { state } = await run(o, hp, first, 2);
+    delete state.scalars.period; // saved by a zo that kept only `started`
+    await run(o, hp, first, 4, { state, startStep: 2 }); // step 2 redraws V: M is carried from period 0
+    expect(bits(first).equals(bits(whole))).toBe(true);
+  });
+});
+
 describe('on a real model (llama fixture)', () => {
   const model = loadModel(fixtureDir('llama'));
   const tokens = model.tokenizer.encode('Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse.', { addSpecialTokens: false });
@@ -378,17 +449,43 @@ describe('on a real model (llama fixture)', () => {
     await exec.dispose();
   });
 
-  test.each(names)('%s: no tfjs tensors leak across steps (tfjs executor)', async (name) => {
+  test.each(names)('%s: no tfjs tensors leak across steps (tfjs executor, θ re-read every step)', async (name) => {
     const o = optimizerNamed(name);
     const saved = model.params.names.map((n) => model.params.get(n).slice());
+    const snapshot = () => Buffer.concat(model.params.names.map((n) => Buffer.from(model.params.get(n).slice().buffer)));
     const exec = await TfjsExecutor.create(model);
-    const problem = new LmProblem(model, data, SEED, exec);
+    const inner = new LmProblem(model, data, SEED, exec);
+    // What each step starts from: θ, and the executor's loss at θ on one fixed batch (taken before the
+    // step's first pass), which moves exactly when the weights the executor holds do.
+    const fixed = trainBatch(data, SEED, 0);
+    const starts: { theta: Buffer; held: number }[] = [];
+    const problem: Problem = {
+      params: model.params,
+      at: (step) => {
+        exec.refresh(); // updates wrote θ's arrays in place: the variables re-read them, as zo run does
+        const f = inner.at(step);
+        const theta = snapshot();
+        let taken = false;
+        const take = async () => {
+          if (!taken) starts.push({ theta, held: (await exec.forward(fixed)).loss });
+          taken = true;
+        };
+        return {
+          loss: async (p) => (await take(), f.loss(p)),
+          lossAndGrads: async () => (await take(), f.lossAndGrads()),
+        };
+      },
+    };
     const row = ROWS.find((r) => r.name === name)!;
     await run(o, { ...row.converge, lr: 1e-4 }, problem, 1); // warm-up: lazily created executors
     const before = tf.memory().numTensors;
-    await run(o, { ...row.converge, lr: 1e-4 }, problem, 2, { startStep: 1 });
+    await run(o, { ...row.converge, lr: 1e-4 }, problem, 3, { startStep: 1 }); // steps 1 and 2
     expect(tf.memory().numTensors).toBe(before);
-    await problem.dispose();
+    expect(starts).toHaveLength(3);
+    const moved = starts.slice(1).map((s, i) => !s.theta.equals(starts[i]!.theta));
+    expect(moved.some(Boolean)).toBe(true); // the updates wrote θ
+    expect(starts.slice(1).map((s, i) => s.held !== starts[i]!.held)).toEqual(moved);
+    await inner.dispose();
     await exec.dispose();
     model.params.names.forEach((n, i) => model.params.get(n).set(saved[i]!));
   });

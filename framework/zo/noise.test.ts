@@ -1,5 +1,5 @@
-import { ExactNoise, TableNoise, makeNoise, NOISE_KINDS, type NoiseSource } from './noise.js';
-import { fillGaussian, keyOf } from './rng.js';
+import { ExactNoise, TableNoise, TABLE_DILUTION, checkNoiseVersion, makeNoise, NOISE_KINDS, NOISE_VERSIONS, type NoiseSource } from './noise.js';
+import { fillGaussian, keyOf, mix32, permute } from './rng.js';
 
 function moments(x: Float32Array): { mean: number; variance: number } {
   let s = 0;
@@ -30,10 +30,70 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
+/**
+ * Reuse at any lag, from the values alone (so it judges any source, the old table too): every three
+ * neighbours (z[i], z[i+1], z[i+2]) are hashed from their bits into a 53-bit key. Two windows that share
+ * a shifted run of L values, a lag at which they correlate perfectly, share L − 2 keys; independent
+ * N(0,1) values share one by chance about once in 2^53 comparisons.
+ */
+class RunIndex {
+  private sorted = new Float64Array(0);
+
+  private static triples(z: Float32Array): Float64Array {
+    const bits = new Uint32Array(z.buffer, z.byteOffset, z.length);
+    const keys = new Float64Array(Math.max(0, bits.length - 2));
+    for (let i = 0; i < keys.length; i++) {
+      const [a, b, c] = [bits[i]!, bits[i + 1]!, bits[i + 2]!];
+      keys[i] = mix32(a ^ mix32(b ^ mix32(c ^ 0x5bd1e995))) * 2 ** 21 + (mix32(c ^ mix32(b ^ mix32(a ^ 0x27d4eb2f))) >>> 11);
+    }
+    return keys.sort();
+  }
+
+  add(...zs: Float32Array[]): this {
+    const all = new Float64Array(this.sorted.length + zs.reduce((n, z) => n + Math.max(0, z.length - 2), 0));
+    all.set(this.sorted);
+    let at = this.sorted.length;
+    for (const z of zs) {
+      const k = RunIndex.triples(z);
+      all.set(k, at);
+      at += k.length;
+    }
+    this.sorted = all.sort();
+    return this;
+  }
+
+  /** Keys indexed more than once: runs shared among the windows added (or repeated inside one). */
+  duplicates(): number {
+    let n = 0;
+    for (let i = 1; i < this.sorted.length; i++) if (this.sorted[i] === this.sorted[i - 1]) n++;
+    return n;
+  }
+
+  /** Values of z that continue a run already indexed (the values z shares with it, less 2 per run). */
+  shared(z: Float32Array): number {
+    const [a, b] = [this.sorted, RunIndex.triples(z)];
+    let n = 0;
+    for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+      if (a[i]! < b[j]!) i++;
+      else if (a[i]! > b[j]!) j++;
+      else {
+        n++;
+        j++;
+      }
+    }
+    return n;
+  }
+}
+
+/** Every block of every probe of one step, copied (exact noise reuses one scratch buffer per block). */
+const windowsOf = (noise: NoiseSource, step: number, probes: number, blocks: number) =>
+  Array.from({ length: probes * blocks }, (_, i) => noise.z(step, Math.floor(i / blocks), i % blocks).slice());
+
 const SIZES = [200_000, 150_000, 64, 200_000];
+const PROBES = 2;
 
 describe.each(NOISE_KINDS)('%s noise', (kind) => {
-  const noise: NoiseSource = makeNoise(kind, 1234, SIZES);
+  const noise: NoiseSource = makeNoise(kind, 1234, SIZES, PROBES);
 
   test('each block is N(0, 1): mean within 4σ/√n, variance within 2%', () => {
     for (const [b, n] of SIZES.entries()) {
@@ -44,20 +104,102 @@ describe.each(NOISE_KINDS)('%s noise', (kind) => {
     }
   });
 
-  test('blocks, probes and steps are independent (|corr| < 5/√n)', () => {
+  test('blocks, probes and steps are uncorrelated at lag 0 (|corr| < 5/√n)', () => {
     const n = 150_000;
     const a = noise.z(3, 0, 0).slice(0, n);
     const others = [noise.z(3, 0, 1), noise.z(3, 0, 3), noise.z(3, 1, 0), noise.z(4, 0, 0)];
     for (const o of others) expect(Math.abs(correlation(a, o.slice(0, n)))).toBeLessThan(5 / Math.sqrt(n));
   });
 
+  test('the probes and blocks of one step share no value, at any lag', () => {
+    expect(new RunIndex().add(...windowsOf(noise, 3, PROBES, SIZES.length)).duplicates()).toBe(0);
+  });
+
+  test('consecutive steps share no value, at any lag', () => {
+    const steps = [3, 4].map((s) => new RunIndex().add(...windowsOf(noise, s, PROBES, SIZES.length)));
+    for (const w of windowsOf(noise, 4, PROBES, SIZES.length)) expect(steps[0]!.shared(w)).toBe(0);
+    for (const w of windowsOf(noise, 5, PROBES, SIZES.length)) expect(steps[0]!.shared(w) + steps[1]!.shared(w)).toBe(0);
+  });
+
+  test('no step of a 20,000-step run (MeZO’s horizon) repeats another’s z', () => {
+    const starts = new Set<string>();
+    for (let step = 0; step < 20_000; step++) starts.add(noise.z(step, 0, 2).slice(0, 3).join());
+    expect(starts.size).toBe(20_000);
+  });
+
   test('replay is bit-exact, in any call order and from a fresh source', () => {
     const first = noise.z(7, 1, 3).slice();
     noise.z(8, 0, 3);
-    noise.z(2, 5, 0);
+    noise.z(2, 1, 0);
     expect(sameBits(noise.z(7, 1, 3), first)).toBe(true);
-    expect(sameBits(makeNoise(kind, 1234, SIZES).z(7, 1, 3), first)).toBe(true);
-    expect(sameBits(makeNoise(kind, 1235, SIZES).z(7, 1, 3), first)).toBe(false);
+    expect(sameBits(makeNoise(kind, 1234, SIZES, PROBES).z(7, 1, 3), first)).toBe(true);
+    expect(sameBits(makeNoise(kind, 1235, SIZES, PROBES).z(7, 1, 3), first)).toBe(false);
+  });
+});
+
+describe('table noise layout', () => {
+  // W = 32,768 = 2^20 / 32: the smallest window whose table is sized by TABLE_DILUTION alone.
+  const sizes = [20_000, 12_768];
+  const t = new TableNoise(99, sizes);
+  const [R, W] = [t.lanes, t.window];
+  const window = (step: number) => {
+    const z = t.z(step, 0, 0);
+    return new Float32Array(z.buffer, z.byteOffset, W); // the two blocks lie end to end
+  };
+
+  test('the table holds (R + 1)·W floats, R = max(32, ⌈2^20 / W⌉) windows per round', () => {
+    expect([R, W, t.floats]).toEqual([TABLE_DILUTION, 32_768, 33 * 32_768]);
+    const small = new TableNoise(5, [10, 20], 3);
+    expect([small.window, small.lanes, small.floats]).toEqual([90, 11_651, 11_652 * 90]);
+    const zoo = new TableNoise(5, [250_432], 1);
+    expect(zoo.floats).toBe(33 * 250_432);
+  });
+
+  test('zero-copy views: one step’s probes and blocks lie end to end from one offset', () => {
+    const small = new TableNoise(5, [10, 20], 2);
+    const [a, b, c] = [small.z(4, 0, 0), small.z(4, 0, 1), small.z(4, 1, 0)];
+    expect(a.buffer).toBe(b.buffer);
+    expect(b.byteOffset - a.byteOffset).toBe(10 * 4);
+    expect(c.byteOffset - a.byteOffset).toBe(30 * 4);
+    expect(() => small.z(4, 2, 0)).toThrow(/sized for 2 probe\(s\) per step; probe 2/);
+  });
+
+  test('the steps of a round tile the table: no value shared within a round, at most W in all with another', () => {
+    const rounds = [0, 1, 7];
+    const indexes = rounds.map((e) => new RunIndex().add(...Array.from({ length: R }, (_, i) => window(e * R + i))));
+    for (const seen of indexes) expect(seen.duplicates()).toBe(0);
+    // A round's windows being disjoint, what a step shares with the whole round is the sum of what it
+    // shares with each of its steps, at most its own W values; and nearly that (rounds cover the same
+    // table), so the mean over pairs of steps in different rounds is just under W/R.
+    let total = 0;
+    let pairs = 0;
+    for (let s = 0; s < R; s++)
+      for (const seen of indexes.slice(1)) {
+        total += seen.shared(window(s));
+        pairs += R;
+      }
+    const meanFraction = total / pairs / W;
+    expect(meanFraction).toBeLessThanOrEqual(1 / R);
+    expect(meanFraction).toBeGreaterThan(0.9 / R);
+  });
+
+  test('no two of the first R·W steps share an offset (no exact repeat within 2^20 steps)', () => {
+    for (const source of [t, new TableNoise(3, [9])]) {
+      const used = new Uint8Array(source.floats);
+      let repeats = 0;
+      for (let s = 0; s < source.lanes * source.window; s++) {
+        const o = source.offset(s);
+        repeats += used[o]!;
+        used[o] = 1;
+      }
+      expect(source.lanes * source.window).toBeGreaterThanOrEqual(1 << 20);
+      expect(repeats).toBe(0);
+    }
+  });
+
+  test('asking for more probes than it was sized for is refused', () => {
+    expect(() => makeNoise('table', 1, [4], 1).z(0, 1, 0)).toThrow(/sized for 1 probe/);
+    expect(() => new TableNoise(1, [4], 0)).toThrow(/probes = 0/);
   });
 });
 
@@ -73,14 +215,26 @@ describe('sources', () => {
     expect(sameBits(tail, whole.subarray(41))).toBe(true);
   });
 
-  test('table noise is a zero-copy view: blocks laid contiguously from one offset per (step, probe)', () => {
-    const t = new TableNoise(5, [10, 20], 1000);
-    const a = t.z(4, 0, 0);
-    const b = t.z(4, 0, 1);
-    expect(a.buffer).toBe(b.buffer);
-    expect(b.byteOffset - a.byteOffset).toBe(10 * 4);
-    expect(t.floats).toBe(1030);
-    const offsets = new Set(Array.from({ length: 200 }, (_, s) => t.offset(s, 0)));
-    expect(offsets.size).toBeGreaterThan(150); // offsets spread over the slack
+  test('permute is a keyed bijection of [0, n)', () => {
+    for (const n of [1, 2, 3, 5, 32, 33, 1000, 1024, 1025, 65_537]) {
+      for (const key of [0, 7, 0xdeadbeef]) {
+        const seen = new Uint8Array(n);
+        for (let x = 0; x < n; x++) seen[permute(x, n, key)]++;
+        expect(seen.every((c) => c === 1)).toBe(true);
+      }
+    }
+    const order = (key: number) => Array.from({ length: 32 }, (_, x) => permute(x, 32, key));
+    expect(order(1)).not.toEqual(order(2));
+    expect(order(1)).not.toEqual(Array.from({ length: 32 }, (_, x) => x));
   });
+});
+
+describe('noise versions', () => {
+  test('a run that drew another version of its noise is refused; unversioned runs drew version 1', () => {
+    expect(NOISE_VERSIONS).toEqual({ exact: 1, table: 2 });
+    expect(() => checkNoiseVersion('exact', undefined, 'spec.json')).not.toThrow();
+    expect(() => checkNoiseVersion('table', 2, 'spec.json')).not.toThrow();
+    expect(() => checkNoiseVersion('table', undefined, 'run/spec.json')).toThrow('run/spec.json: the run drew table noise version 1, this zo draws version 2');
+  });
+
 });
