@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../paths.js';
-import { ZO_BIN, zo, zoWith } from './testing.js';
+import { ZO_BIN, writeCustomTask, zo, zoWith } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-folder-${tag}-`));
@@ -293,5 +293,23 @@ describe('flags are checked, not coerced, before anything is written', () => {
     const out = path.join(tmp('flags'), 'run');
     expectOneLineError(await zo('run', ...common, '--steps', '2', ...flags, '--out', out), message);
     expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('custom task files are checked, not coerced', () => {
+  const task = (file: string) => ['--model', fixtureDir('llama'), '--task-file', file, '--batch-size', '4', '--steps', '2'];
+  test('--train-size beyond the file is refused (it used to be ignored)', async () => {
+    const out = path.join(tmp('custom'), 'run');
+    expectOneLineError(await zo('run', ...task(writeCustomTask()), '--train-size', '50', '--out', out), 'train.jsonl: has 10 rows, fewer than the 50 that --train-size asks for');
+    expect(fs.existsSync(out)).toBe(false);
+  });
+  test('duplicate candidates and a stray brace are refused', async () => {
+    expectOneLineError(await zo('eval', ...task(writeCustomTask({ candidates: ['great', 'great'] })).slice(0, 4)), 'candidates: "great" appears twice');
+    expectOneLineError(await zo('eval', ...task(writeCustomTask({ template: '{text It was' })).slice(0, 4)), 'template: a stray "{" at character 1');
+  });
+  test('a JSONL file with a byte-order mark runs', async () => {
+    const bom = '\ufeff' + Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `r${i}`, label: i % 2 ? 'great' : 'terrible' })).join('\n');
+    const r = await zo('run', ...task(writeCustomTask({}, { train: bom })), '--out', path.join(tmp('bom'), 'run'));
+    expect(r.code).toBe(0);
   });
 });

@@ -4,7 +4,8 @@ import { feedsFor, lmBatch } from './batch.js';
 import { BUCKET, type Decoder } from './decoder.js';
 import type { BaseConfig, Family } from '../models/family.js';
 import { MASKED } from './ops.js';
-import { int64, type GraphSpec, type OrtExecutor } from './ort.js';
+import type { GraphSpec, OrtExecutor } from './ort.js';
+import { int64 } from './ort-tensors.js';
 
 /** Prompts and cache capacities are padded to a multiple of BUCKET, so a handful of graphs serve every call. */
 const bucket = (n: number): number => Math.ceil(n / BUCKET) * BUCKET;

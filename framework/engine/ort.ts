@@ -6,6 +6,7 @@ import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
 import { OrtKvDecoder } from './ort-decoder.js';
+import { int64 } from './ort-tensors.js';
 import type { InputName, Ops, Past, Shape } from './ops.js';
 import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../zo/perturbation.js';
 
@@ -409,7 +410,4 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
   }
 }
 
-/** An int64 ORT tensor from int32 ids (ORT's Gather and GatherElements take int64 indices). */
-export function int64(values: Int32Array): ort.Tensor {
-  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
-}
+export { int64 } from './ort-tensors.js';
