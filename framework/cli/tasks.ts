@@ -35,7 +35,9 @@ export const tasksCommand: CommandModule<object, Args> = {
       .option('train-set-seed', { type: 'number', default: 0, describe: 'export: which train and dev rows are drawn' })
       .option('train-size', { type: 'number', describe: "export: train rows (default: the task's)" })
       .option('dev-size', { type: 'number', describe: "export: dev rows (default: the task's)" })
-      .option('test-size', { type: 'number', describe: "export: test rows (default: the task's)" }) as never,
+      .option('test-size', { type: 'number', describe: "export: test rows (default: the task's)" })
+      .example('zo tasks --export tiny-cb --out exports/tiny-cb', 'tiny-cb\'s rows as exports/tiny-cb/{train,dev,test}.jsonl')
+      .example('zo tasks --export --task-file my-task.yaml --out exports/mine', 'a custom task\'s rows, as zo run would load them') as never,
   handler: async (argv) => {
     if (argv.export !== undefined) return exportTask(argv);
     if (argv.taskFile !== undefined || argv.out !== undefined) throw new ZoError('--task-file and --out are for exporting: zo tasks --export NAME --out DIR');
