@@ -209,7 +209,8 @@ describe('zo tasks --export', () => {
     });
     test('a MeZO task whose files are missing', async () => {
       const parent = tmp();
-      expectOneLineError(await zo('tasks', '--export', 'rte', '--data-dir', tmp(), '--out', path.join(parent, 'rte')), 'rte');
+      const data = tmp();
+      expectOneLineError(await zo('tasks', '--export', 'rte', '--data-dir', data, '--out', path.join(parent, 'rte')), `rte: no folder ${path.join(data, 'rte')}`);
       expect(fs.readdirSync(parent)).toEqual([]);
     });
     test('no --out, no task, or both a name and a task file', async () => {
