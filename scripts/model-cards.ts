@@ -4,6 +4,10 @@
  * seven tiny tasks, and the time of a MeZO step at batch 16 on the tiny sentiment task.
  *
  *   node dist/scripts/model-cards.js [NAME ...]      (default: every folder under models/)
+ *   node dist/scripts/model-cards.js --zero-shot [NAME ...]
+ *
+ * `--zero-shot` re-measures only the zero-shot table of existing cards (after a change to the tiny
+ * tasks), keeping the rest, timings included, as it was.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -109,6 +113,30 @@ async function zeroShot(dir: string): Promise<{ task: string; metric: string; sc
   return rows;
 }
 
+const ZERO_SHOT_HEADING = '## Zero-shot scores on the tiny suite (test splits)';
+
+/** The card's last section. */
+function zeroShotSection(scores: { task: string; metric: string; score: number; n: number }[]): string {
+  return `${ZERO_SHOT_HEADING}
+
+| task | metric | score | examples |
+|---|---|---|---|
+${scores.map((s) => `| ${s.task} | ${s.metric} | ${(100 * s.score).toFixed(1)} | ${s.n} |`).join('\n')}
+`;
+}
+
+/** Re-measures the zero-shot table of an existing card and replaces it, leaving the rest as it is. */
+export async function updateZeroShot(name: string): Promise<void> {
+  const dir = path.join(packageRoot(), 'models', name);
+  const file = path.join(dir, 'README.md');
+  const card = fs.readFileSync(file, 'utf8');
+  const at = card.indexOf(ZERO_SHOT_HEADING);
+  if (at < 0) throw new Error(`${file}: no "${ZERO_SHOT_HEADING}" section`);
+  const scores = await zeroShot(dir);
+  fs.writeFileSync(file, card.slice(0, at) + zeroShotSection(scores));
+  console.log(`${name}: ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`);
+}
+
 export async function writeCard(name: string): Promise<void> {
   const dir = path.join(packageRoot(), 'models', name);
   const t = JSON.parse(fs.readFileSync(path.join(dir, 'training.json'), 'utf8')) as Training;
@@ -167,18 +195,15 @@ ${t.command}
 \`training.json\` records every setting, \`metrics.jsonl\` every step. Regenerate this card with
 \`node dist/scripts/model-cards.js ${name}\`.
 
-## Zero-shot scores on the tiny suite (test splits)
-
-| task | metric | score | examples |
-|---|---|---|---|
-${scores.map((s) => `| ${s.task} | ${s.metric} | ${(100 * s.score).toFixed(1)} | ${s.n} |`).join('\n')}
-`;
+${zeroShotSection(scores)}`;
   fs.writeFileSync(path.join(dir, 'README.md'), card);
   console.log(`${name}: ${t.parameters} params; val ${t.finalValLoss.toFixed(3)} vs unigram ${t.unigramEntropy.toFixed(3)}; MeZO step ${stepMs.table.toFixed(1)} ms (table) / ${stepMs.exact.toFixed(1)} ms (exact), 2 fwd ${stepMs.twoForwards.toFixed(1)} ms; ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const root = path.join(packageRoot(), 'models');
-  const names = process.argv.length > 2 ? process.argv.slice(2) : fs.readdirSync(root).filter((n) => fs.existsSync(path.join(root, n, 'training.json')));
-  for (const n of names) await writeCard(n);
+  const zeroShotOnly = process.argv[2] === '--zero-shot';
+  const given = process.argv.slice(zeroShotOnly ? 3 : 2);
+  const names = given.length > 0 ? given : fs.readdirSync(root).filter((n) => fs.existsSync(path.join(root, n, 'training.json')));
+  for (const n of names) await (zeroShotOnly ? updateZeroShot(n) : writeCard(n));
 }

@@ -1,5 +1,5 @@
 /** The offline tiny suite (DESIGN §3.5): one task per task type of the paper, all data from npm. */
-import type { Task } from '../../framework/tasks/task.js';
+import type { TinyTask } from './common.js';
 import { tinyBoolq } from './tiny-boolq.js';
 import { tinyCb } from './tiny-cb.js';
 import { tinyCopa } from './tiny-copa.js';
@@ -8,4 +8,4 @@ import { tinySentiment } from './tiny-sentiment.js';
 import { tinySquad } from './tiny-squad.js';
 import { tinyWsc } from './tiny-wsc.js';
 
-export const TINY_TASKS: Task[] = [tinySentiment, tinyCb, tinyBoolq, tinyCopa, tinyWsc, tinySquad, tinyDrop];
+export const TINY_TASKS: TinyTask[] = [tinySentiment, tinyCb, tinyBoolq, tinyCopa, tinyWsc, tinySquad, tinyDrop];

@@ -1,7 +1,6 @@
 import { renderCopa } from '../../framework/tasks/mezo-templates.js';
 import type { Row } from '../../framework/tasks/task.js';
-import { keyOf } from '../../framework/zo/rng.js';
-import { Picker, nameKey, permutation, tinyTask, uniqueRows } from './common.js';
+import { nearDuplicates, tinyTask, withoutNearDuplicates, wordSet, type Picker } from './common.js';
 import { uciSentences, type LabelledSentence } from './uci-sentences.js';
 
 const NAME = 'tiny-copa';
@@ -21,51 +20,62 @@ function asSentence(text: string): string {
 }
 
 /**
- * Two kinds of row, as in COPA. "effect": a real review sentence is the premise and the choices are
- * the matching and the opposite reaction ("The mic is great so" → " I kept it." / " I returned it.").
- * "cause": a reaction is the premise and the choices are a real positive and a real negative sentence
- * ("I returned it because" → " the battery died." / " the mic is great."). Each sentence is used once.
+ * Two kinds of row, as in COPA, from the split's sentences. "effect": a real review sentence is the
+ * premise and the choices are the matching and the opposite reaction ("The mic is great so" → " I
+ * kept it." / " I returned it."). "cause": a reaction is the premise and the choices are a real
+ * positive and a real negative sentence ("I returned it because" → " the battery died." / " the mic
+ * is great."). Each sentence is used once.
  */
-function build(): Row[] {
-  const sentences = uciSentences(NAME, 'amazon', 120);
-  const base = nameKey(NAME);
-  const shuffled = (label: 0 | 1) => {
-    const s = sentences.filter((x) => x.label === label);
-    return permutation(s.length, keyOf(base, label)).map((i) => s[i]!);
-  };
-  const pos = shuffled(1);
-  const neg = shuffled(0);
+function rows(split: readonly LabelledSentence[], { pick }: { pick: Picker }): Row[] {
+  const pos = split.filter((x) => x.label === 1);
+  const neg = split.filter((x) => x.label === 0);
   const nCause = Math.floor(Math.min(pos.length, neg.length) / 2);
-  const pick = new Picker(keyOf(base, 2));
-  const rows: Row[] = [];
+  const out: Row[] = [];
   // The correct choice alternates row by row between first and second, so position says nothing.
   const row = (premise: string, question: 'cause' | 'effect', right: string, wrong: string): Row => {
-    const label = rows.length % 2;
+    const label = out.length % 2;
     const [choice1, choice2] = label === 0 ? [right, wrong] : [wrong, right];
     return { premise, choice1, choice2, question, label };
   };
   for (let i = 0; i < nCause; i++) {
     const good = pick.coin();
-    const reaction = REACTIONS[pick.pick(REACTIONS.length)]![good ? 0 : 1];
+    const reaction = pick.one(REACTIONS)[good ? 0 : 1];
     const [right, wrong] = good ? [pos[i]!, neg[i]!] : [neg[i]!, pos[i]!];
-    rows.push(row(reaction, 'cause', asSentence(right.text), asSentence(wrong.text)));
+    out.push(row(reaction, 'cause', asSentence(right.text), asSentence(wrong.text)));
   }
-  const effects: LabelledSentence[] = [...pos.slice(nCause), ...neg.slice(nCause)];
-  for (const s of effects) {
-    const pair = REACTIONS[pick.pick(REACTIONS.length)]!;
-    rows.push(row(asSentence(s.text), 'effect', pair[s.label === 1 ? 0 : 1], pair[s.label === 1 ? 1 : 0]));
+  for (const s of [...pos.slice(nCause), ...neg.slice(nCause)]) {
+    const pair = pick.one(REACTIONS);
+    out.push(row(asSentence(s.text), 'effect', pair[s.label === 1 ? 0 : 1], pair[s.label === 1 ? 1 : 0]));
   }
-  return uniqueRows(rows, (r) => `${r.premise}|${r.question}|${r.choice1}|${r.choice2}`);
+  return out;
+}
+
+const REACTION_TEXTS = new Set(REACTIONS.flat());
+
+/**
+ * Each sentence is an entity. Near-duplicates ("Great phone!." / "Great Phone.") are kept once, and a
+ * sentence that near-duplicates a reaction ("I would recommend this.") is left out: it would blur
+ * the line between what a row asks about and the fixed frame.
+ */
+function entities(): LabelledSentence[] {
+  const reactions = [...REACTION_TEXTS].map(wordSet);
+  const sentences = uciSentences(NAME, 'amazon', 120).filter((s) => !reactions.some((r) => nearDuplicates(wordSet(s.text), r)));
+  return withoutNearDuplicates(sentences, (s) => [s.text]);
 }
 
 /** COPA's twin: 2-choice cause/effect over real Amazon review sentences, LM-scored. */
-export const tinyCopa = tinyTask({
+export const tinyCopa = tinyTask<LabelledSentence>({
   name: NAME,
   type: 'multiple-choice',
   metric: 'accuracy',
   loss: 'lm',
-  description: 'COPA-like: cause/effect choices over real UCI Amazon review sentences (npm sentiment@5.0.2), generated frames',
+  description: 'COPA-like: cause/effect choices over real UCI Amazon review sentences (npm sentiment@5.0.2), generated frames; no near-duplicate sentences across splits',
   sizes: { train: 300, dev: 100, test: 100 },
   render: renderCopa,
-  build,
+  entities,
+  split: { test: 140, dev: 140 },
+  rows,
+  // The review sentences decide the answer; the reactions are the task's fixed frame, shared by all rows.
+  content: (row) => [row.premise, row.choice1, row.choice2].map(String).filter((t) => !REACTION_TEXTS.has(t)),
+  textContent: true,
 });

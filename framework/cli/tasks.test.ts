@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixtureDir } from '../models/fixtures.js';
+import { loadCustomTask } from '../tasks/custom.js';
+import { taskNamed } from '../tasks/registry.js';
+import type { LoadOptions, Row, Splits } from '../tasks/task.js';
 import { zo } from './testing.js';
 
 /** A custom sentiment task: YAML next to JSONL, as a user would write it. */
@@ -125,6 +128,105 @@ describe('zo tasks', () => {
     expect(rows.filter((x) => x.suite === 'tiny')).toHaveLength(7);
     const squad = rows.find((x) => x.name === 'squad')!;
     expect([squad.suite, squad.type, squad.metric]).toEqual(['mezo', 'generation', 'f1']);
+  });
+});
+
+describe('zo tasks --export', () => {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'zo-export-'));
+  /** The three files an export wrote, parsed back. */
+  const readExport = (dir: string): Splits => {
+    expect(fs.readdirSync(dir).sort()).toEqual(['dev.jsonl', 'test.jsonl', 'train.jsonl']);
+    const read = (split: string) => fs.readFileSync(path.join(dir, `${split}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
+    return { train: read('train'), dev: read('dev'), test: read('test') };
+  };
+  const load = (name: string, opts: LoadOptions) => taskNamed(name).load(opts);
+
+  test('a tiny task: the files hold exactly the rows task.load gives, for the seed and sizes asked', async () => {
+    const out = path.join(tmp(), 'cb');
+    const r = await zo('tasks', '--export', 'tiny-cb', '--out', out, '--train-set-seed', '3', '--train-size', '40', '--dev-size', '10', '--test-size', '20');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('tiny-cb: wrote 40 train, 10 dev and 20 test rows (train set seed 3)');
+    const rows = readExport(out);
+    expect(rows).toStrictEqual(await load('tiny-cb', { trainSetSeed: 3, sizes: { train: 40, dev: 10, test: 20 } }));
+    expect(Object.keys(rows.test[0]!).sort()).toEqual(['hypothesis', 'idx', 'label', 'premise']);
+  });
+
+  test('a tiny task at its default sizes, into an empty folder that exists', async () => {
+    const out = tmp();
+    const r = await zo('tasks', '--export', 'tiny-drop', '--out', out, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ task: 'tiny-drop', out, trainSetSeed: 0, rows: { train: 800, dev: 60, test: 350 } });
+    expect(readExport(out)).toStrictEqual(await load('tiny-drop', { trainSetSeed: 0 }));
+  });
+
+  test('a MeZO task, from the data files under --data-dir', async () => {
+    const data = tmp();
+    fs.mkdirSync(path.join(data, 'sst2'));
+    const sst2 = (n: number, from: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ sentence: `sentence ${from + i} `, label: i % 2, idx: from + i })).join('\n');
+    fs.writeFileSync(path.join(data, 'sst2', 'train.jsonl'), sst2(30, 0));
+    fs.writeFileSync(path.join(data, 'sst2', 'validation.jsonl'), sst2(12, 100));
+    const out = path.join(tmp(), 'sst2');
+    const sizes = ['--train-size', '8', '--dev-size', '4', '--test-size', '6'];
+    const r = await zo('tasks', '--export', 'sst2', '--data-dir', data, '--train-set-seed', '1', ...sizes, '--out', out);
+    expect(r.stderr).toBe('');
+    expect(readExport(out)).toStrictEqual(await load('sst2', { dataDir: data, trainSetSeed: 1, sizes: { train: 8, dev: 4, test: 6 } }));
+  });
+
+  test('a custom task file; and an exported tiny task reads back as a custom task', async () => {
+    const file = customTask();
+    const out = path.join(tmp(), 'mine');
+    const r = await zo('tasks', '--export', '--task-file', file, '--out', out);
+    expect(r.stderr).toBe('');
+    expect(readExport(out)).toStrictEqual(await loadCustomTask(file).load({ trainSetSeed: 0 }));
+
+    const sentiment = path.join(tmp(), 'sentiment');
+    expect((await zo('tasks', '--export', 'tiny-sentiment', '--out', sentiment, '--test-size', '16')).code).toBe(0);
+    const yaml = path.join(sentiment, 'task.yaml');
+    fs.writeFileSync(yaml, 'name: my-sentiment\ntrain: train.jsonl\ndev: dev.jsonl\ntest: test.jsonl\ntemplate: "{sentence} It was"\ncandidates: [terrible, great]\nlabelField: label\nloss: classification\nmetric: accuracy\n');
+    const again = await loadCustomTask(yaml).load({ trainSetSeed: 0 });
+    expect(again.test).toStrictEqual((await load('tiny-sentiment', { trainSetSeed: 0, sizes: { test: 16 } })).test);
+    const tiny = taskNamed('tiny-sentiment');
+    expect(again.test.map((row) => loadCustomTask(yaml).render(row))).toStrictEqual(again.test.map((row) => tiny.render(row)));
+  });
+
+  describe('bad input: one line, and nothing written', () => {
+    test('an unknown task', async () => {
+      const out = path.join(tmp(), 'x');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-nope', '--out', out), 'unknown task "tiny-nope"');
+      expect(fs.existsSync(out)).toBe(false);
+    });
+    test('a folder that already holds files', async () => {
+      const out = tmp();
+      fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb', '--out', out), `--out ${out} already holds 1 entry (notes.txt)`);
+      expect(fs.readdirSync(out)).toEqual(['notes.txt']);
+      expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('mine');
+    });
+    test('--out is a file, or lies under one', async () => {
+      const file = path.join(tmp(), 'f');
+      fs.writeFileSync(file, 'x');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb', '--out', file), 'is a file');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb', '--out', path.join(file, 'sub')), `${file} is a file, not a folder`);
+      expect(fs.readFileSync(file, 'utf8')).toBe('x');
+    });
+    test('a MeZO task whose files are missing', async () => {
+      const parent = tmp();
+      const data = tmp();
+      expectOneLineError(await zo('tasks', '--export', 'rte', '--data-dir', data, '--out', path.join(parent, 'rte')), `rte: no folder ${path.join(data, 'rte')}`);
+      expect(fs.readdirSync(parent)).toEqual([]);
+    });
+    test('no --out, no task, or both a name and a task file', async () => {
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb'), '--export needs --out DIR');
+      expectOneLineError(await zo('tasks', '--export', '--out', path.join(tmp(), 'x')), '--export needs a task name');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb', '--task-file', 'x.yaml', '--out', path.join(tmp(), 'x')), 'not both');
+      expectOneLineError(await zo('tasks', '--out', path.join(tmp(), 'x')), '--task-file and --out are for exporting');
+    });
+    test('a bad size', async () => {
+      const out = path.join(tmp(), 'x');
+      expectOneLineError(await zo('tasks', '--export', 'tiny-cb', '--dev-size', '-1', '--out', out), '--dev-size -1');
+      expect(fs.existsSync(out)).toBe(false);
+    });
   });
 });
 
