@@ -1,0 +1,387 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZoError } from '../errors.js';
+import type { Executor } from '../engine/executor.js';
+import type { ParamStore } from '../engine/params.js';
+import { loadModel, type LoadedModel } from '../models/load.js';
+import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
+import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import { packageVersion } from '../paths.js';
+import { batchOptions, encodeSplit, TaskProblem } from '../tasks/problem.js';
+import { resolveTask } from '../tasks/registry.js';
+import { scoreTask, taskLoss, type Encoded } from '../tasks/scoring.js';
+import type { Task } from '../tasks/task.js';
+import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from '../zo/checkpoint.js';
+import { train, type Problem, type StepRecord } from '../zo/harness.js';
+import { LmProblem, evalBatches, meanLoss, readTextTokens } from '../zo/lm-problem.js';
+import { makeNoise, NOISE_VERSIONS } from '../zo/noise.js';
+import { fsError, inspectOutFolder, readRunJson } from './folder.js';
+import { lockRunFolder, type RunLock } from './lock.js';
+import { absolutePaths, resumedSpec, validateSpec, type ResumeRequest, type RunSpec } from './spec.js';
+
+export type { ResumeRequest, RunSpec } from './spec.js';
+
+export interface RunSummary {
+  optimizer: string;
+  steps: number;
+  /** Held-out loss before and after: the text's eval windows, or the task's dev split. */
+  initialLoss: number;
+  finalLoss: number;
+  weightsSha256: string;
+  wallSeconds: number;
+  peakRssMb: number;
+  skippedSteps: number;
+  /** Tasks only. */
+  task?: string;
+  metric?: 'accuracy' | 'f1';
+  zeroShotDev?: number;
+  /** The dev metric of the best-dev-loss weights, and the test metric of the same weights. */
+  devBest?: number;
+  devBestLoss?: number;
+  test?: number;
+  /** The task's training loss on the whole train split with the final weights. */
+  finalTrainLoss?: number;
+  /** The step whose weights scored the lowest dev loss (the weights tested). */
+  bestStep?: number;
+}
+
+export interface RunHooks {
+  onStep?: (r: StepRecord, spec: RunSpec) => void;
+  log?: (msg: string) => void;
+}
+
+/** SHA-256 over θ's bytes, block by block in order: two runs agree iff their weights are identical. */
+export function weightsSha256(params: ParamStore): string {
+  const h = crypto.createHash('sha256');
+  for (const n of params.names) {
+    const v = params.get(n);
+    h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return h.digest('hex');
+}
+
+/** What a run trains and evaluates, behind one shape for text files and tasks. */
+interface RunObjective {
+  problem: Problem & { dispose(): Promise<void> };
+  /** The held-out loss: eval windows of the text, or the task's dev loss. */
+  heldOutLoss(): Promise<number>;
+  task?: { task: Task; encoded: { train: Encoded[]; dev: Encoded[]; test: Encoded[] }; score(split: 'dev' | 'test'): Promise<number>; trainLoss(): Promise<number> };
+}
+
+/** What a resumed run carries in its checkpoint besides θ and the optimizer state. */
+interface Progress {
+  initialLoss?: number;
+  zeroShotDev?: number;
+  skipped?: number;
+  wallSeconds?: number;
+  bestDevLoss?: number;
+  bestStep?: number;
+  /** The last step whose weights were evaluated on dev. */
+  evaluatedAt?: number;
+}
+
+/** Everything a run needs, loaded and checked; nothing written yet. */
+interface Prepared {
+  outDir: string;
+  spec: RunSpec;
+  /** spec.json must be (re)written: a new run, or a resume that changed it. */
+  writeSpec: boolean;
+  model: LoadedModel;
+  exec: Executor;
+  objective: RunObjective;
+  optimizer: Optimizer<{ lr: number }>;
+  h: { lr: number };
+  state: OptimizerState;
+  startStep: number;
+  progress: Progress;
+}
+
+function makeObjectiveText(spec: RunSpec, model: LoadedModel, exec: Executor): RunObjective {
+  const tokens = readTextTokens(spec.textFile!, model);
+  if (spec.seqLen > model.config.maxPositions) throw new ZoError(`--seq-len ${spec.seqLen}: the model has only ${model.config.maxPositions} positions`);
+  if (spec.seqLen > tokens.length) throw new ZoError(`--seq-len ${spec.seqLen}: ${spec.textFile} has only ${tokens.length} tokens; use a shorter --seq-len or a longer text`);
+  const data = { tokens, seqLen: spec.seqLen, batchSize: spec.batchSize };
+  const evalSet = evalBatches(data);
+  return { problem: new LmProblem(model, data, spec.seed, exec), heldOutLoss: () => meanLoss(exec, evalSet) };
+}
+
+async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor): Promise<RunObjective> {
+  if (spec.textFile) return makeObjectiveText(spec, model, exec);
+  const task = resolveTask(spec.task, spec.taskFile);
+  const splits = await task.load({ dataDir: spec.dataDir, trainSetSeed: spec.trainSetSeed, sizes: spec.sizes });
+  const o = batchOptions(model, spec.maxLen);
+  const encoded = {
+    train: encodeSplit(task, model, splits.train, 'train', o.maxLen),
+    dev: encodeSplit(task, model, splits.dev, 'dev', o.maxLen),
+    test: encodeSplit(task, model, splits.test, 'test', o.maxLen),
+  };
+  for (const [split, rows] of Object.entries(encoded)) if (rows.length === 0) throw new ZoError(`task ${task.name}: the ${split} split is empty`);
+  return {
+    problem: new TaskProblem(task, model, encoded.train, spec.batchSize, spec.seed, exec, o),
+    heldOutLoss: () => taskLoss(exec, task, encoded.dev, o),
+    task: {
+      task,
+      encoded,
+      score: async (split) => (await scoreTask(exec, task, model.tokenizer, encoded[split], o)).score,
+      trainLoss: () => taskLoss(exec, task, encoded.train, o),
+    },
+  };
+}
+
+/** Loads and checks everything the run needs: model, optimizer, objective, and a resume's checkpoint. */
+async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume: boolean): Promise<Prepared> {
+  validateSpec(spec);
+  const optimizer = optimizerNamed(spec.optimizer);
+  const h = parseHyperparameters(optimizer, spec.hyperparameters);
+  const model = loadModel(spec.model);
+  const exec: Executor =
+    spec.executor === 'ort'
+      ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads })
+      : await (await import('../engine/tfjs.js')).TfjsExecutor.create(model);
+  const objective = await makeObjective(spec, model, exec);
+  let state = optimizer.init(model.params, h);
+  let startStep = 0;
+  let progress: Progress = {};
+  if (resume) {
+    const ck = loadCheckpoint(outDir, model.params, optimizer.name);
+    state = ck.state;
+    startStep = ck.meta.step;
+    progress = ck.meta.extra as Progress;
+  }
+  return { outDir, spec, writeSpec, model, exec, objective, optimizer, h, state, startStep, progress };
+}
+
+/** Creates (if needed) and locks the folder, then writes what the run's first writes are. */
+function claim(p: Prepared, expect: 'new' | 'run'): RunLock {
+  const { outDir } = p;
+  const created = !fs.existsSync(outDir);
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw fsError(`--out ${outDir}`, 'cannot create the run folder', e);
+  }
+  let lock: RunLock;
+  try {
+    lock = lockRunFolder(outDir);
+  } catch (e) {
+    if (created) fs.rmSync(outDir, { recursive: true, force: true });
+    throw e;
+  }
+  try {
+    // Checked again under the lock: another run may have claimed the folder since it was inspected.
+    const state = inspectOutFolder(outDir);
+    if (expect === 'new' && state !== 'absent' && state !== 'empty')
+      throw new ZoError(`--out ${outDir}: another run started in this folder meanwhile; choose another folder`);
+    if (expect === 'run' && state !== 'run') throw new ZoError(`--out ${outDir}: its spec.json is gone`);
+    if (p.writeSpec) {
+      // A changed horizon makes an earlier summary.json describe another run: it goes first.
+      fs.rmSync(path.join(outDir, 'summary.json'), { force: true });
+      writeJsonAtomic(path.join(outDir, 'spec.json'), { ...p.spec, hyperparameters: p.h, zo: packageVersion() });
+    }
+    return lock;
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+/** Writes θ as best.safetensors (atomically), tagged with the step. */
+function saveBest(file: string, params: ParamStore, step: number): void {
+  writeSafetensors(file, params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })), { step: String(step) });
+}
+
+/** The training loop and the final evaluation; summary.json is written last. */
+async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
+  const { outDir, spec, model, exec, objective, optimizer, h } = p;
+  const t0 = performance.now();
+  const metricsFile = path.join(outDir, 'metrics.jsonl');
+  truncateMetrics(metricsFile, p.startStep);
+  const bestFile = path.join(outDir, 'best.safetensors');
+  const progress = { ...p.progress };
+  const heldOut = async () => {
+    exec.refresh();
+    return objective.heldOutLoss();
+  };
+  if (p.startStep > 0) hooks.log?.(`resuming ${outDir} at step ${p.startStep} of ${spec.steps}`);
+  progress.initialLoss ??= await heldOut();
+  if (objective.task) progress.zeroShotDev ??= await objective.task.score('dev');
+  const what = objective.task
+    ? `task ${objective.task.task.name} (dev loss ${progress.initialLoss.toFixed(4)}, zero-shot dev ${objective.task.task.metric} ${progress.zeroShotDev!.toFixed(4)})`
+    : `initial loss ${progress.initialLoss.toFixed(4)}`;
+  hooks.log?.(`${optimizer.name} on ${spec.model} (${model.params.size.toLocaleString('en')} parameters, ${exec.describe()}); ${what}`);
+
+  progress.skipped ??= 0;
+  progress.bestDevLoss ??= Infinity;
+  progress.bestStep ??= -1;
+  const wall = () => (p.progress.wallSeconds ?? 0) + (performance.now() - t0) / 1000;
+  const checkpoint = (step: number) =>
+    saveCheckpoint(outDir, model.params, p.state, {
+      step,
+      optimizer: optimizer.name,
+      hyperparameters: h,
+      blocks: model.params.specs(),
+      extra: { ...progress, wallSeconds: wall() } satisfies Progress,
+    });
+  /** Dev loss after `step` steps; better weights replace best.safetensors. */
+  const evaluateDev = async (step: number): Promise<number> => {
+    progress.evaluatedAt = step;
+    const devLoss = await heldOut();
+    if (devLoss < progress.bestDevLoss!) {
+      progress.bestDevLoss = devLoss;
+      progress.bestStep = step;
+      saveBest(bestFile, model.params, step);
+    }
+    return devLoss;
+  };
+
+  if (p.startStep < spec.steps) {
+    await loop(p, hooks, metricsFile, evaluateDev, checkpoint, progress);
+    // The final weights count as a candidate too, unless the last eval already saw them.
+    if (objective.task && progress.evaluatedAt !== spec.steps) await evaluateDev(spec.steps);
+    checkpoint(spec.steps);
+  }
+  return summarise(p, progress, bestFile, wall);
+}
+
+async function loop(
+  p: Prepared,
+  hooks: RunHooks,
+  metricsFile: string,
+  evaluateDev: (step: number) => Promise<number>,
+  checkpoint: (step: number) => void,
+  progress: Progress,
+): Promise<void> {
+  const { spec, model, exec, objective } = p;
+  const metrics = fs.openSync(metricsFile, 'a');
+  try {
+    await train({
+      optimizer: p.optimizer,
+      hyperparameters: p.h,
+      problem: {
+        params: model.params,
+        at: (step) => {
+          // Updates wrote θ's Float32Arrays; an executor holding a copy re-reads them.
+          exec.refresh();
+          return objective.problem.at(step);
+        },
+      },
+      state: p.state,
+      noise: makeNoise(spec.noise, spec.seed, model.params.names.map((n) => model.params.get(n).length), probesPerStep(p.optimizer, p.h)),
+      seed: spec.seed,
+      steps: spec.steps,
+      schedule: spec.schedule,
+      startStep: p.startStep,
+      onStep: async (r) => {
+        if (r.skipped) progress.skipped!++;
+        const last = r.step === spec.steps - 1;
+        const devLoss = objective.task && spec.evalEvery > 0 && (r.step + 1) % spec.evalEvery === 0 ? await evaluateDev(r.step + 1) : undefined;
+        if (r.step % spec.logEvery === 0 || last || r.skipped || devLoss !== undefined) {
+          const line = {
+            step: r.step,
+            loss: r.loss,
+            projectedGrad: r.projectedGrad,
+            lr: r.lr,
+            ms: Math.round(r.ms * 100) / 100,
+            ...(r.skipped ? { skipped: true } : {}),
+            ...(devLoss !== undefined ? { devLoss } : {}),
+          };
+          fs.writeSync(metrics, JSON.stringify(line) + '\n');
+        }
+        hooks.onStep?.(r, spec);
+        if (spec.saveEvery > 0 && (r.step + 1) % spec.saveEvery === 0 && !last) checkpoint(r.step + 1);
+      },
+    });
+  } finally {
+    fs.closeSync(metrics);
+  }
+}
+
+/** Final held-out loss, and for tasks the train loss, then dev and test of the best-dev weights. */
+async function summarise(p: Prepared, progress: Progress, bestFile: string, wall: () => number): Promise<RunSummary> {
+  const { spec, model, exec, objective } = p;
+  exec.refresh();
+  const summary: RunSummary = {
+    optimizer: p.optimizer.name,
+    steps: spec.steps,
+    initialLoss: progress.initialLoss!,
+    finalLoss: await objective.heldOutLoss(),
+    weightsSha256: weightsSha256(model.params),
+    wallSeconds: 0,
+    peakRssMb: 0,
+    skippedSteps: progress.skipped!,
+  };
+  if (objective.task) {
+    const t = objective.task;
+    summary.task = t.task.name;
+    summary.metric = t.task.metric;
+    summary.zeroShotDev = progress.zeroShotDev;
+    summary.finalTrainLoss = await t.trainLoss();
+    // Test is reported for the best-dev-loss weights, as MeZO and ZO-FT load_best_model_at_end.
+    const best = openSafetensors(bestFile);
+    for (const n of model.params.names) best.readF32(n, model.params.get(n));
+    exec.refresh();
+    summary.devBestLoss = progress.bestDevLoss;
+    summary.bestStep = progress.bestStep;
+    summary.devBest = await t.score('dev');
+    summary.test = await t.score('test');
+  }
+  summary.wallSeconds = Math.round(wall() * 100) / 100;
+  summary.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  writeJsonAtomic(path.join(p.outDir, 'summary.json'), summary);
+  return summary;
+}
+
+/** Runs a prepared run in its claimed folder, then releases everything. */
+async function runClaimed(p: Prepared, expect: 'new' | 'run', hooks: RunHooks): Promise<RunSummary> {
+  try {
+    const lock = claim(p, expect);
+    try {
+      return await execute(p, hooks);
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await p.objective.problem.dispose();
+    await p.exec.dispose();
+  }
+}
+
+/**
+ * Fine-tunes a model on a text file's LM loss or on a task, in a new run folder. Everything is
+ * loaded and checked before the first write; then the folder is locked and spec.json written.
+ * metrics.jsonl gets a line per logged step, checkpoints come every `saveEvery` steps and at the
+ * end, and summary.json comes last: a run folder without it is unfinished. Tasks evaluate dev every
+ * `evalEvery` steps, keep the lowest-dev-loss weights in best.safetensors and report test on those.
+ */
+export async function startRun(outDir: string, specIn: RunSpec, hooks: RunHooks = {}): Promise<RunSummary> {
+  const state = inspectOutFolder(outDir);
+  if (state === 'run') throw new ZoError(`--out ${outDir}: already holds a run; pass --resume to continue it, or choose another folder`);
+  const spec = { ...absolutePaths(specIn), noiseVersion: NOISE_VERSIONS[specIn.noise] };
+  const p = await prepare(outDir, spec, true, false);
+  return runClaimed(p, 'new', hooks);
+}
+
+/**
+ * Continues the run in `outDir` from its checkpoint, to exactly the weights an uninterrupted run
+ * would have. `req.steps` extends a constant-schedule run; typed flags must agree with spec.json.
+ * A finished run with nothing to add returns its summary.
+ */
+export async function resumeRun(outDir: string, req: ResumeRequest = {}, hooks: RunHooks = {}): Promise<RunSummary> {
+  const state = inspectOutFolder(outDir);
+  if (state !== 'run' || !hasCheckpoint(outDir)) throw new ZoError(`--resume: ${outDir} has no checkpoint to resume from`);
+  const specFile = path.join(outDir, 'spec.json');
+  const saved = readRunJson<RunSpec>(specFile, 'the run spec');
+  const at = readRunJson<{ step?: unknown }>(path.join(checkpointDir(outDir), 'state.json'), 'the checkpoint state').step;
+  if (typeof at !== 'number') throw new ZoError(`${checkpointDir(outDir)}/state.json: no step; the checkpoint is damaged`);
+  const spec = resumedSpec(specFile, saved, at, req);
+  const summaryFile = path.join(outDir, 'summary.json');
+  const changed = JSON.stringify(spec) !== JSON.stringify(saved);
+  if (!changed && at === spec.steps && fs.existsSync(summaryFile)) {
+    hooks.log?.(`${outDir}: the run is complete at step ${at}; nothing to do (--steps N extends it)`);
+    return readRunJson<RunSummary>(summaryFile, 'the run summary');
+  }
+  const p = await prepare(outDir, spec, changed, true);
+  return runClaimed(p, 'run', hooks);
+}
