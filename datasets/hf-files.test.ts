@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { ZoError } from '../framework/errors.js';
+import { ZoError } from '../framework/core/errors.js';
 import { findSplitFile, findSplitFiles, readRows, readSplit } from './hf-files.js';
 
 let root: string;
@@ -123,7 +123,10 @@ describe('findSplitFile / findSplitFiles / readSplit', () => {
     const data = dir('shards');
     sst2Parquet(path.join(data, 'record', 'train-00001-of-00002.parquet'), ['c', 'd'], 2);
     sst2Parquet(path.join(data, 'record', 'train-00000-of-00002.parquet'), ['a', 'b'], 0);
-    expect(findSplitFiles(data, 'record', 'train').map((f) => path.basename(f))).toEqual(['train-00000-of-00002.parquet', 'train-00001-of-00002.parquet']);
+    expect(findSplitFiles(data, 'record', 'train').map((f) => path.basename(f))).toEqual([
+      'train-00000-of-00002.parquet',
+      'train-00001-of-00002.parquet',
+    ]);
     expect((await readSplit(data, 'record', 'train')).map((r) => r.idx)).toEqual([0, 1, 2, 3]);
     expect(() => findSplitFile(data, 'record', 'train')).toThrow('record: the train split is in 2 shards');
 

@@ -15,7 +15,7 @@
 import { existsSync, promises as fs, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
-import { ZoError } from '../framework/errors.js';
+import { ZoError } from '../framework/core/errors.js';
 import type { Row } from '../framework/tasks/task.js';
 
 export type SplitName = 'train' | 'validation';
@@ -49,7 +49,8 @@ function parseJsonl(file: string, text: string): Row[] {
     } catch (e) {
       throw new ZoError(`${file}: line ${i + 1}: invalid JSON (${(e as Error).message})`);
     }
-    if (!isRow(v)) throw new ZoError(`${file}: line ${i + 1}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
+    if (!isRow(v))
+      throw new ZoError(`${file}: line ${i + 1}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
     rows.push(v);
   }
   return rows;
@@ -94,11 +95,19 @@ export async function readRows(file: string): Promise<Row[]> {
     bytes = await fs.readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ZoError(`${file}: no such file; download the split from the Hugging Face hub and save it there (see datasets/mezo/README.md)`);
+    if (code === 'ENOENT')
+      throw new ZoError(
+        `${file}: no such file; download the split from the Hugging Face hub and save it there (see datasets/mezo/README.md)`,
+      );
     throw new ZoError(`${file}: cannot read (${code ?? (e as Error).message})`);
   }
   if (bytes.byteLength === 0) throw new ZoError(`${file}: empty file`);
-  const rows = ext === '.parquet' ? await parseParquet(file, bytes) : ext === '.jsonl' ? parseJsonl(file, bytes.toString('utf8')) : parseJson(file, bytes.toString('utf8'));
+  const rows =
+    ext === '.parquet'
+      ? await parseParquet(file, bytes)
+      : ext === '.jsonl'
+        ? parseJsonl(file, bytes.toString('utf8'))
+        : parseJson(file, bytes.toString('utf8'));
   if (rows.length === 0) throw new ZoError(`${file}: no rows`);
   return rows;
 }
@@ -137,7 +146,9 @@ function splitFilesIn(dir: string, split: SplitName): string[][] {
     const byIndex = new Map(shards.map((x) => [Number(x.m![1]), x.n]));
     const missing = Array.from({ length: total }, (_, i) => i).filter((i) => !byIndex.has(i));
     if (shards.some((x) => Number(x.m![2]) !== total) || byIndex.size !== shards.length || missing.length > 0) {
-      throw new ZoError(`${dir}: incomplete or mixed ${split} shards (${shards.map((x) => x.n).join(', ')}); expected ${split}-00000-of-${String(total).padStart(5, '0')}.parquet … all ${total}`);
+      throw new ZoError(
+        `${dir}: incomplete or mixed ${split} shards (${shards.map((x) => x.n).join(', ')}); expected ${split}-00000-of-${String(total).padStart(5, '0')}.parquet … all ${total}`,
+      );
     }
     found.push(Array.from({ length: total }, (_, i) => path.join(dir, byIndex.get(i)!)));
   }
@@ -159,14 +170,20 @@ const LOOKED_FOR = (split: SplitName): string =>
  * `preferDir` names the HF subfolder to pick when several subfolders hold the split (e.g. "wsc.fixed"
  * next to "wsc" in a full super_glue download); `hint` ends the not-found error (where to get it).
  */
-export function findSplitFiles(dataDir: string, task: string, split: SplitName, opts: { preferDir?: string; hint?: string } = {}): string[] {
+export function findSplitFiles(
+  dataDir: string,
+  task: string,
+  split: SplitName,
+  opts: { preferDir?: string; hint?: string } = {},
+): string[] {
   const dir = path.join(dataDir, task);
   const notFound = (what: string): ZoError =>
     new ZoError(`${task}: ${what} (looked for ${LOOKED_FOR(split)})${opts.hint ? `; ${opts.hint}` : ''}`);
   if (!existsSync(dir)) throw notFound(`no folder ${dir}`);
 
   const pick = (where: string, found: string[][]): string[] => {
-    if (found.length > 1) throw new ZoError(`${where}: several ${split} files (${found.map((f) => path.basename(f[0]!)).join(', ')}); keep one`);
+    if (found.length > 1)
+      throw new ZoError(`${where}: several ${split} files (${found.map((f) => path.basename(f[0]!)).join(', ')}); keep one`);
     return found[0]!;
   };
   const here = splitFilesIn(dir, split);
@@ -183,12 +200,18 @@ export function findSplitFiles(dataDir: string, task: string, split: SplitName, 
 /** The one file holding a split (see findSplitFiles); a ZoError if it is sharded. */
 export function findSplitFile(dataDir: string, task: string, split: SplitName, opts: { preferDir?: string; hint?: string } = {}): string {
   const files = findSplitFiles(dataDir, task, split, opts);
-  if (files.length > 1) throw new ZoError(`${task}: the ${split} split is in ${files.length} shards (${path.dirname(files[0]!)}); read it with readSplit`);
+  if (files.length > 1)
+    throw new ZoError(`${task}: the ${split} split is in ${files.length} shards (${path.dirname(files[0]!)}); read it with readSplit`);
   return files[0]!;
 }
 
 /** All rows of a split, shards concatenated in order. */
-export async function readSplit(dataDir: string, task: string, split: SplitName, opts: { preferDir?: string; hint?: string } = {}): Promise<Row[]> {
+export async function readSplit(
+  dataDir: string,
+  task: string,
+  split: SplitName,
+  opts: { preferDir?: string; hint?: string } = {},
+): Promise<Row[]> {
   let rows: Row[] = [];
   // concat, not push(...): a 100k-row shard would overflow the argument list.
   for (const file of findSplitFiles(dataDir, task, split, opts)) rows = rows.concat(await readRows(file));

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { byteToUnicode, byteLevelBpeFiles } from '../framework/models/byte-level-bpe.js';
-import { packageRoot } from '../framework/paths.js';
+import { packageRoot } from '../framework/core/paths.js';
 
 export type TokenizerFamily = 'llama3' | 'qwen2' | 'gpt2';
 export interface TokenizerFiles {
@@ -15,6 +15,7 @@ export interface TokenizerFiles {
 }
 
 // tokenizer.json is loosely typed JSON; we only touch the few fields this file rewrites.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 type Json = Record<string, any>;
 
 interface AddedTokenJson {
@@ -161,9 +162,7 @@ export function truncatedTokenizerJson(family: TokenizerFamily, keep: number): T
   // The chat template names special tokens we dropped; a tiny test model has no use for it.
   delete newConfig.chat_template;
   if (newConfig.added_tokens_decoder) {
-    newConfig.added_tokens_decoder = Object.fromEntries(
-      newAdded.map(({ id, ...rest }) => [String(id), rest]),
-    );
+    newConfig.added_tokens_decoder = Object.fromEntries(newAdded.map(({ id, ...rest }) => [String(id), rest]));
   }
   if (Array.isArray(newConfig.additional_special_tokens)) {
     newConfig.additional_special_tokens = (newConfig.additional_special_tokens as unknown[]).filter((t) => {

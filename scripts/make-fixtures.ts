@@ -13,7 +13,7 @@ import { familyFor } from '../framework/models/registry.js';
 import { writeSafetensors } from '../framework/models/safetensors.js';
 import { tokenizerFromJson } from '../framework/models/tokenizer.js';
 import { fixturesDir } from '../framework/models/fixtures.js';
-import { fillGaussian, keyOf } from '../framework/zo/rng.js';
+import { fillGaussian, keyOf } from '../framework/core/rng.js';
 import { truncatedTokenizerJson, type TokenizerFamily } from './fixture-tokenizers.js';
 
 /** Byte-level BPE entries kept from each real tokenizer: enough for words, small enough for 1 MB. */

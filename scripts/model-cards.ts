@@ -15,13 +15,13 @@ import { pathToFileURL } from 'node:url';
 import { OrtExecutor } from '../framework/engine/ort.js';
 import { loadModel } from '../framework/models/load.js';
 import { optimizerNamed, parseHyperparameters } from '../framework/optimizers/registry.js';
-import { packageRoot } from '../framework/paths.js';
+import { packageRoot } from '../framework/core/paths.js';
 import { lossCurveSpec, readMetrics, renderChart } from '../framework/plots/plot.js';
 import { batchOptions, encodeSplit, TaskProblem } from '../framework/tasks/problem.js';
-import { taskNamed } from '../framework/tasks/registry.js';
+import { taskNamed } from '../datasets/registry.js';
 import { scoreTask } from '../framework/tasks/scoring.js';
-import { train } from '../framework/zo/harness.js';
-import { makeNoise } from '../framework/zo/noise.js';
+import { train } from '../framework/harness/harness.js';
+import { makeNoise } from '../framework/core/noise.js';
 
 /** Which of the paper's base models each tiny one mirrors, and in what. */
 const MIRRORS: Record<string, string> = {
@@ -75,7 +75,11 @@ async function mezoStepMs(dir: string): Promise<{ exact: number; table: number; 
       hyperparameters: h,
       problem,
       state: mezo.init(model.params, h),
-      noise: makeNoise(kind, 0, model.params.names.map((n) => model.params.get(n).length)),
+      noise: makeNoise(
+        kind,
+        0,
+        model.params.names.map((n) => model.params.get(n).length),
+      ),
       seed: 0,
       steps: 40,
       schedule: 'constant',
@@ -148,7 +152,13 @@ export async function writeCard(name: string): Promise<void> {
       [
         { name: 'train (batch)', points: trainPts },
         { name: 'validation', points: valPts },
-        { name: 'unigram entropy', points: [{ step: 0, value: t.unigramEntropy }, { step: t.steps, value: t.unigramEntropy }] },
+        {
+          name: 'unigram entropy',
+          points: [
+            { step: 0, value: t.unigramEntropy },
+            { step: t.steps, value: t.unigramEntropy },
+          ],
+        },
       ],
       { title: `${name}: pretraining loss (nats/token)`, yTitle: 'loss (nats/token)' },
     ),
@@ -197,7 +207,9 @@ ${t.command}
 
 ${zeroShotSection(scores)}`;
   fs.writeFileSync(path.join(dir, 'README.md'), card);
-  console.log(`${name}: ${t.parameters} params; val ${t.finalValLoss.toFixed(3)} vs unigram ${t.unigramEntropy.toFixed(3)}; MeZO step ${stepMs.table.toFixed(1)} ms (table) / ${stepMs.exact.toFixed(1)} ms (exact), 2 fwd ${stepMs.twoForwards.toFixed(1)} ms; ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`);
+  console.log(
+    `${name}: ${t.parameters} params; val ${t.finalValLoss.toFixed(3)} vs unigram ${t.unigramEntropy.toFixed(3)}; MeZO step ${stepMs.table.toFixed(1)} ms (table) / ${stepMs.exact.toFixed(1)} ms (exact), 2 fwd ${stepMs.twoForwards.toFixed(1)} ms; ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`,
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

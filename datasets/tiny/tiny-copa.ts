@@ -69,7 +69,8 @@ export const tinyCopa = tinyTask<LabelledSentence>({
   type: 'multiple-choice',
   metric: 'accuracy',
   loss: 'lm',
-  description: 'COPA-like: cause/effect choices over real UCI Amazon review sentences (npm sentiment@5.0.2), generated frames; no near-duplicate sentences across splits',
+  description:
+    'COPA-like: cause/effect choices over real UCI Amazon review sentences (npm sentiment@5.0.2), generated frames; no near-duplicate sentences across splits',
   sizes: { train: 300, dev: 100, test: 100 },
   render: renderCopa,
   entities,

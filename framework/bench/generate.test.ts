@@ -9,7 +9,13 @@ describe('benchGenerate', () => {
   test('reports forward, KV-cache and recompute generation per example, their ratios and the cache size', async () => {
     const model = loadModel(fixtureDir('llama'));
     const prompts = [[5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17], [9]];
-    const r = await benchGenerate({ threads: 1, minSeconds: 0.001, minRuns: 1, newTokens: 6, cases: [{ label: 'fixture', model, prompts, padId: 0 }] });
+    const r = await benchGenerate({
+      threads: 1,
+      minSeconds: 0.001,
+      minRuns: 1,
+      newTokens: 6,
+      cases: [{ label: 'fixture', model, prompts, padId: 0 }],
+    });
 
     expect(r.rows).toHaveLength(1);
     const row = r.rows[0]!;

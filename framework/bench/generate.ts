@@ -5,11 +5,11 @@ import { recomputeDecoder, type Decoder } from '../engine/decoder.js';
 import type { Model } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { loadModel } from '../models/load.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { batchOptions, encodeSplit } from '../tasks/problem.js';
-import { taskNamed } from '../tasks/registry.js';
+import { taskNamed } from '../../datasets/registry.js';
 import { MAX_NEW_TOKENS } from '../tasks/scoring.js';
-import { keyOf, uniformAt } from '../zo/rng.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 import { benchModel, timing, type Timing } from './forward.js';
 
 export interface GenerateBenchRow {
@@ -96,10 +96,17 @@ export async function defaultCases(): Promise<GenerateCase[]> {
   const bench = benchModel();
   const key = keyOf(0, 0x6e4);
   // 16 rows of 34 … 64 tokens: 64 + 50 new stays within the bench model's 128 positions.
-  const random = Array.from({ length: 16 }, (_, b) => Array.from({ length: 34 + 2 * b }, (_, s) => Math.floor(uniformAt(key, b * 64 + s) * bench.config.vocabSize)));
+  const random = Array.from({ length: 16 }, (_, b) =>
+    Array.from({ length: 34 + 2 * b }, (_, s) => Math.floor(uniformAt(key, b * 64 + s) * bench.config.vocabSize)),
+  );
   return [
     { label: `tiny-llama-s, ${squad.length} tiny-squad dev prompts`, model: zoo, prompts: squad, padId: o.padId },
-    { label: `bench model (${bench.config.layers}-layer d=${bench.config.hidden} llama), 16 random prompts`, model: bench, prompts: random, padId: 0 },
+    {
+      label: `bench model (${bench.config.layers}-layer d=${bench.config.hidden} llama), 16 random prompts`,
+      model: bench,
+      prompts: random,
+      padId: 0,
+    },
   ];
 }
 
@@ -147,7 +154,9 @@ export async function benchGenerate(opts: GenerateBenchOptions = {}): Promise<Ge
         await time('kv', kv);
         await time('recompute', recompute);
         spent += samples.recompute.at(-1)!;
-        progress(`  round ${samples.recompute.length}: forward ${samples.forward.at(-1)!.toFixed(1)} ms, kv ${samples.kv.at(-1)!.toFixed(1)} ms, recompute ${samples.recompute.at(-1)!.toFixed(1)} ms`);
+        progress(
+          `  round ${samples.recompute.length}: forward ${samples.forward.at(-1)!.toFixed(1)} ms, kv ${samples.kv.at(-1)!.toFixed(1)} ms, recompute ${samples.recompute.at(-1)!.toFixed(1)} ms`,
+        );
       }
       const [forwardMs, kvMs, recomputeMs] = [timing(samples.forward), timing(samples.kv), timing(samples.recompute)];
       rows.push({

@@ -4,9 +4,8 @@ import type { Model } from '../engine/executor.js';
 import { int64, OrtExecutor } from '../engine/ort.js';
 import { initParams } from '../models/init.js';
 import { llama, type LlamaConfig } from '../models/llama.js';
-import { fillGaussian, keyOf } from '../zo/rng.js';
+import { fillGaussian, keyOf } from '../core/rng.js';
 import { handBuiltLlamaGraph } from './handbuilt-llama.js';
-
 
 /** Runs the hand-built graph on `batch` with the same feeds `OrtExecutor` builds. */
 async function handLoss(model: Model<LlamaConfig>, batch: Batch): Promise<number> {

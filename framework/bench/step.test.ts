@@ -52,11 +52,30 @@ describe('benchSteps', () => {
 
   test('--noise and --optimizers narrow the report', async () => {
     const config = llama.parseConfig(
-      { model_type: 'llama', vocab_size: 32, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, max_position_embeddings: 8 },
+      {
+        model_type: 'llama',
+        vocab_size: 32,
+        hidden_size: 8,
+        intermediate_size: 16,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 8,
+      },
       'tiny',
     );
     const model = { family: llama, config, params: initParams(llama, config, 0, 0.02) };
-    const r = await benchSteps({ model, batchSize: 1, seqLen: 4, threads: 1, minSeconds: 0.001, minRuns: 1, steps: 1, noise: 'table', optimizers: ['zo-adam'] });
+    const r = await benchSteps({
+      model,
+      batchSize: 1,
+      seqLen: 4,
+      threads: 1,
+      minSeconds: 0.001,
+      minRuns: 1,
+      steps: 1,
+      noise: 'table',
+      optimizers: ['zo-adam'],
+    });
     expect(r.mezo.map((m) => m.noise)).toEqual(['table']);
     expect(r.optimizers.map((o) => [o.name, o.noise, o.memoryFactor])).toEqual([['zo-adam', 'table', 2]]);
     // The table holds R + 1 windows of P floats, R = max(32, ⌈2^20 / P⌉) (noise.ts), and the report says so.

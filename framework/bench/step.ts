@@ -3,13 +3,14 @@ import os from 'node:os';
 import type { Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
-import type { ParamStore } from '../engine/params.js';
+import type { ParamStore } from '../core/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
-import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../zo/noise.js';
-import type { Perturbation } from '../zo/perturbation.js';
+import { train, type StepRecord } from '../harness/harness.js';
+import type { Problem } from '../core/problem.js';
+import { makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../core/noise.js';
+import type { Perturbation } from '../core/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 
 /** The issue's target for median MeZO step / median (two plain forwards). */
@@ -227,7 +228,7 @@ function tableReport(noise: NoiseSource | undefined, P: number): StepBench['tabl
 }
 
 /** One optimizer wired to the problem: `run(n)` runs n steps through `train` and returns their records. */
-function stepper(opt: Optimizer<any>, problem: FixedBatchProblem, noise: NoiseSource) {
+function stepper(opt: Optimizer, problem: FixedBatchProblem, noise: NoiseSource) {
   const h = parseHyperparameters(opt, { lr: LR });
   const state = opt.init(problem.params, h);
   let step = 0;
@@ -311,7 +312,12 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       await exec.forward(batch);
     };
     const mezo = optimizerNamed('mezo');
-    const contenders = headlineNoise.map((kind) => ({ kind, s: stepper(mezo, problem, noiseFor(kind, 1)), samples: [] as number[], total: 0 }));
+    const contenders = headlineNoise.map((kind) => ({
+      kind,
+      s: stepper(mezo, problem, noiseFor(kind, 1)),
+      samples: [] as number[],
+      total: 0,
+    }));
     // Warm-up: builds both graphs (plain and scalar-perturbed) and, for 'table', touches the table.
     await twoForwards();
     for (const c of contenders) await c.s.run(2);
@@ -354,7 +360,9 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
         const use = rounds.filter((r) => r.clean);
         progress(
           `  ${use.length} clean rounds of ${rounds.length}: 2 forwards ${use.length ? timing(use.flatMap((r) => r.base)).median.toFixed(1) : '?'} ms, ` +
-            contenders.map((c, i) => `mezo/${c.kind} ${use.length ? timing(use.flatMap((r) => r.mezo[i]!)).median.toFixed(1) : '?'} ms`).join(', '),
+            contenders
+              .map((c, i) => `mezo/${c.kind} ${use.length ? timing(use.flatMap((r) => r.mezo[i]!)).median.toFixed(1) : '?'} ms`)
+              .join(', '),
         );
       }
     }
@@ -437,7 +445,14 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
     }
 
     return {
-      model: { family: model.family.name, layers: config.layers, hidden: config.hidden, vocab: config.vocabSize, params: P, mb: (4 * P) / 1e6 },
+      model: {
+        family: model.family.name,
+        layers: config.layers,
+        hidden: config.hidden,
+        vocab: config.vocabSize,
+        params: P,
+        mb: (4 * P) / 1e6,
+      },
       batch: batch.B,
       seq: batch.S,
       threads,

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../errors.js';
-import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
+import { ZoError } from '../core/errors.js';
+import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
 import { jsonOption, printJson, threadsOption } from './common.js';
 
@@ -16,7 +16,8 @@ interface Args {
   noise?: NoiseKind;
 }
 
-const ms = (x: { median: number; p10: number; p90: number }) => `${x.median.toFixed(1)} ms (p10 ${x.p10.toFixed(1)}, p90 ${x.p90.toFixed(1)})`;
+const ms = (x: { median: number; p10: number; p90: number }) =>
+  `${x.median.toFixed(1)} ms (p10 ${x.p10.toFixed(1)}, p90 ${x.p90.toFixed(1)})`;
 
 /**
  * `zo bench`: speed measured as ratios within one run, never asserted in tests (DESIGN §4).
@@ -33,8 +34,14 @@ export const benchCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
-      .option('seconds', { type: 'number', describe: 'minimum timed seconds per contender (default: forward 5, step 2, generate 3 per model)' })
-      .option('optimizers', { type: 'string', describe: 'step suite: comma-separated optimizers for the per-optimizer table (default: all; "" for none)' })
+      .option('seconds', {
+        type: 'number',
+        describe: 'minimum timed seconds per contender (default: forward 5, step 2, generate 3 per model)',
+      })
+      .option('optimizers', {
+        type: 'string',
+        describe: 'step suite: comma-separated optimizers for the per-optimizer table (default: all; "" for none)',
+      })
       .option('noise', {
         choices: NOISE_KINDS,
         describe: `step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact'). ${NOISE_HELP}`,
@@ -68,7 +75,9 @@ export const benchCommand: CommandModule<object, Args> = {
       const r = await benchForward({ threads: argv.threads, minSeconds: argv.seconds ?? 5, onProgress });
       out.forward = r;
       if (!argv.json) {
-        console.log(`forward: ${r.model.layers}-layer d=${r.model.hidden} llama, ${r.model.params.toLocaleString('en')} params, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`);
+        console.log(
+          `forward: ${r.model.layers}-layer d=${r.model.hidden} llama, ${r.model.params.toLocaleString('en')} params, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`,
+        );
         console.log(`  zo ort executor      ${ms(r.zoMs)}`);
         console.log(`  hand-built ORT graph ${ms(r.handMs)}`);
         console.log(`  ratio zo / hand      ${r.ratio.toFixed(3)}×   (loss ${r.lossZo.toFixed(5)} vs ${r.lossHand.toFixed(5)})`);
@@ -88,7 +97,11 @@ export const benchCommand: CommandModule<object, Args> = {
         const { total, discarded, clean } = r.rounds;
         console.log(
           `  ${total - (clean ? discarded : 0)} rounds used of ${total}` +
-            (discarded ? (clean ? ` (${discarded} discarded: other processes took CPU)` : ` (all, though ${discarded} were disturbed by other processes: too few clean ones in time)`) : ''),
+            (discarded
+              ? clean
+                ? ` (${discarded} discarded: other processes took CPU)`
+                : ` (all, though ${discarded} were disturbed by other processes: too few clean ones in time)`
+              : ''),
         );
         console.log(`  2 plain forwards     ${ms(r.twoForwardsMs)}`);
         for (const m of r.mezo)
@@ -109,7 +122,8 @@ export const benchCommand: CommandModule<object, Args> = {
             `${o.extraP.toFixed(2)}`,
           ]);
           const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-          const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+          const line = (cells: string[]) =>
+            '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
           console.log(line(head));
           rows.forEach((row, i) => {
             const err = r.optimizers[i]!.error;
@@ -141,7 +155,9 @@ function printGenerate(r: GenerateBench): void {
   console.log(`generate: greedy decoding of ${n} tokens a row, ${r.threads} threads; median ms per example, ratios of medians`);
   for (const row of r.rows) {
     const per = (x: number) => `${x.toFixed(2)} ms`.padStart(10);
-    console.log(`  ${row.label} (${row.promptTokens[0]}–${row.promptTokens[1]} tokens), ${row.params.toLocaleString('en')} params, batch ${row.batch}`);
+    console.log(
+      `  ${row.label} (${row.promptTokens[0]}–${row.promptTokens[1]} tokens), ${row.params.toLocaleString('en')} params, batch ${row.batch}`,
+    );
     console.log(`    (a) one forward pass      ${per(row.perExampleMs.forward)}`);
     console.log(`    (b) generate, KV cache    ${per(row.perExampleMs.kv)}   (b)/(a) ${row.kvOverForward.toFixed(2)}×`);
     console.log(`    (c) generate, recompute   ${per(row.perExampleMs.recompute)}   (c)/(b) ${row.recomputeOverKv.toFixed(2)}×`);

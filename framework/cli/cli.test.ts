@@ -89,7 +89,11 @@ describe('zo CLI', () => {
         const f = path.join(d, 'config.json');
         fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), intermediate_size: 48 }));
       });
-      expectOneLineError(await zo('forward', '--model', dir, ...text), 'model.safetensors', 'mlp.gate_proj.weight has shape [64,32] but config.json implies [48,32]');
+      expectOneLineError(
+        await zo('forward', '--model', dir, ...text),
+        'model.safetensors',
+        'mlp.gate_proj.weight has shape [64,32] but config.json implies [48,32]',
+      );
     });
     test('missing tokenizer', async () => {
       const dir = brokenCopy('gpt2', (d) => fs.rmSync(path.join(d, 'tokenizer.json')));

@@ -1,4 +1,4 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Executor, Model } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
 
@@ -20,7 +20,11 @@ export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE
   };
 }
 
-export const threadsOption = { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)', coerce: wholeNumberFlag('threads', 1, 1024) } as const;
+export const threadsOption = {
+  type: 'number',
+  describe: 'ONNX Runtime intra-op threads (default: all cores)',
+  coerce: wholeNumberFlag('threads', 1, 1024),
+} as const;
 export const jsonOption = { type: 'boolean', default: false, describe: 'print JSON instead of text' } as const;
 
 /** tfjs is imported only when asked for: loading it costs half a second of every CLI start. */

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
 import { batchOptions, encodeSplit } from '../tasks/problem.js';
-import { resolveTask } from '../tasks/registry.js';
+import { resolveTask } from '../../datasets/registry.js';
 import { scoreTask } from '../tasks/scoring.js';
 import { splitSizes } from './run.js';
 import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, type ExecutorName } from './common.js';
@@ -38,7 +38,12 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
       .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
       .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
-      .option('max-len', { type: 'number', default: 2048, describe: "tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); generation prompts keep 50 tokens of room" })
+      .option('max-len', {
+        type: 'number',
+        default: 2048,
+        describe:
+          "tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); generation prompts keep 50 tokens of room",
+      })
       .option('limit', { type: 'number', describe: 'score only the first N examples' })
       .option('executor', executorOption)
       .option('threads', threadsOption)
@@ -56,7 +61,9 @@ export const evalCommand: CommandModule<object, Args> = {
       const r = await scoreTask(exec, task, model.tokenizer, examples, o);
       const out = { task: task.name, split: argv.split, metric: task.metric, score: r.score, loss: r.loss, examples: examples.length };
       if (argv.json) return printJson(out);
-      console.log(`${task.name} ${argv.split}: ${task.metric} ${(100 * r.score).toFixed(2)} over ${examples.length} examples (loss ${r.loss.toFixed(4)}; ${exec.describe()})`);
+      console.log(
+        `${task.name} ${argv.split}: ${task.metric} ${(100 * r.score).toFixed(2)} over ${examples.length} examples (loss ${r.loss.toFixed(4)}; ${exec.describe()})`,
+      );
     } finally {
       await exec.dispose();
     }

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { lmBatch } from '../engine/batch.js';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
 import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, type ExecutorName } from './common.js';
 
@@ -55,7 +55,8 @@ export const forwardCommand: CommandModule<object, Args> = {
       console.log(`ids       [${ids.join(', ')}]`);
       console.log(`loss      ${out.loss.toFixed(4)} (mean over ${ids.length - 1} next-token predictions)`);
       console.log('top-5 next tokens:');
-      for (const t of top5) console.log(`  ${String(t.id).padStart(7)}  ${(100 * t.prob).toFixed(2).padStart(6)}%  ${JSON.stringify(t.token)}`);
+      for (const t of top5)
+        console.log(`  ${String(t.id).padStart(7)}  ${(100 * t.prob).toFixed(2).padStart(6)}%  ${JSON.stringify(t.token)}`);
     } finally {
       await exec.dispose();
     }

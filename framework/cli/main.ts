@@ -1,5 +1,5 @@
 import yargs from 'yargs';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';

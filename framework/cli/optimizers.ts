@@ -7,11 +7,20 @@ import { jsonOption, printJson } from './common.js';
 export function optimizerTable() {
   return OPTIMIZERS.map((o) => {
     const defaults = parseHyperparameters(o, {});
-    const schema = z.toJSONSchema(o.hyperparameters as z.ZodType, { io: 'input' }) as { properties?: Record<string, { type?: string; default?: unknown; description?: string }> };
+    const schema = z.toJSONSchema(o.hyperparameters as z.ZodType, { io: 'input' }) as {
+      properties?: Record<string, { type?: string; default?: unknown; description?: string }>;
+    };
     const hyperparameters = Object.fromEntries(
       Object.entries(schema.properties ?? {}).map(([k, v]) => [k, { type: v.type, default: v.default, description: v.description }]),
     );
-    return { name: o.name, summary: o.summary, firstOrder: !!o.firstOrder, memoryFactor: o.memoryFactor(defaults), forwardPasses: o.forwardPasses(defaults), hyperparameters };
+    return {
+      name: o.name,
+      summary: o.summary,
+      firstOrder: !!o.firstOrder,
+      memoryFactor: o.memoryFactor(defaults),
+      forwardPasses: o.forwardPasses(defaults),
+      hyperparameters,
+    };
   });
 }
 
@@ -23,9 +32,15 @@ export const optimizersCommand: CommandModule<object, { json: boolean }> = {
     const rows = optimizerTable();
     if (argv.json) return printJson(rows);
     for (const r of rows) {
-      console.log(`${r.name.padEnd(20)} +${r.memoryFactor}P memory, ${r.forwardPasses} pass${r.forwardPasses === 1 ? '' : 'es'}/step${r.firstOrder ? ' (first-order)' : ''}`);
+      console.log(
+        `${r.name.padEnd(20)} +${r.memoryFactor}P memory, ${r.forwardPasses} pass${r.forwardPasses === 1 ? '' : 'es'}/step${r.firstOrder ? ' (first-order)' : ''}`,
+      );
       console.log(`  ${r.summary}`);
-      console.log(`  ${Object.entries(r.hyperparameters).map(([k, v]) => `${k}=${v.default}`).join('  ')}`);
+      console.log(
+        `  ${Object.entries(r.hyperparameters)
+          .map(([k, v]) => `${k}=${v.default}`)
+          .join('  ')}`,
+      );
     }
   },
 };

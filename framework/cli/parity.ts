@@ -36,6 +36,7 @@ export const parityCommand: CommandModule<object, { model?: string; json: boolea
     }
     if (argv.json) return printJson(results);
     console.log('family   max |Δlogit|   |Δloss|');
-    for (const r of results) console.log(`${r.family.padEnd(8)} ${r.maxAbsLogitDiff.toExponential(2).padStart(11)}   ${r.lossDiff.toExponential(2)}`);
+    for (const r of results)
+      console.log(`${r.family.padEnd(8)} ${r.maxAbsLogitDiff.toExponential(2).padStart(11)}   ${r.lossDiff.toExponential(2)}`);
   },
 };

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { readJson } from '../models/load.js';
 import { FAMILIES } from '../models/registry.js';
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainSpec } from '../pretrain/trainer.js';
@@ -33,15 +33,33 @@ interface Args {
 // Flags that shape a run. Their defaults are applied here rather than by yargs, so a resumed run can
 // tell a flag that was typed (refused: the run's settings are fixed) from one that was not.
 const RUN_FLAGS = [
-  'family', 'config', 'configFile', 'tokenizer', 'vocabSize', 'corpusChars', 'steps', 'batchSize', 'seqLen', 'lr',
-  'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'valEvery', 'valWindows', 'saveEvery',
+  'family',
+  'config',
+  'configFile',
+  'tokenizer',
+  'vocabSize',
+  'corpusChars',
+  'steps',
+  'batchSize',
+  'seqLen',
+  'lr',
+  'minLr',
+  'warmup',
+  'weightDecay',
+  'clip',
+  'seed',
+  'valEvery',
+  'valWindows',
+  'saveEvery',
 ] as const;
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const D = PRETRAIN_DEFAULTS;
 
 function parseConfig(argv: Args): Record<string, unknown> {
   if ((argv.config === undefined) === (argv.configFile === undefined))
-    throw new ZoError('give exactly one of --config JSON or --config-file FILE: the architecture, e.g. --config \'{"hidden_size":128,...}\'');
+    throw new ZoError(
+      'give exactly one of --config JSON or --config-file FILE: the architecture, e.g. --config \'{"hidden_size":128,...}\'',
+    );
   let raw: unknown;
   if (argv.configFile !== undefined) raw = readJson(argv.configFile);
   else {
@@ -51,7 +69,8 @@ function parseConfig(argv: Args): Record<string, unknown> {
       throw new ZoError(`--config: invalid JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
     }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ZoError(`${argv.configFile ?? '--config'}: expected a JSON object of config.json fields`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ZoError(`${argv.configFile ?? '--config'}: expected a JSON object of config.json fields`);
   return raw as Record<string, unknown>;
 }
 
@@ -73,7 +92,10 @@ export const pretrainCommand: CommandModule<object, Args> = {
           '--out becomes the model folder: config.json, model.safetensors, tokenizer.json, training.json, metrics.jsonl.',
       )
       .option('family', { type: 'string', choices: FAMILIES.map((f) => f.name), describe: 'architecture' })
-      .option('config', { type: 'string', describe: "the architecture's config.json fields as JSON (vocab_size and model_type are filled in)" })
+      .option('config', {
+        type: 'string',
+        describe: "the architecture's config.json fields as JSON (vocab_size and model_type are filled in)",
+      })
       .option('config-file', { type: 'string', describe: 'the same, from a JSON file' })
       .option('out', { type: 'string', demandOption: true, describe: 'run and model folder' })
       .option('tokenizer', { type: 'string', describe: "reuse this folder's tokenizer.json instead of training one" })
@@ -91,7 +113,11 @@ export const pretrainCommand: CommandModule<object, Args> = {
       .option('val-every', { type: 'number', describe: `validation loss every N steps (default ${D.valEvery})` })
       .option('val-windows', { type: 'number', describe: `validation windows of --seq-len tokens (default ${D.valWindows})` })
       .option('save-every', { type: 'number', describe: `checkpoint every N steps, 0 for none (default ${D.saveEvery})` })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint, with its saved settings' })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'continue the run in --out from its last checkpoint, with its saved settings',
+      })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     let spec: PretrainSpec | undefined;
@@ -128,7 +154,10 @@ export const pretrainCommand: CommandModule<object, Args> = {
     const tty = process.stderr.isTTY && !argv.json;
     const bar = tty
       ? new cliProgress.SingleBar(
-          { format: 'step {value}/{total} [{bar}] {percentage}% | loss {loss} | val {val} | {msPerStep} ms/step | eta {eta_formatted}', hideCursor: true },
+          {
+            format: 'step {value}/{total} [{bar}] {percentage}% | loss {loss} | val {val} | {msPerStep} ms/step | eta {eta_formatted}',
+            hideCursor: true,
+          },
           cliProgress.Presets.shades_classic,
         )
       : undefined;
@@ -146,7 +175,9 @@ export const pretrainCommand: CommandModule<object, Args> = {
           started = true;
           bar.update(r.step, { loss: r.loss.toFixed(4), val, msPerStep: r.ms.toFixed(0) });
         } else if (!argv.json && (r.step % 10 === 0 || r.step === s.steps))
-          log(`step ${r.step}/${s.steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  |g| ${r.gradNorm.toFixed(3)}  ${r.ms.toFixed(0)} ms`);
+          log(
+            `step ${r.step}/${s.steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  |g| ${r.gradNorm.toFixed(3)}  ${r.ms.toFixed(0)} ms`,
+          );
       },
     }).finally(() => bar?.stop());
     if (argv.json) return printJson(summary);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fixtureDir } from '../models/fixtures.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { ZO_BIN, writeCustomTask, zo, zoWith } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
@@ -52,7 +52,9 @@ function spawnZo(args: string[]): { child: ChildProcess; done: Promise<Result> }
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGINT' ? 130 : -1), stdout, stderr })));
+  const done = new Promise<Result>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGINT' ? 130 : -1), stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -79,7 +81,11 @@ describe('one run per folder at a time', () => {
     expect(r.code).toBe(0);
     expect(readJson(path.join(out, 'spec.json')).optimizer).toBe('mezo');
     expect(readJson(path.join(out, 'summary.json')).steps).toBe(400);
-    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const steps = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
     expect(steps).toEqual(Array.from({ length: 400 }, (_, i) => i));
     expect(fs.existsSync(path.join(out, 'zo.lock'))).toBe(false);
   });
@@ -89,7 +95,10 @@ describe('one run per folder at a time', () => {
     // A live holder: this test's own process, on this host.
     fs.writeFileSync(path.join(out, 'zo.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started: 'now' }));
     const before = snapshot(out);
-    expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), `another zo process (pid ${process.pid} on ${os.hostname()}`);
+    expectOneLineError(
+      await zo('run', '--resume', '--out', out, '--steps', '8'),
+      `another zo process (pid ${process.pid} on ${os.hostname()}`,
+    );
     expect(snapshot(out)).toEqual(before);
   });
 
@@ -157,16 +166,35 @@ describe('resume never goes backwards, never loses the checkpoint, never leaves 
     const relative = path.relative(out, path.join(victim, victimPointer.dir));
     fs.writeFileSync(path.join(out, 'checkpoint.json'), JSON.stringify({ dir: relative, step: 6 }));
     const before = snapshot(victim);
-    expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), 'checkpoint.json', 'must name a checkpoint-<step> folder inside this run folder');
+    expectOneLineError(
+      await zo('run', '--resume', '--out', out, '--steps', '8'),
+      'checkpoint.json',
+      'must name a checkpoint-<step> folder inside this run folder',
+    );
     expect(snapshot(victim)).toEqual(before);
   });
 
   test.each([
-    ['a truncated spec.json', 'spec.json', (f: string) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').slice(0, 40)), 'the run spec is not valid JSON'],
-    ['a truncated state.json', 'CK/state.json', (f: string) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').slice(0, 40)), 'the checkpoint state is not valid JSON'],
+    [
+      'a truncated spec.json',
+      'spec.json',
+      (f: string) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').slice(0, 40)),
+      'the run spec is not valid JSON',
+    ],
+    [
+      'a truncated state.json',
+      'CK/state.json',
+      (f: string) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').slice(0, 40)),
+      'the checkpoint state is not valid JSON',
+    ],
     ['a missing state.json', 'CK/state.json', (f: string) => fs.rmSync(f), 'cannot read the checkpoint state (no such file or folder)'],
     ['a missing checkpoint folder', 'CK', (f: string) => fs.rmSync(f, { recursive: true }), 'which is missing from the run folder'],
-    ['a torn line in the middle of metrics.jsonl', 'metrics.jsonl', (f: string) => fs.writeFileSync(f, '{"step": 0, "lo\n{"step": 1}\n'), 'metrics.jsonl: line 1 is not valid JSON'],
+    [
+      'a torn line in the middle of metrics.jsonl',
+      'metrics.jsonl',
+      (f: string) => fs.writeFileSync(f, '{"step": 0, "lo\n{"step": 1}\n'),
+      'metrics.jsonl: line 1 is not valid JSON',
+    ],
   ])('%s is one line naming the file', async (_what, file, breakIt, message) => {
     const out = await finishedRun('damaged');
     fs.rmSync(path.join(out, 'summary.json'));
@@ -184,7 +212,12 @@ describe('resume never goes backwards, never loses the checkpoint, never leaves 
     expect((await zo('run', ...args, '--steps', '3', '--out', out)).code).toBe(0);
     fs.appendFileSync(path.join(out, 'metrics.jsonl'), '{"step": 3, "loss": 7.5');
     expect((await zo('run', '--resume', '--out', out, '--steps', '6')).code).toBe(0);
-    const lines = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (dir: string) =>
+      fs
+        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     expect(lines(out).map((l) => [l.step, l.loss])).toEqual(lines(straight).map((l) => [l.step, l.loss]));
     expect(readJson(path.join(out, 'summary.json')).weightsSha256).toBe(readJson(path.join(straight, 'summary.json')).weightsSha256);
   });
@@ -201,7 +234,20 @@ describe('what --resume may change', () => {
       'lr 5 (the run has 0.001)',
     );
     expect(snapshot(out)).toEqual(before);
-    const same = await zo('run', '--resume', '--out', out, '--steps', '6', '--lr', '1e-3', '--optimizer', 'mezo', '--model', fixtureDir('llama'));
+    const same = await zo(
+      'run',
+      '--resume',
+      '--out',
+      out,
+      '--steps',
+      '6',
+      '--lr',
+      '1e-3',
+      '--optimizer',
+      'mezo',
+      '--model',
+      fixtureDir('llama'),
+    );
     expect(same.code).toBe(0);
   });
 
@@ -216,7 +262,11 @@ describe('what --resume may change', () => {
   test('extending a linear-schedule run is refused: its learning rates depend on the horizon', async () => {
     const out = await finishedRun('linear', 6, ['--schedule', 'linear']);
     const before = snapshot(out);
-    expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '10'), 'linear schedule ends at step 6', 'start a new run with --steps 10');
+    expectOneLineError(
+      await zo('run', '--resume', '--out', out, '--steps', '10'),
+      'linear schedule ends at step 6',
+      'start a new run with --steps 10',
+    );
     expect(snapshot(out)).toEqual(before);
   });
 
@@ -224,7 +274,20 @@ describe('what --resume may change', () => {
     const here = tmp('cwd-a');
     fs.cpSync(fixtureDir('llama'), path.join(here, 'model'), { recursive: true });
     fs.copyFileSync(TEXT, path.join(here, 'text.txt'));
-    const rel = ['--model', 'model', '--text-file', 'text.txt', '--batch-size', '4', '--seq-len', '24', '--steps', '4', '--save-every', '2'];
+    const rel = [
+      '--model',
+      'model',
+      '--text-file',
+      'text.txt',
+      '--batch-size',
+      '4',
+      '--seq-len',
+      '24',
+      '--steps',
+      '4',
+      '--save-every',
+      '2',
+    ];
     expect((await zoWith({ cwd: here }, 'run', ...rel, '--out', 'run')).code).toBe(0);
     expect(readJson(path.join(here, 'run', 'spec.json')).model).toBe(path.join(fs.realpathSync(here), 'model'));
     expect((await zoWith({ cwd: tmp('cwd-b') }, 'run', '--resume', '--out', path.join(here, 'run'), '--steps', '6')).code).toBe(0);
@@ -262,7 +325,10 @@ describe('--out must be a place for a run', () => {
       return;
     }
     try {
-      expectOneLineError(await zo('run', ...common, '--steps', '2', '--out', path.join(mnt, 'run')), `cannot write in ${mnt} (the file system is read-only)`);
+      expectOneLineError(
+        await zo('run', ...common, '--steps', '2', '--out', path.join(mnt, 'run')),
+        `cannot write in ${mnt} (the file system is read-only)`,
+      );
     } finally {
       execFileSync('umount', [mnt]);
     }
@@ -300,15 +366,25 @@ describe('custom task files are checked, not coerced', () => {
   const task = (file: string) => ['--model', fixtureDir('llama'), '--task-file', file, '--batch-size', '4', '--steps', '2'];
   test('--train-size beyond the file is refused (it used to be ignored)', async () => {
     const out = path.join(tmp('custom'), 'run');
-    expectOneLineError(await zo('run', ...task(writeCustomTask()), '--train-size', '50', '--out', out), 'train.jsonl: has 10 rows, fewer than the 50 that --train-size asks for');
+    expectOneLineError(
+      await zo('run', ...task(writeCustomTask()), '--train-size', '50', '--out', out),
+      'train.jsonl: has 10 rows, fewer than the 50 that --train-size asks for',
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
   test('duplicate candidates and a stray brace are refused', async () => {
-    expectOneLineError(await zo('eval', ...task(writeCustomTask({ candidates: ['great', 'great'] })).slice(0, 4)), 'candidates: "great" appears twice');
-    expectOneLineError(await zo('eval', ...task(writeCustomTask({ template: '{text It was' })).slice(0, 4)), 'template: a stray "{" at character 1');
+    expectOneLineError(
+      await zo('eval', ...task(writeCustomTask({ candidates: ['great', 'great'] })).slice(0, 4)),
+      'candidates: "great" appears twice',
+    );
+    expectOneLineError(
+      await zo('eval', ...task(writeCustomTask({ template: '{text It was' })).slice(0, 4)),
+      'template: a stray "{" at character 1',
+    );
   });
   test('a JSONL file with a byte-order mark runs', async () => {
-    const bom = '\ufeff' + Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `r${i}`, label: i % 2 ? 'great' : 'terrible' })).join('\n');
+    const bom =
+      '\ufeff' + Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `r${i}`, label: i % 2 ? 'great' : 'terrible' })).join('\n');
     const r = await zo('run', ...task(writeCustomTask({}, { train: bom })), '--out', path.join(tmp('bom'), 'run'));
     expect(r.code).toBe(0);
   });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixtureDir } from '../models/fixtures.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadModel } from '../models/load.js';
 import { zo } from './testing.js';
@@ -25,7 +25,24 @@ function expectOneLineError(r: { code: number; stderr: string }, ...fragments: s
 describe('zo run', () => {
   test('mezo for 300 steps lowers the LM loss, and writes spec, metrics and summary', async () => {
     const out = path.join(tmp('mezo'), 'run');
-    const r = await zo('run', ...common, '--batch-size', '8', '--seq-len', '32', '--optimizer', 'mezo', '--lr', '1e-3', '--steps', '300', '--log-every', '25', '--out', out);
+    const r = await zo(
+      'run',
+      ...common,
+      '--batch-size',
+      '8',
+      '--seq-len',
+      '32',
+      '--optimizer',
+      'mezo',
+      '--lr',
+      '1e-3',
+      '--steps',
+      '300',
+      '--log-every',
+      '25',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
     const summary = readJson(path.join(out, 'summary.json'));
     expect(summary.optimizer).toBe('mezo');
@@ -35,7 +52,11 @@ describe('zo run', () => {
     expect(summary.peakRssMb).toBeGreaterThan(0);
     const spec = readJson(path.join(out, 'spec.json'));
     expect(spec.hyperparameters).toEqual({ lr: 1e-3, eps: 1e-3, weightDecay: 0, q: 1, oneSided: false });
-    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.step)).toEqual([...Array.from({ length: 12 }, (_, i) => i * 25), 299]);
     for (const l of lines) expect(Object.keys(l).sort()).toEqual(['loss', 'lr', 'ms', 'projectedGrad', 'step']);
   });
@@ -79,7 +100,12 @@ describe('zo run', () => {
     expect(b.weightsSha256).toBe(a.weightsSha256);
     expect(b.finalLoss).toBe(a.finalLoss);
     // metrics.jsonl is whole again: every step once, with the same losses.
-    const steps = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const steps = (dir: string) =>
+      fs
+        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     expect(steps(killed).map((l) => [l.step, l.loss])).toEqual(steps(straight).map((l) => [l.step, l.loss]));
   });
 
@@ -89,9 +115,15 @@ describe('zo run', () => {
     fs.cpSync(fixtureDir('llama'), dir, { recursive: true });
     const m = loadModel(dir);
     m.params.get('model.norm.weight')[3] = NaN;
-    writeSafetensors(path.join(dir, 'model.safetensors'), m.params.names.map((n) => ({ name: n, shape: [...m.params.shape(n)], data: m.params.get(n) })));
+    writeSafetensors(
+      path.join(dir, 'model.safetensors'),
+      m.params.names.map((n) => ({ name: n, shape: [...m.params.shape(n)], data: m.params.get(n) })),
+    );
     const out = path.join(tmp('nan'), 'run');
-    expectOneLineError(await zo('run', ...common, '--model', dir, '--optimizer', 'mezo', '--steps', '50', '--out', out), 'model.safetensors: model.norm.weight[3] is NaN');
+    expectOneLineError(
+      await zo('run', ...common, '--model', dir, '--optimizer', 'mezo', '--steps', '50', '--out', out),
+      'model.safetensors: model.norm.weight[3] is NaN',
+    );
     expect(fs.existsSync(out)).toBe(false);
     expectOneLineError(await zo('forward', '--model', dir, '--text', 'hello'), 'model.norm.weight[3] is NaN');
   });
@@ -102,7 +134,11 @@ describe('zo run', () => {
     const r = await zo('run', ...common, '--optimizer', 'mezo', '--lr', '1e38', '--steps', '50', '--out', out);
     expectOneLineError(r, '5 non-finite losses in a row', 'lower --lr');
     expect(r.code).toBe(2);
-    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.skipped)).toHaveLength(5);
     expect(lines.filter((l) => l.skipped).map((l) => l.step)).toEqual([1, 2, 3, 4, 5]);
     expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);
@@ -110,7 +146,11 @@ describe('zo run', () => {
 
   describe('bad input: one clear line, non-zero exit', () => {
     test('an unknown optimizer lists the known ones', async () => {
-      expectOneLineError(await zo('run', ...common, '--optimizer', 'adamw', '--out', path.join(tmp('x'), 'r')), 'unknown optimizer "adamw"', 'mezo, zo-sgd-momentum');
+      expectOneLineError(
+        await zo('run', ...common, '--optimizer', 'adamw', '--out', path.join(tmp('x'), 'r')),
+        'unknown optimizer "adamw"',
+        'mezo, zo-sgd-momentum',
+      );
     });
     test('a hyperparameter of the wrong type', async () => {
       expectOneLineError(await zo('run', ...common, '--hp', 'q=two', '--out', path.join(tmp('x'), 'r')), 'mezo: hyperparameter q');
@@ -119,7 +159,11 @@ describe('zo run', () => {
       expectOneLineError(await zo('run', ...common, '--lr', '-1', '--out', path.join(tmp('x'), 'r')), 'mezo: hyperparameter lr');
     });
     test('a hyperparameter the optimizer does not have', async () => {
-      expectOneLineError(await zo('run', ...common, '--optimizer', 'fo-sgd', '--eps', '1e-3', '--out', path.join(tmp('x'), 'r')), 'fo-sgd: hyperparameter', 'eps');
+      expectOneLineError(
+        await zo('run', ...common, '--optimizer', 'fo-sgd', '--eps', '1e-3', '--out', path.join(tmp('x'), 'r')),
+        'fo-sgd: hyperparameter',
+        'eps',
+      );
     });
     test('--resume without a checkpoint', async () => {
       expectOneLineError(await zo('run', '--resume', '--out', tmp('empty')), '--resume', 'no checkpoint');
@@ -132,7 +176,11 @@ describe('zo run', () => {
       fs.writeFileSync(specFile, JSON.stringify({ ...spec, optimizer: 'zo-adam', hyperparameters: { lr: 1e-5 } }));
       expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), 'checkpoint is from optimizer "mezo", not "zo-adam"');
       fs.writeFileSync(specFile, JSON.stringify({ ...spec, model: fixtureDir('qwen2') }));
-      expectOneLineError(await zo('run', '--resume', '--out', out, '--steps', '8'), 'checkpoint is from another model', 'block 3 is model.layers.0.self_attn.k_proj.weight [16,32] there, model.layers.0.self_attn.q_proj.bias [32] here');
+      expectOneLineError(
+        await zo('run', '--resume', '--out', out, '--steps', '8'),
+        'checkpoint is from another model',
+        'block 3 is model.layers.0.self_attn.k_proj.weight [16,32] there, model.layers.0.self_attn.q_proj.bias [32] here',
+      );
     });
     test('a run folder that already holds a run', async () => {
       const out = path.join(tmp('twice'), 'run');
@@ -143,7 +191,12 @@ describe('zo run', () => {
 
   test('optimizers --json lists every optimizer with memory, passes and hyperparameters', async () => {
     const r = await zo('optimizers', '--json');
-    const rows = JSON.parse(r.stdout) as { name: string; memoryFactor: number; forwardPasses: number; hyperparameters: Record<string, { default: unknown }> }[];
+    const rows = JSON.parse(r.stdout) as {
+      name: string;
+      memoryFactor: number;
+      forwardPasses: number;
+      hyperparameters: Record<string, { default: unknown }>;
+    }[];
     expect(rows.map((x) => x.name)).toContain('hizoo');
     const byName = Object.fromEntries(rows.map((x) => [x.name, x]));
     expect([byName.mezo!.memoryFactor, byName.mezo!.forwardPasses]).toEqual([0, 2]);
@@ -155,7 +208,21 @@ describe('zo run', () => {
 describe('the quick start', () => {
   test('`zo run` with no model and no task fine-tunes tiny-llama-s on tiny-sentiment with MeZO (fewer steps here)', async () => {
     const out = path.join(tmp('quick'), 'run');
-    const r = await zo('run', '--steps', '6', '--eval-every', '3', '--train-size', '48', '--dev-size', '24', '--test-size', '24', '--out', out);
+    const r = await zo(
+      'run',
+      '--steps',
+      '6',
+      '--eval-every',
+      '3',
+      '--train-size',
+      '48',
+      '--dev-size',
+      '24',
+      '--test-size',
+      '24',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('quick start');
     expect(r.stdout).toMatch(/tiny-sentiment accuracy: zero-shot dev \d+\.\d → dev \d+\.\d \(best dev loss at step \d\), test \d+\.\d/);

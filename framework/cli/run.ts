@@ -1,12 +1,12 @@
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { ZoError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
 import { optimizerNamed } from '../optimizers/registry.js';
 import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
-import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
-import { SCHEDULES, type ScheduleKind, type StepRecord } from '../zo/harness.js';
+import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { SCHEDULES, type ScheduleKind, type StepRecord } from '../harness/harness.js';
 import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
 
 interface Args {
@@ -67,7 +67,11 @@ function defaultOut(optimizer: string): string {
 /** --train-size/--dev-size/--test-size, where given. */
 export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?: number }) {
   const out: { train?: number; dev?: number; test?: number } = {};
-  for (const [k, v] of [['train', a.trainSize], ['dev', a.devSize], ['test', a.testSize]] as const) {
+  for (const [k, v] of [
+    ['train', a.trainSize],
+    ['dev', a.devSize],
+    ['test', a.testSize],
+  ] as const) {
     if (v === undefined) continue;
     if (!(Number.isInteger(v) && v >= 0)) throw new ZoError(`--${k}-size ${v}: must be a non-negative integer`);
     out[k] = v;
@@ -144,7 +148,10 @@ function newSpec(argv: Args): RunSpec {
     argv.task = QUICK_START.task;
     argv.lr ??= QUICK_START.lr;
     argv.steps ??= QUICK_START.steps;
-    if (!argv.json) process.stderr.write(`zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`);
+    if (!argv.json)
+      process.stderr.write(
+        `zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`,
+      );
   }
   if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
   optimizerNamed(argv.optimizer ?? D.optimizer);
@@ -184,9 +191,18 @@ export const runCommand: CommandModule<object, Args> = {
       .option('task-file', { type: 'string', describe: 'a custom task: YAML or JSON next to JSONL data (see README)' })
       .option('text-file', { type: 'string', describe: 'train on the next-token loss of this text instead of a task' })
       .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
-      .option('train-set-seed', { type: 'number', describe: `MeZO's train_set_seed: which examples form train and dev (default ${D.trainSetSeed})` })
-      .option('eval-every', { type: 'number', describe: 'tasks: dev evaluation every N steps, keeping the best-dev-loss weights (default steps/5)' })
-      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000; custom tasks: the first N rows)" })
+      .option('train-set-seed', {
+        type: 'number',
+        describe: `MeZO's train_set_seed: which examples form train and dev (default ${D.trainSetSeed})`,
+      })
+      .option('eval-every', {
+        type: 'number',
+        describe: 'tasks: dev evaluation every N steps, keeping the best-dev-loss weights (default steps/5)',
+      })
+      .option('train-size', {
+        type: 'number',
+        describe: "tasks: train examples (default: the task's; MeZO 1000; custom tasks: the first N rows)",
+      })
       .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
       .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
       .option('max-len', {
@@ -197,7 +213,12 @@ export const runCommand: CommandModule<object, Args> = {
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
       .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })
       .option('weight-decay', { type: 'number', describe: 'λ (default 0)' })
-      .option('hp', { type: 'string', array: true, default: [], describe: 'other hyperparameters as key=value, e.g. --hp q=2 --hp momentum=0.9' })
+      .option('hp', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'other hyperparameters as key=value, e.g. --hp q=2 --hp momentum=0.9',
+      })
       .option('steps', { type: 'number', describe: `optimizer steps (default ${D.steps}); with --resume, extends a constant-schedule run` })
       .option('batch-size', { type: 'number', describe: `examples per step (default ${D.batchSize})` })
       .option('seq-len', { type: 'number', describe: `tokens per training window of a text file (default ${D.seqLen})` })
@@ -221,7 +242,10 @@ export const runCommand: CommandModule<object, Args> = {
     const tty = process.stderr.isTTY && !argv.json;
     const bar = tty
       ? new cliProgress.SingleBar(
-          { format: 'step {value}/{total} [{bar}] {percentage}% | loss {loss} | {msPerStep} ms/step | eta {eta_formatted}', hideCursor: true },
+          {
+            format: 'step {value}/{total} [{bar}] {percentage}% | loss {loss} | {msPerStep} ms/step | eta {eta_formatted}',
+            hideCursor: true,
+          },
           cliProgress.Presets.shades_classic,
         )
       : undefined;
@@ -235,17 +259,23 @@ export const runCommand: CommandModule<object, Args> = {
           started = true;
           bar.update(r.step + 1, { loss: r.loss.toFixed(4), msPerStep: r.ms.toFixed(1) });
         } else if (!argv.json && (r.step % s.logEvery === 0 || r.step === s.steps - 1))
-          log(`step ${r.step + 1}/${s.steps}  loss ${r.loss.toFixed(4)}  g ${r.projectedGrad.toExponential(2)}  lr ${r.lr.toExponential(1)}  ${r.ms.toFixed(1)} ms${r.skipped ? '  (skipped: non-finite loss)' : ''}`);
+          log(
+            `step ${r.step + 1}/${s.steps}  loss ${r.loss.toFixed(4)}  g ${r.projectedGrad.toExponential(2)}  lr ${r.lr.toExponential(1)}  ${r.ms.toFixed(1)} ms${r.skipped ? '  (skipped: non-finite loss)' : ''}`,
+          );
       },
     };
     const run = argv.resume ? resumeRun(out, { steps: argv.steps, given: typedFields(argv) }, hooks) : startRun(out, newSpec(argv), hooks);
     const summary = await run.finally(() => bar?.stop());
     if (argv.json) return printJson({ out, ...summary });
     const held = summary.task ? 'dev loss' : 'loss';
-    console.log(`${summary.optimizer}: ${summary.steps} steps, ${held} ${summary.initialLoss.toFixed(4)} → ${summary.finalLoss.toFixed(4)} in ${summary.wallSeconds.toFixed(1)} s (peak RSS ${summary.peakRssMb} MB)`);
+    console.log(
+      `${summary.optimizer}: ${summary.steps} steps, ${held} ${summary.initialLoss.toFixed(4)} → ${summary.finalLoss.toFixed(4)} in ${summary.wallSeconds.toFixed(1)} s (peak RSS ${summary.peakRssMb} MB)`,
+    );
     if (summary.task) {
       const pct = (x: number) => (100 * x).toFixed(1);
-      console.log(`${summary.task} ${summary.metric}: zero-shot dev ${pct(summary.zeroShotDev!)} → dev ${pct(summary.devBest!)} (best dev loss at step ${summary.bestStep}), test ${pct(summary.test!)}`);
+      console.log(
+        `${summary.task} ${summary.metric}: zero-shot dev ${pct(summary.zeroShotDev!)} → dev ${pct(summary.devBest!)} (best dev loss at step ${summary.bestStep}), test ${pct(summary.test!)}`,
+      );
     }
     console.log(`run folder: ${out}`);
   },

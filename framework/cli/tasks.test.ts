@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadCustomTask } from '../tasks/custom.js';
-import { taskNamed } from '../tasks/registry.js';
+import { taskNamed } from '../../datasets/registry.js';
 import type { LoadOptions, Row, Splits } from '../tasks/task.js';
 import { zo } from './testing.js';
 
@@ -11,7 +11,12 @@ import { zo } from './testing.js';
 function customTask(overrides: Record<string, unknown> = {}, rows?: { train?: string; dev?: string; test?: string }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-custom-'));
   const lines = (n: number, k: number) =>
-    Array.from({ length: n }, (_, i) => JSON.stringify({ text: `${(i + k) % 2 ? 'I loved this film' : 'A dull and boring film'} number ${i}.`, label: (i + k) % 2 ? 'great' : 'terrible' })).join('\n');
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({
+        text: `${(i + k) % 2 ? 'I loved this film' : 'A dull and boring film'} number ${i}.`,
+        label: (i + k) % 2 ? 'great' : 'terrible',
+      }),
+    ).join('\n');
   fs.writeFileSync(path.join(dir, 'train.jsonl'), rows?.train ?? lines(24, 0));
   fs.writeFileSync(path.join(dir, 'dev.jsonl'), rows?.dev ?? lines(8, 1));
   fs.writeFileSync(path.join(dir, 'test.jsonl'), rows?.test ?? lines(8, 0));
@@ -48,7 +53,25 @@ describe('custom tasks from a file', () => {
   test('a YAML task with JSONL data runs end to end with mezo and reports the task summary', async () => {
     const file = customTask();
     const out = path.join(path.dirname(file), 'run');
-    const r = await zo('run', '--model', fixtureDir('llama'), '--task-file', file, '--optimizer', 'mezo', '--lr', '1e-3', '--steps', '20', '--eval-every', '10', '--batch-size', '4', '--out', out);
+    const r = await zo(
+      'run',
+      '--model',
+      fixtureDir('llama'),
+      '--task-file',
+      file,
+      '--optimizer',
+      'mezo',
+      '--lr',
+      '1e-3',
+      '--steps',
+      '20',
+      '--eval-every',
+      '10',
+      '--batch-size',
+      '4',
+      '--out',
+      out,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(0);
     const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
@@ -59,7 +82,12 @@ describe('custom tasks from a file', () => {
     expect(s.finalTrainLoss).toBeGreaterThan(0);
     expect([10, 20]).toContain(s.bestStep);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
-    const devLines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'devLoss' in l);
+    const devLines = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => 'devLoss' in l);
     expect(devLines.map((l) => l.step)).toEqual([9, 19]);
     expect(Math.min(...devLines.map((l) => l.devLoss))).toBeCloseTo(s.devBestLoss, 10);
   });
@@ -75,8 +103,19 @@ describe('custom tasks from a file', () => {
   });
 
   test('a generation task (answerField, F1) evaluates by greedy decoding', async () => {
-    const qa = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer: String(i + 1) })).join('\n');
-    const file = customTask({ template: 'Question: {question}\nAnswer:', candidates: undefined, labelField: undefined, answerField: 'answer', loss: 'lm', metric: 'f1' }, { train: qa(6), dev: qa(4), test: qa(4) });
+    const qa = (n: number) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer: String(i + 1) })).join('\n');
+    const file = customTask(
+      {
+        template: 'Question: {question}\nAnswer:',
+        candidates: undefined,
+        labelField: undefined,
+        answerField: 'answer',
+        loss: 'lm',
+        metric: 'f1',
+      },
+      { train: qa(6), dev: qa(4), test: qa(4) },
+    );
     const r = await zo('eval', '--model', fixtureDir('opt'), '--task-file', file, '--json');
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
@@ -95,18 +134,32 @@ describe('custom tasks from a file', () => {
       expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { test: '\n' })), 'test.jsonl', 'empty');
     });
     test('malformed JSON on line N', async () => {
-      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { dev: '{"text": "ok", "label": "great"}\n{"text": oops}\n' })), 'dev.jsonl: line 2: invalid JSON');
+      expectOneLineError(
+        await zo('eval', ...model, '--task-file', customTask({}, { dev: '{"text": "ok", "label": "great"}\n{"text": oops}\n' })),
+        'dev.jsonl: line 2: invalid JSON',
+      );
     });
     test('a label outside the candidates', async () => {
-      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { train: '{"text": "fine", "label": "meh"}\n' })), 'train.jsonl: line 1', 'label "meh" is not one of the candidates');
+      expectOneLineError(
+        await zo('eval', ...model, '--task-file', customTask({}, { train: '{"text": "fine", "label": "meh"}\n' })),
+        'train.jsonl: line 1',
+        'label "meh" is not one of the candidates',
+      );
     });
     test('a template placeholder with no such field', async () => {
-      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({ template: '{sentence} It was' })), 'train.jsonl: line 1', 'placeholder {sentence} has no such field');
+      expectOneLineError(
+        await zo('eval', ...model, '--task-file', customTask({ template: '{sentence} It was' })),
+        'train.jsonl: line 1',
+        'placeholder {sentence} has no such field',
+      );
     });
     test('a candidate that merges with the template’s trailing space is scored, not refused', async () => {
       // After a trailing space, " a" is one byte-level BPE token that replaces the space token: that
       // token is the candidate's (framework/tasks/scoring.test.ts checks the count by hand).
-      const file = customTask({ template: '{text} It was ', candidates: ['terrible', 'a'] }, { train: '{"text": "fine", "label": 1}\n', dev: '{"text": "ok", "label": 0}\n', test: '{"text": "ok", "label": 0}\n' });
+      const file = customTask(
+        { template: '{text} It was ', candidates: ['terrible', 'a'] },
+        { train: '{"text": "fine", "label": 1}\n', dev: '{"text": "ok", "label": 0}\n', test: '{"text": "ok", "label": 0}\n' },
+      );
       const r = await zo('eval', ...model, '--task-file', file, '--json');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ task: 'my-sentiment', examples: 1 });
@@ -136,14 +189,33 @@ describe('zo tasks --export', () => {
   /** The three files an export wrote, parsed back. */
   const readExport = (dir: string): Splits => {
     expect(fs.readdirSync(dir).sort()).toEqual(['dev.jsonl', 'test.jsonl', 'train.jsonl']);
-    const read = (split: string) => fs.readFileSync(path.join(dir, `${split}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
+    const read = (split: string) =>
+      fs
+        .readFileSync(path.join(dir, `${split}.jsonl`), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Row);
     return { train: read('train'), dev: read('dev'), test: read('test') };
   };
   const load = (name: string, opts: LoadOptions) => taskNamed(name).load(opts);
 
   test('a tiny task: the files hold exactly the rows task.load gives, for the seed and sizes asked', async () => {
     const out = path.join(tmp(), 'cb');
-    const r = await zo('tasks', '--export', 'tiny-cb', '--out', out, '--train-set-seed', '3', '--train-size', '40', '--dev-size', '10', '--test-size', '20');
+    const r = await zo(
+      'tasks',
+      '--export',
+      'tiny-cb',
+      '--out',
+      out,
+      '--train-set-seed',
+      '3',
+      '--train-size',
+      '40',
+      '--dev-size',
+      '10',
+      '--test-size',
+      '20',
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('tiny-cb: wrote 40 train, 10 dev and 20 test rows (train set seed 3)');
@@ -163,7 +235,8 @@ describe('zo tasks --export', () => {
   test('a MeZO task, from the data files under --data-dir', async () => {
     const data = tmp();
     fs.mkdirSync(path.join(data, 'sst2'));
-    const sst2 = (n: number, from: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ sentence: `sentence ${from + i} `, label: i % 2, idx: from + i })).join('\n');
+    const sst2 = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ sentence: `sentence ${from + i} `, label: i % 2, idx: from + i })).join('\n');
     fs.writeFileSync(path.join(data, 'sst2', 'train.jsonl'), sst2(30, 0));
     fs.writeFileSync(path.join(data, 'sst2', 'validation.jsonl'), sst2(12, 100));
     const out = path.join(tmp(), 'sst2');
@@ -183,7 +256,10 @@ describe('zo tasks --export', () => {
     const sentiment = path.join(tmp(), 'sentiment');
     expect((await zo('tasks', '--export', 'tiny-sentiment', '--out', sentiment, '--test-size', '16')).code).toBe(0);
     const yaml = path.join(sentiment, 'task.yaml');
-    fs.writeFileSync(yaml, 'name: my-sentiment\ntrain: train.jsonl\ndev: dev.jsonl\ntest: test.jsonl\ntemplate: "{sentence} It was"\ncandidates: [terrible, great]\nlabelField: label\nloss: classification\nmetric: accuracy\n');
+    fs.writeFileSync(
+      yaml,
+      'name: my-sentiment\ntrain: train.jsonl\ndev: dev.jsonl\ntest: test.jsonl\ntemplate: "{sentence} It was"\ncandidates: [terrible, great]\nlabelField: label\nloss: classification\nmetric: accuracy\n',
+    );
     const again = await loadCustomTask(yaml).load({ trainSetSeed: 0 });
     expect(again.test).toStrictEqual((await load('tiny-sentiment', { trainSetSeed: 0, sizes: { test: 16 } })).test);
     const tiny = taskNamed('tiny-sentiment');
@@ -213,7 +289,10 @@ describe('zo tasks --export', () => {
     test('a MeZO task whose files are missing', async () => {
       const parent = tmp();
       const data = tmp();
-      expectOneLineError(await zo('tasks', '--export', 'rte', '--data-dir', data, '--out', path.join(parent, 'rte')), `rte: no folder ${path.join(data, 'rte')}`);
+      expectOneLineError(
+        await zo('tasks', '--export', 'rte', '--data-dir', data, '--out', path.join(parent, 'rte')),
+        `rte: no folder ${path.join(data, 'rte')}`,
+      );
       expect(fs.readdirSync(parent)).toEqual([]);
     });
     test('no --out, no task, or both a name and a task file', async () => {
@@ -247,7 +326,26 @@ describe('the offline tiny suite on a fixture model', () => {
 
   test.each(TINY)('%s: zo run --optimizer mezo runs and reports dev and test', async (task) => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), `zo-${task}-`)), 'run');
-    const r = await zo('run', '--model', fixtureDir('qwen2'), '--task', task, '--optimizer', 'mezo', '--lr', '1e-4', '--steps', '4', '--eval-every', '2', '--batch-size', '4', ...sizes, '--out', out);
+    const r = await zo(
+      'run',
+      '--model',
+      fixtureDir('qwen2'),
+      '--task',
+      task,
+      '--optimizer',
+      'mezo',
+      '--lr',
+      '1e-4',
+      '--steps',
+      '4',
+      '--eval-every',
+      '2',
+      '--batch-size',
+      '4',
+      ...sizes,
+      '--out',
+      out,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(0);
     const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));

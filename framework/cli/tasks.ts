@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../errors.js';
-import { TASKS, resolveTask } from '../tasks/registry.js';
+import { ZoError } from '../core/errors.js';
+import { TASKS, resolveTask } from '../../datasets/registry.js';
 import type { Row, Splits } from '../tasks/task.js';
 import { jsonOption, printJson } from './common.js';
 import { splitSizes } from './run.js';
@@ -28,7 +28,11 @@ export const tasksCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .option('json', jsonOption)
-      .option('export', { type: 'string', describe: 'write this task\'s train, dev and test rows to --out as train.jsonl, dev.jsonl and test.jsonl, in its own columns (with --task-file, give no name)' })
+      .option('export', {
+        type: 'string',
+        describe:
+          "write this task's train, dev and test rows to --out as train.jsonl, dev.jsonl and test.jsonl, in its own columns (with --task-file, give no name)",
+      })
       .option('task-file', { type: 'string', describe: 'export a custom task file' })
       .option('out', { type: 'string', describe: 'export: a new or empty folder' })
       .option('data-dir', { type: 'string', describe: "export: where MeZO tasks' downloaded files are" })
@@ -36,17 +40,28 @@ export const tasksCommand: CommandModule<object, Args> = {
       .option('train-size', { type: 'number', describe: "export: train rows (default: the task's)" })
       .option('dev-size', { type: 'number', describe: "export: dev rows (default: the task's)" })
       .option('test-size', { type: 'number', describe: "export: test rows (default: the task's)" })
-      .example('zo tasks --export tiny-cb --out exports/tiny-cb', 'tiny-cb\'s rows as exports/tiny-cb/{train,dev,test}.jsonl')
-      .example('zo tasks --export --task-file my-task.yaml --out exports/mine', 'a custom task\'s rows, as zo run would load them') as never,
+      .example('zo tasks --export tiny-cb --out exports/tiny-cb', "tiny-cb's rows as exports/tiny-cb/{train,dev,test}.jsonl")
+      .example('zo tasks --export --task-file my-task.yaml --out exports/mine', "a custom task's rows, as zo run would load them") as never,
   handler: async (argv) => {
     if (argv.export !== undefined) return exportTask(argv);
-    if (argv.taskFile !== undefined || argv.out !== undefined) throw new ZoError('--task-file and --out are for exporting: zo tasks --export NAME --out DIR');
+    if (argv.taskFile !== undefined || argv.out !== undefined)
+      throw new ZoError('--task-file and --out are for exporting: zo tasks --export NAME --out DIR');
     list(argv.json);
   },
 };
 
 function list(json: boolean): void {
-  const rows = TASKS.map((t) => ({ name: t.name, suite: t.suite, type: t.type, metric: t.metric, loss: t.loss, trainSize: t.sizes.train, devSize: t.sizes.dev, testSize: t.sizes.test, description: t.description }));
+  const rows = TASKS.map((t) => ({
+    name: t.name,
+    suite: t.suite,
+    type: t.type,
+    metric: t.metric,
+    loss: t.loss,
+    trainSize: t.sizes.train,
+    devSize: t.sizes.dev,
+    testSize: t.sizes.test,
+    description: t.description,
+  }));
   if (json) return printJson(rows);
   console.log('task              suite  type             loss            metric    train   dev  test');
   for (const r of rows)
@@ -68,7 +83,9 @@ async function exportTask(a: Args): Promise<void> {
   writeFolder(a.out, files);
   const counts = Object.fromEntries(SPLITS.map((s) => [s, splits[s].length])) as Record<(typeof SPLITS)[number], number>;
   if (a.json) return printJson({ task: task.name, out: a.out, trainSetSeed: a.trainSetSeed, rows: counts });
-  console.log(`${task.name}: wrote ${counts.train} train, ${counts.dev} dev and ${counts.test} test rows (train set seed ${a.trainSetSeed}) to ${path.join(a.out, '{train,dev,test}.jsonl')}`);
+  console.log(
+    `${task.name}: wrote ${counts.train} train, ${counts.dev} dev and ${counts.test} test rows (train set seed ${a.trainSetSeed}) to ${path.join(a.out, '{train,dev,test}.jsonl')}`,
+  );
 }
 
 /** A split as JSON Lines; a row that JSON cannot hold exactly (a huge integer, a date) is refused, not changed. */
@@ -81,7 +98,8 @@ function jsonl(task: string, split: keyof Splits, splits: Splits): string {
       } catch (e) {
         throw new ZoError(`${task}: ${split} row ${i + 1} cannot be written as JSON (${(e as Error).message})`);
       }
-      if (line === undefined || !isDeepStrictEqual(JSON.parse(line), row)) throw new ZoError(`${task}: ${split} row ${i + 1} would not read back the same from JSON`);
+      if (line === undefined || !isDeepStrictEqual(JSON.parse(line), row))
+        throw new ZoError(`${task}: ${split} row ${i + 1} would not read back the same from JSON`);
       return line + '\n';
     })
     .join('');
@@ -100,7 +118,10 @@ function checkOut(out: string): void {
   if (stat && !stat.isDirectory()) throw new ZoError(`--out ${out} is a file; give a new or empty folder`);
   if (stat) {
     const held = fs.readdirSync(out);
-    if (held.length > 0) throw new ZoError(`--out ${out} already holds ${held.length} ${held.length === 1 ? 'entry' : 'entries'} (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); give a new or empty folder`);
+    if (held.length > 0)
+      throw new ZoError(
+        `--out ${out} already holds ${held.length} ${held.length === 1 ? 'entry' : 'entries'} (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); give a new or empty folder`,
+      );
   }
   // The nearest folder that exists is where the export's folders get made.
   let dir = path.resolve(out);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 
 const run = promisify(execFile);
 const ZO = path.join(packageRoot(), 'bin', 'zo.js');
@@ -14,7 +14,10 @@ export async function zo(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 /** The same, in another working directory or as another user (root tests of permissions). */
-export async function zoWith(opts: { cwd?: string; uid?: number; gid?: number }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function zoWith(
+  opts: { cwd?: string; uid?: number; gid?: number },
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [ZO, ...args], { maxBuffer: 64 << 20, ...opts });
     return { code: 0, stdout, stderr };
@@ -24,20 +27,35 @@ export async function zoWith(opts: { cwd?: string; uid?: number; gid?: number },
   }
 }
 
-
 /** The path of the CLI entry point, for tests that spawn it themselves (signals, concurrency). */
 export const ZO_BIN = ZO;
 
 /** A custom task folder for tests: task.yaml with `fields` over the defaults, and 10/4/4 rows of JSONL. */
 export function writeCustomTask(fields: Record<string, unknown> = {}, data: { train?: string } = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-custom-unit-'));
-  const rows = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ text: `review ${i}`, label: i % 2 ? 'great' : 'terrible' })).join('\n');
+  const rows = (n: number) =>
+    Array.from({ length: n }, (_, i) => JSON.stringify({ text: `review ${i}`, label: i % 2 ? 'great' : 'terrible' })).join('\n');
   fs.writeFileSync(path.join(dir, 'train.jsonl'), data.train ?? rows(10));
   fs.writeFileSync(path.join(dir, 'dev.jsonl'), rows(4));
   fs.writeFileSync(path.join(dir, 'test.jsonl'), rows(4));
-  const spec = { name: 't', train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl', template: '{text} It was', candidates: ['terrible', 'great'], labelField: 'label', loss: 'classification', metric: 'accuracy', ...fields };
+  const spec = {
+    name: 't',
+    train: 'train.jsonl',
+    dev: 'dev.jsonl',
+    test: 'test.jsonl',
+    template: '{text} It was',
+    candidates: ['terrible', 'great'],
+    labelField: 'label',
+    loss: 'classification',
+    metric: 'accuracy',
+    ...fields,
+  };
   const file = path.join(dir, 'task.yaml');
-  fs.writeFileSync(file, Object.entries(spec).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    Object.entries(spec)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
   return file;
 }
-

@@ -1,5 +1,5 @@
-import { ZoError } from '../errors.js';
-import type { BaseConfig, Family } from '../models/family.js';
+import { ZoError } from '../core/errors.js';
+import type { BaseConfig, Family } from './model.js';
 import { MASKED } from './ops.js';
 
 /**
@@ -36,7 +36,12 @@ export interface Feeds {
 export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, batch: Batch): Feeds {
   const { B, S, attention } = batch;
   const N = B * S;
-  for (const [name, arr] of [['ids', batch.ids], ['attention', attention], ['targets', batch.targets], ['weights', batch.weights]] as const)
+  for (const [name, arr] of [
+    ['ids', batch.ids],
+    ['attention', attention],
+    ['targets', batch.targets],
+    ['weights', batch.weights],
+  ] as const)
     if (arr.length !== N) throw new Error(`batch.${name} has ${arr.length} entries, expected B·S = ${N}`);
   for (let n = 0; n < N; n++) {
     const id = batch.ids[n]!;
@@ -48,8 +53,7 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
   const positions = family.positions(config, attention, B, S);
   const mask = new Float32Array(B * S * S);
   for (let b = 0; b < B; b++)
-    for (let i = 0; i < S; i++)
-      for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
+    for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
   const last = new Int32Array(B);
   for (let b = 0; b < B; b++) {
     let len = 0;
@@ -57,7 +61,8 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
     last[b] = b * S + Math.max(len - 1, 0);
   }
   const C = batch.candidates ?? 0;
-  if (C && (B % C !== 0 || batch.gold?.length !== B / C)) throw new Error(`batch: ${B} rows are not ${batch.gold?.length} examples × ${C} candidates`);
+  if (C && (B % C !== 0 || batch.gold?.length !== B / C))
+    throw new Error(`batch: ${B} rows are not ${batch.gold?.length} examples × ${C} candidates`);
   return { ids: batch.ids, positions, mask, targets: batch.targets, weights: batch.weights, gold: batch.gold ?? new Int32Array(0), last };
 }
 

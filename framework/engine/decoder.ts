@@ -1,21 +1,7 @@
 import { lmBatch } from './batch.js';
-import type { Executor } from './executor.js';
+import type { Decoder, Executor } from './executor.js';
 
-/**
- * Incremental greedy decoding over B rows. An executor with a KV cache keeps each row's keys and
- * values between calls, so a new token costs one token's forward pass, not the whole prefix's.
- * The logits a call returns are valid until the next call, which may reuse their buffer.
- */
-export interface Decoder {
-  /**
-   * Starts one row per prompt, with room for `maxNew` more tokens in each; returns every row's
-   * next-token logits, [B, V].
-   */
-  start(prompts: readonly (readonly number[])[], maxNew: number): Promise<Float32Array>;
-  /** Appends `tokens[b]` to row b, for every row; returns the rows' next-token logits, [B, V]. */
-  append(tokens: Int32Array): Promise<Float32Array>;
-  dispose(): Promise<void>;
-}
+export type { Decoder } from './executor.js';
 
 /** Rows are padded to a multiple of this, so a decoder traces a handful of graphs, not one per length. */
 export const BUCKET = 16;

@@ -1,15 +1,5 @@
-import type { BaseConfig, Family } from '../models/family.js';
 import type { Batch } from './batch.js';
-import type { Decoder } from './decoder.js';
-import type { ParamStore } from './params.js';
-import type { Perturbation } from '../zo/perturbation.js';
-
-/** A model ready to run: its family, parsed config and weights. */
-export interface Model<C extends BaseConfig = BaseConfig> {
-  family: Family<C>;
-  config: C;
-  params: ParamStore;
-}
+import type { Perturbation } from '../core/perturbation.js';
 
 export interface ForwardResult {
   /** Mean weighted next-token loss. */
@@ -43,5 +33,23 @@ export interface Executor {
   decoder?(padId: number): Decoder;
   /** θ's Float32Arrays were written (an update): executors that keep a copy re-read them. */
   refresh(): void;
+  dispose(): Promise<void>;
+}
+
+export type { Model } from './model.js';
+
+/**
+ * Incremental greedy decoding over B rows. An executor with a KV cache keeps each row's keys and
+ * values between calls, so a new token costs one token's forward pass, not the whole prefix's.
+ * The logits a call returns are valid until the next call, which may reuse their buffer.
+ */
+export interface Decoder {
+  /**
+   * Starts one row per prompt, with room for `maxNew` more tokens in each; returns every row's
+   * next-token logits, [B, V].
+   */
+  start(prompts: readonly (readonly number[])[], maxNew: number): Promise<Float32Array>;
+  /** Appends `tokens[b]` to row b, for every row; returns the rows' next-token logits, [B, V]. */
+  append(tokens: Int32Array): Promise<Float32Array>;
   dispose(): Promise<void>;
 }

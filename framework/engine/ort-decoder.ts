@@ -1,11 +1,10 @@
 import ort from 'onnxruntime-node';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { feedsFor, lmBatch } from './batch.js';
 import { BUCKET, type Decoder } from './decoder.js';
-import type { BaseConfig, Family } from '../models/family.js';
+import type { BaseConfig, Family } from './model.js';
 import { MASKED } from './ops.js';
-import type { GraphSpec, OrtExecutor } from './ort.js';
-import { int64 } from './ort-tensors.js';
+import { int64, type GraphRunner, type GraphSpec } from './ort-session.js';
 
 /** Prompts and cache capacities are padded to a multiple of BUCKET, so a handful of graphs serve every call. */
 const bucket = (n: number): number => Math.ceil(n / BUCKET) * BUCKET;
@@ -35,7 +34,7 @@ export class OrtKvDecoder implements Decoder {
   private room = 0;
 
   constructor(
-    private readonly exec: OrtExecutor,
+    private readonly exec: GraphRunner,
     private readonly padId: number,
   ) {}
 
@@ -48,11 +47,24 @@ export class OrtKvDecoder implements Decoder {
     const S = bucket(longest);
     const T = S + bucket(maxNew);
     const spec: GraphSpec = { B, S, lastLogits: true, kv: { past: 0, slots: T } };
-    const shapes = (await this.exec.session(spec)).outputMetadata.flatMap((m) => (m.name.startsWith('present.') && m.isTensor ? [m.shape] : []));
+    const shapes = (await this.exec.session(spec)).outputMetadata.flatMap((m) =>
+      m.name.startsWith('present.') && m.isTensor ? [m.shape] : [],
+    );
     const [, Hkv, , D] = shapes[0] as number[];
-    const cache = new KvCache(prompts.map((p) => p.length), T, Hkv!, D!, shapes.length / 2);
+    const cache = new KvCache(
+      prompts.map((p) => p.length),
+      T,
+      Hkv!,
+      D!,
+      shapes.length / 2,
+    );
     const f = feedsFor(family, config, lmBatch(prompts, this.padId, S));
-    const data = { ids: int64(f.ids), positions: int64(f.positions), mask: new ort.Tensor('float32', f.mask, [B, 1, S, S]), last: int64(f.last) };
+    const data = {
+      ids: int64(f.ids),
+      positions: int64(f.positions),
+      mask: new ort.Tensor('float32', f.mask, [B, 1, S, S]),
+      last: int64(f.last),
+    };
     const out = await this.exec.run(spec, data, cache.tensors('present'));
     this.cache = cache;
     this.step = undefined;
@@ -171,7 +183,7 @@ class DecodeStep {
   readonly outputs: Record<string, ort.Tensor>;
 
   constructor(
-    private readonly exec: OrtExecutor,
+    private readonly exec: GraphRunner,
     private readonly cache: KvCache,
   ) {
     const { B, Hkv, D, T } = cache;
@@ -182,7 +194,11 @@ class DecodeStep {
       positions: new ort.Tensor('int64', this.positions, [B]),
       // A new token always sees itself; which cached slots it sees is past_mask's business.
       mask: new ort.Tensor('float32', new Float32Array(B), [B, 1, 1, 1]),
-      last: new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, b) => BigInt(b)), [B]),
+      last: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: B }, (_, b) => BigInt(b)),
+        [B],
+      ),
       past_mask: new ort.Tensor('float32', cache.mask, [B, 1, 1, T]),
       ...cache.tensors('past'),
     };
@@ -190,7 +206,8 @@ class DecodeStep {
     this.logits = new Float32Array(B * V);
     this.outputs = { last_logits: new ort.Tensor('float32', this.logits, [B, V]) };
     for (let l = 0; l < cache.layers; l++)
-      for (const kind of ['key', 'value']) this.outputs[`present.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(B * Hkv * D), [B, Hkv, 1, D]);
+      for (const kind of ['key', 'value'])
+        this.outputs[`present.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(B * Hkv * D), [B, Hkv, 1, D]);
   }
 
   /** One token per row, for slot lens[b]; returns the logits in the buffer every step reuses. */

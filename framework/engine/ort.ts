@@ -1,14 +1,14 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import type { BaseConfig } from '../models/family.js';
-import { lastLogits, objective } from '../models/layers.js';
+import type { BaseConfig } from './model.js';
+import { lastLogits, objective } from './objective.js';
 import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
 import { OrtKvDecoder } from './ort-decoder.js';
-import { int64 } from './ort-tensors.js';
+import { int64, type GraphRunner, type GraphSpec } from './ort-session.js';
 import type { InputName, Ops, Past, Shape } from './ops.js';
-import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../zo/perturbation.js';
+import { perturbationSignature, type BlockPerturbation, type Perturbation } from '../core/perturbation.js';
 
 /** A traced value: its name in the graph, its concrete shape and element type. */
 export interface Sym {
@@ -26,23 +26,6 @@ const INPUT_TYPES: Record<InputName, ElemType> = {
   gold: 'int64',
   last: 'int64',
 };
-
-/** What a traced graph computes, besides θ: its batch shape and which outputs it has. */
-export interface GraphSpec {
-  B: number;
-  S: number;
-  /** Candidates per example: the loss is the classification CE (see `objective`). */
-  candidates?: number;
-  logits?: boolean;
-  lastLogits?: boolean;
-  /**
-   * A KV-cache graph (the decoder's), without the objective: every layer's keys and values leave the
-   * graph as `present.{i}.key|value` [B, Hkv, S, D], zero-padded to `slots` slots when given (so a
-   * prefill writes straight into a cache of that size). With `past` > 0 the queries also attend to
-   * that many cached slots, fed as `past.{i}.key|value` [B, Hkv, past, D] with `past_mask` [B, 1, S, past].
-   */
-  kv?: { past: number; slots?: number };
-}
 
 /**
  * Ops that record ONNX nodes instead of computing. Weights become graph inputs named by their HF
@@ -69,7 +52,15 @@ export class OrtTracer implements Ops<Sym> {
   }
 
   private node(op: string, ins: readonly Sym[], shape: Shape, attrs = {}, type: ElemType = 'float'): Sym {
-    return { name: this.g.op(op, ins.map((i) => i.name), attrs), shape, type };
+    return {
+      name: this.g.op(
+        op,
+        ins.map((i) => i.name),
+        attrs,
+      ),
+      shape,
+      type,
+    };
   }
 
   input(name: InputName): Sym {
@@ -138,7 +129,12 @@ export class OrtTracer implements Ops<Sym> {
 
   matmul(a: Sym, b: Sym, transposeB = false): Sym {
     const r = b.shape.length;
-    const bt = transposeB ? this.transpose(b, [...b.shape.keys()].map((i) => (i < r - 2 ? i : i === r - 2 ? r - 1 : r - 2))) : b;
+    const bt = transposeB
+      ? this.transpose(
+          b,
+          [...b.shape.keys()].map((i) => (i < r - 2 ? i : i === r - 2 ? r - 1 : r - 2)),
+        )
+      : b;
     const batch = broadcast(a.shape.slice(0, -2), bt.shape.slice(0, -2));
     return this.node('MatMul', [a, bt], [...batch, a.shape.at(-2)!, bt.shape.at(-1)!]);
   }
@@ -158,7 +154,12 @@ export class OrtTracer implements Ops<Sym> {
     return { name: this.g.op('Reshape', [x.name, this.g.ints(shape)]), shape, type: x.type };
   }
   transpose(x: Sym, perm: readonly number[]): Sym {
-    return this.node('Transpose', [x], perm.map((p) => x.shape[p]!), { perm: [...perm] });
+    return this.node(
+      'Transpose',
+      [x],
+      perm.map((p) => x.shape[p]!),
+      { perm: [...perm] },
+    );
   }
   slice(x: Sym, axis: number, start: number, end: number): Sym {
     const shape = x.shape.map((d, i) => (i === axis ? end - start : d));
@@ -241,7 +242,11 @@ export class OrtTracer implements Ops<Sym> {
     const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, shape), shape, type: 'float' });
     // One mask serves every layer: which cached slots are filled is the same in all of them.
     this.pastMask ??= input('past_mask', [B, 1, S, kv.past]);
-    return { keys: input(`past.${layer}.key`, [B, Hkv, kv.past, D]), values: input(`past.${layer}.value`, [B, Hkv, kv.past, D]), mask: this.pastMask };
+    return {
+      keys: input(`past.${layer}.key`, [B, Hkv, kv.past, D]),
+      values: input(`past.${layer}.value`, [B, Hkv, kv.past, D]),
+      mask: this.pastMask,
+    };
   }
 }
 
@@ -258,10 +263,16 @@ export function broadcast(a: Shape, b: Shape): number[] {
 }
 
 /** Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes. */
-export function traceModel<C extends BaseConfig>(model: Model<C>, spec: GraphSpec, perturbation?: Perturbation): { bytes: Uint8Array; params: string[] } {
+export function traceModel<C extends BaseConfig>(
+  model: Model<C>,
+  spec: GraphSpec,
+  perturbation?: Perturbation,
+): { bytes: Uint8Array; params: string[] } {
   const { B, S } = spec;
   const g = new OnnxGraph();
-  const kinds = new Map([...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]));
+  const kinds = new Map(
+    [...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]),
+  );
   const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds);
   const logits = model.family.logits(ops, model.config, B, S);
   const output = (name: string, x: Sym) => {
@@ -294,7 +305,7 @@ export interface OrtOptions {
  * Runs a model in onnxruntime-node. Graphs are cached by batch shape; weights are zero-copy
  * `ort.Tensor` views of θ's Float32Arrays, created once.
  */
-export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor {
+export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor, GraphRunner {
   readonly name = 'ort' as const;
   readonly threads: number;
   readonly device: 'cpu' | 'cuda';
@@ -352,7 +363,12 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
    * its outputs; those named in `into` are written into those (preallocated) tensors, no copy.
    * Only the inputs the graph declares are fed (e.g. GPT-2 never reads `positions` through RoPE).
    */
-  async run(spec: GraphSpec, data: Readonly<Record<string, ort.Tensor>>, into: Readonly<Record<string, ort.Tensor>> = {}, perturbation?: Perturbation): Promise<ort.InferenceSession.ReturnType> {
+  async run(
+    spec: GraphSpec,
+    data: Readonly<Record<string, ort.Tensor>>,
+    into: Readonly<Record<string, ort.Tensor>> = {},
+    perturbation?: Perturbation,
+  ): Promise<ort.InferenceSession.ReturnType> {
     const session = await this.session(spec, perturbation);
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of session.inputNames) feeds[name] = data[name] ?? this.weight(name);
@@ -410,4 +426,4 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor 
   }
 }
 
-export { int64 } from './ort-tensors.js';
+export { int64, type GraphSpec } from './ort-session.js';

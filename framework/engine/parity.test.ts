@@ -8,7 +8,7 @@ import { gpt2 } from '../models/gpt2.js';
 import { llama } from '../models/llama.js';
 import { opt } from '../models/opt.js';
 import { qwen2 } from '../models/qwen2.js';
-import type { BaseConfig, Family } from '../models/family.js';
+import type { BaseConfig, Family } from './model.js';
 
 const TOL = 1e-4;
 
@@ -24,15 +24,73 @@ describe('ort and tfjs executors agree', () => {
 
   // Options the fixtures do not cover, on in-memory models with O(1) weights.
   const variants: [string, Family<any>, Record<string, unknown>][] = [
-    ['llama MHA, tied, linear RoPE scaling, attention_bias', llama, { model_type: 'llama', vocab_size: 61, hidden_size: 24, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 3, tie_word_embeddings: true, attention_bias: true, rope_scaling: { type: 'linear', factor: 2 } }],
-    ['qwen2 with one kv head, untied', qwen2, { model_type: 'qwen2', vocab_size: 61, hidden_size: 32, intermediate_size: 40, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 1, tie_word_embeddings: false }],
-    ['opt post-LN with project_in/out (opt-350m shape)', opt, { model_type: 'opt', vocab_size: 61, hidden_size: 32, ffn_dim: 48, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 64, do_layer_norm_before: false, word_embed_proj_dim: 16 }],
-    ['gpt2 with scale_attn_by_inverse_layer_idx and n_inner', gpt2, { model_type: 'gpt2', vocab_size: 61, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 64, n_inner: 40, scale_attn_by_inverse_layer_idx: true }],
+    [
+      'llama MHA, tied, linear RoPE scaling, attention_bias',
+      llama,
+      {
+        model_type: 'llama',
+        vocab_size: 61,
+        hidden_size: 24,
+        intermediate_size: 40,
+        num_hidden_layers: 2,
+        num_attention_heads: 3,
+        tie_word_embeddings: true,
+        attention_bias: true,
+        rope_scaling: { type: 'linear', factor: 2 },
+      },
+    ],
+    [
+      'qwen2 with one kv head, untied',
+      qwen2,
+      {
+        model_type: 'qwen2',
+        vocab_size: 61,
+        hidden_size: 32,
+        intermediate_size: 40,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 1,
+        tie_word_embeddings: false,
+      },
+    ],
+    [
+      'opt post-LN with project_in/out (opt-350m shape)',
+      opt,
+      {
+        model_type: 'opt',
+        vocab_size: 61,
+        hidden_size: 32,
+        ffn_dim: 48,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        max_position_embeddings: 64,
+        do_layer_norm_before: false,
+        word_embed_proj_dim: 16,
+      },
+    ],
+    [
+      'gpt2 with scale_attn_by_inverse_layer_idx and n_inner',
+      gpt2,
+      {
+        model_type: 'gpt2',
+        vocab_size: 61,
+        n_embd: 32,
+        n_layer: 2,
+        n_head: 4,
+        n_positions: 64,
+        n_inner: 40,
+        scale_attn_by_inverse_layer_idx: true,
+      },
+    ],
   ];
   test.each(variants)('%s', async (_label, family, raw) => {
     const config = family.parseConfig(raw, 'test');
     const params = initParams(family, config, 7, 0.3);
-    const batch = lmBatch([[1, 5, 7, 9, 11, 13, 2, 3, 40], [4, 6, 8, 10], [60, 59, 58, 1, 2, 3, 4]]);
+    const batch = lmBatch([
+      [1, 5, 7, 9, 11, 13, 2, 3, 40],
+      [4, 6, 8, 10],
+      [60, 59, 58, 1, 2, 3, 4],
+    ]);
     const r = await checkParity({ family, config, params }, batch);
     expect(r.maxAbsLogitDiff).toBeLessThanOrEqual(TOL);
     expect(r.lossDiff).toBeLessThanOrEqual(TOL);
@@ -43,8 +101,24 @@ describe('padding and batching', () => {
   // A row's score must not depend on what it is batched with: this holds only if the attention mask
   // hides padding keys and OPT's positions skip them.
   const models: [string, Family<any>, Record<string, unknown>][] = [
-    ['llama', llama, { model_type: 'llama', vocab_size: 61, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2 }],
-    ['opt', opt, { model_type: 'opt', vocab_size: 61, hidden_size: 16, ffn_dim: 24, num_hidden_layers: 2, num_attention_heads: 2, max_position_embeddings: 32 }],
+    [
+      'llama',
+      llama,
+      { model_type: 'llama', vocab_size: 61, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2 },
+    ],
+    [
+      'opt',
+      opt,
+      {
+        model_type: 'opt',
+        vocab_size: 61,
+        hidden_size: 16,
+        ffn_dim: 24,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        max_position_embeddings: 32,
+      },
+    ],
     ['gpt2', gpt2, { model_type: 'gpt2', vocab_size: 61, n_embd: 16, n_layer: 2, n_head: 2, n_positions: 32 }],
   ];
   test.each(models)('%s: a short row scores the same alone and padded in a batch', async (_n, family, raw) => {

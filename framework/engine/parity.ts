@@ -1,4 +1,4 @@
-import type { BaseConfig } from '../models/family.js';
+import type { BaseConfig } from './model.js';
 import type { Batch } from './batch.js';
 import type { Model } from './executor.js';
 import { OrtExecutor } from './ort.js';

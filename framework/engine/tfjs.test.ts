@@ -4,7 +4,7 @@ import { OrtExecutor } from './ort.js';
 import { TfjsExecutor, tfjsBackend } from './tfjs.js';
 import { loadModel } from '../models/load.js';
 import { fixtureDir } from '../models/fixtures.js';
-import { fillGaussian, keyOf } from '../zo/rng.js';
+import { fillGaussian, keyOf } from '../core/rng.js';
 
 describe('tfjs executor', () => {
   test('picks a backend that exists here, and says which', async () => {
@@ -47,7 +47,10 @@ describe('tfjs executor', () => {
   test('forward and lossAndGrads leak no tensors', async () => {
     const model = loadModel(fixtureDir('gpt2'));
     const tfx = await TfjsExecutor.create(model);
-    const batch = lmBatch([[1, 2, 3, 4], [5, 6, 7]]);
+    const batch = lmBatch([
+      [1, 2, 3, 4],
+      [5, 6, 7],
+    ]);
     await tfx.forward(batch);
     const before = tf.memory().numTensors;
     await tfx.forward(batch, { logits: true });

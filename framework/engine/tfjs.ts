@@ -1,13 +1,13 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { BaseConfig } from '../models/family.js';
-import { lastLogits, objective } from '../models/layers.js';
+import type { BaseConfig } from './model.js';
+import { lastLogits, objective } from './objective.js';
 import { feedsFor, type Batch, type Feeds } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import type { InputName, Ops, Shape } from './ops.js';
 import { registerWasmKernels } from './wasm-kernels.js';
-import type { Perturbation } from '../zo/perturbation.js';
+import type { Perturbation } from '../core/perturbation.js';
 
 const require = createRequire(import.meta.url);
 
@@ -245,7 +245,13 @@ export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const outs = tf.tidy(() => {
       const o = this.objective(batch, opts.perturbation);
-      return [o.loss, o.seqLogProb, o.seqCount, opts.logits ? o.logits : tf.zeros([0]), opts.lastLogits ? lastLogits(o.ops, o.logits) : tf.zeros([0])];
+      return [
+        o.loss,
+        o.seqLogProb,
+        o.seqCount,
+        opts.logits ? o.logits : tf.zeros([0]),
+        opts.lastLogits ? lastLogits(o.ops, o.logits) : tf.zeros([0]),
+      ];
     });
     const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
     tf.dispose(outs);

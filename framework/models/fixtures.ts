@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 
 /** The committed random-init test models, one per family (made by scripts/make-fixtures.ts). */
 export const FIXTURE_NAMES = ['llama', 'qwen2', 'opt', 'gpt2'] as const;

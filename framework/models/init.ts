@@ -1,5 +1,5 @@
-import { ParamStore } from '../engine/params.js';
-import { fillGaussian, keyOf } from '../zo/rng.js';
+import { ParamStore } from '../core/params.js';
+import { fillGaussian, keyOf } from '../core/rng.js';
 import type { BaseConfig, Family } from './family.js';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Ops } from '../engine/ops.js';
-import type { ParamSpec } from '../engine/params.js';
+import type { ParamSpec } from '../core/params.js';
 import { arangePositions, decoderInit, parseWith, positiveInt, type BaseConfig, type Family } from './family.js';
 import { attention, ropeTables } from './layers.js';
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Model } from '../engine/executor.js';
-import { ParamStore } from '../engine/params.js';
+import { ParamStore } from '../core/params.js';
 import type { BaseConfig } from './family.js';
 import { familyFor } from './registry.js';
 import { openCheckpoint } from './safetensors.js';

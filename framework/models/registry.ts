@@ -1,4 +1,4 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { BaseConfig, Family } from './family.js';
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
@@ -6,7 +6,7 @@ import { opt } from './opt.js';
 import { qwen2 } from './qwen2.js';
 
 /** Every supported architecture, in one explicit list. */
-export const FAMILIES: readonly Family<any>[] = [llama, qwen2, opt, gpt2];
+export const FAMILIES: readonly Family[] = [llama, qwen2, opt, gpt2];
 
 export function familyFor(modelType: unknown, file: string): Family<BaseConfig> {
   const family = FAMILIES.find((f) => f.modelTypes.includes(String(modelType)));

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import {
   bf16ToF32,
   f16ToF32,

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 
 /** Dtypes that readF32 can convert to fp32. */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64';

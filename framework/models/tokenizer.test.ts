@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as r50kEncode } from 'gpt-tokenizer/encoding/r50k_base';
 import llama3Reference from 'llama3-tokenizer-js';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from './tokenizer.js';
 import {
   realTokenizerJson,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizerClass } from '@huggingface/tokenizers';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 
 // The library's .d.ts files import each other without extensions, which NodeNext resolution cannot follow,
 // so its class types as `any`. These are the parts we use (see its types/core/Tokenizer.d.ts).

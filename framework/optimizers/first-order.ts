@@ -67,7 +67,15 @@ export const foAdam: Optimizer<FoAdamHyperparameters> = {
       const theta = ctx.params.get(name);
       const g = grads.get(name)!;
       const wd = decays(name) ? h.weightDecay : 0;
-      adamBlock(theta, state.slots.get(`${name}/exp_avg`)!, state.slots.get(`${name}/exp_avg_sq`)!, t, ctx.lr, h, (i) => g[i]! + wd * theta[i]!);
+      adamBlock(
+        theta,
+        state.slots.get(`${name}/exp_avg`)!,
+        state.slots.get(`${name}/exp_avg_sq`)!,
+        t,
+        ctx.lr,
+        h,
+        (i) => g[i]! + wd * theta[i]!,
+      );
     }
     return { loss, projectedGrad: gradNorm(grads) };
   },

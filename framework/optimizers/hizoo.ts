@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BlockPerturbation } from '../zo/perturbation.js';
+import type { BlockPerturbation } from '../core/perturbation.js';
 import type { Optimizer } from './optimizer.js';
 import { spsaSchema } from './mezo.js';
 
@@ -25,7 +25,10 @@ export const hizoo: Optimizer<HizooHyperparameters> = {
   hyperparameters: schema,
   memoryFactor: () => 1,
   forwardPasses: () => 3,
-  init: (params) => ({ slots: new Map(params.names.map((n) => [`${n}/inv_sqrt_hessian`, new Float32Array(params.get(n).length).fill(1)])), scalars: {} }),
+  init: (params) => ({
+    slots: new Map(params.names.map((n) => [`${n}/inv_sqrt_hessian`, new Float32Array(params.get(n).length).fill(1)])),
+    scalars: {},
+  }),
   async step(ctx, state, h) {
     const names = ctx.params.names;
     const s = (name: string) => state.slots.get(`${name}/inv_sqrt_hessian`)!;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { BlockPerturbation, Perturbation } from '../zo/perturbation.js';
-import { fillGaussian } from '../zo/rng.js';
+import type { BlockPerturbation, Perturbation } from '../core/perturbation.js';
+import { fillGaussian } from '../core/rng.js';
 import { decays, type Optimizer, type OptimizerState, type StepContext } from './optimizer.js';
 import { spsaSchema } from './mezo.js';
 
@@ -131,7 +131,12 @@ export const lozoM: Optimizer<LozoMHyperparameters> = {
   memoryFactor: () => 0,
   forwardPasses: () => 2,
   init: (params, h): OptimizerState => ({
-    slots: new Map(params.names.map((n) => [`${n}/momentum`, new Float32Array(isMatrix(params.shape(n)) ? params.shape(n)[0]! * h.rank : params.get(n).length)])),
+    slots: new Map(
+      params.names.map((n) => [
+        `${n}/momentum`,
+        new Float32Array(isMatrix(params.shape(n)) ? params.shape(n)[0]! * h.rank : params.get(n).length),
+      ]),
+    ),
     scalars: { started: 0, period: 0 },
   }),
   async step(ctx, state, h) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Perturbation } from '../zo/perturbation.js';
+import type { Perturbation } from '../core/perturbation.js';
 import { decays, emptyState, type Optimizer, type StepContext } from './optimizer.js';
 
 /** Hyperparameters shared by the SPSA family; defaults are MeZO's OPT full-FT settings (paper.md §3.2). */
@@ -18,7 +18,12 @@ export function scalarProbe(ctx: StepContext, probe: number, scale: number): Per
  * The two-point SPSA estimate g = (ℓ⁺ − ℓ⁻)/2ε for one probe, or (ℓ⁺ − ℓ₀)/ε one-sided; returns ℓ⁺ too,
  * which MeZO logs as the step's loss.
  */
-export async function spsa(ctx: StepContext, probe: number, eps: number, l0?: number): Promise<{ g: number; lPlus: number; lMinus: number }> {
+export async function spsa(
+  ctx: StepContext,
+  probe: number,
+  eps: number,
+  l0?: number,
+): Promise<{ g: number; lPlus: number; lMinus: number }> {
   const lPlus = await ctx.loss(scalarProbe(ctx, probe, eps));
   if (l0 !== undefined) return { g: (lPlus - l0) / eps, lPlus, lMinus: l0 };
   const lMinus = await ctx.loss(scalarProbe(ctx, probe, -eps));

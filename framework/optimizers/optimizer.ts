@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { ParamStore } from '../engine/params.js';
-import type { Perturbation } from '../zo/perturbation.js';
+import type { ParamStore } from '../core/params.js';
+import type { Perturbation } from '../core/perturbation.js';
 
 /**
  * What the harness gives an optimizer for one step (DESIGN §3.3). The harness owns batching, noise,

@@ -6,12 +6,13 @@ import { OrtExecutor } from '../engine/ort.js';
 import { TfjsExecutor } from '../engine/tfjs.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
-import { loadCheckpoint, saveCheckpoint } from '../zo/checkpoint.js';
-import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { LmProblem, trainBatch } from '../zo/lm-problem.js';
-import { ExactNoise, makeNoise, type NoiseKind } from '../zo/noise.js';
-import { Quadratic } from '../zo/quadratic.js';
-import { fillGaussian, keyOf } from '../zo/rng.js';
+import { loadCheckpoint, saveCheckpoint } from '../runs/checkpoint.js';
+import { train, type StepRecord } from '../harness/harness.js';
+import type { Problem } from '../core/problem.js';
+import { LmProblem, trainBatch } from '../tasks/lm-problem.js';
+import { ExactNoise, makeNoise, type NoiseKind } from '../core/noise.js';
+import { Quadratic } from '../core/quadratic.js';
+import { fillGaussian, keyOf } from '../core/rng.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from './optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from './registry.js';
 
@@ -48,7 +49,10 @@ const noise = new ExactNoise(SEED, [6, 3]);
 const Z = (step: number, probe = 0): Blocks => ({ w: [...noise.z(step, probe, 0)], b: [...noise.z(step, probe, 1)] });
 /** Decay applies to the weight, not the bias (MeZO's no_decay list). */
 const decayOf = (wd: number): Blocks => ({ w: Array(6).fill(wd), b: Array(3).fill(0) });
-const map2 = (x: Blocks, y: Blocks, f: (a: number, b: number, i: number) => number): Blocks => ({ w: x.w.map((v, i) => f(v, y.w[i]!, i)), b: x.b.map((v, i) => f(v, y.b[i]!, i + 6)) });
+const map2 = (x: Blocks, y: Blocks, f: (a: number, b: number, i: number) => number): Blocks => ({
+  w: x.w.map((v, i) => f(v, y.w[i]!, i)),
+  b: x.b.map((v, i) => f(v, y.b[i]!, i + 6)),
+});
 const flat = (t: Blocks) => [...t.w, ...t.b];
 
 type Hand = (theta: Blocks, step: number, s: Record<string, any>) => Blocks;
@@ -65,17 +69,18 @@ function adam(theta: Blocks, G: Blocks, s: Record<string, any>, lr: number): Blo
   s.t = (s.t ?? 0) + 1;
   s.m = s.m ? map2(s.m, G, (m, g) => b1 * m + (1 - b1) * g) : map2(G, G, (g) => (1 - b1) * g);
   s.v = s.v ? map2(s.v, G, (v, g) => b2 * v + (1 - b2) * g * g) : map2(G, G, (g) => (1 - b2) * g * g);
-  return map2(theta, s.m, (th, m, i) => th - (lr / (1 - b1 ** s.t)) * m / (Math.sqrt(flat(s.v)[i]!) / Math.sqrt(1 - b2 ** s.t) + e));
+  return map2(theta, s.m, (th, m, i) => th - ((lr / (1 - b1 ** s.t)) * m) / (Math.sqrt(flat(s.v)[i]!) / Math.sqrt(1 - b2 ** s.t) + e));
 }
 /** LOZO's keyed factors for the 2×3 weight: U [2,r] per step, V [3,r] per period. */
 const U = (step: number, r: number) => [...fillGaussian(new Float32Array(2 * r), keyOf(SEED, 0x10c0, step, 0))];
 const V = (period: number, r: number) => [...fillGaussian(new Float32Array(3 * r), keyOf(SEED, 0x10c1, period, 0))];
-const outer = (a: number[], v: number[], r: number) => Array.from({ length: 6 }, (_, idx) => {
-  const [i, j] = [Math.floor(idx / 3), idx % 3];
-  let s = 0;
-  for (let k = 0; k < r; k++) s += a[i * r + k]! * v[j * r + k]!;
-  return s;
-});
+const outer = (a: number[], v: number[], r: number) =>
+  Array.from({ length: 6 }, (_, idx) => {
+    const [i, j] = [Math.floor(idx / 3), idx % 3];
+    let s = 0;
+    for (let k = 0; k < r; k++) s += a[i * r + k]! * v[j * r + k]!;
+    return s;
+  });
 
 /**
  * LOZO-M by hand (rank 2, ν = 2, β = 0.7): M lives in the subspace of the V it was last updated with
@@ -191,7 +196,12 @@ const ROWS: Row[] = [
     step: (t, step, s) => {
       const z = Z(step);
       const { g } = spsaG(t, z);
-      return adam(t, map2(t, z, (th, zi, i) => g * zi + flat(decayOf(0.1))[i]! * th), s, LR);
+      return adam(
+        t,
+        map2(t, z, (th, zi, i) => g * zi + flat(decayOf(0.1))[i]! * th),
+        s,
+        LR,
+      );
     },
     converge: { lr: 0.01, eps: 1e-3 },
     convergeSteps: 1500,
@@ -252,14 +262,26 @@ const ROWS: Row[] = [
     name: 'fo-adam',
     hand: { lr: LR, weightDecay: 0.1 },
     handSteps: 2,
-    step: (t, _step, s) => adam(t, map2(grad(t), t, (gi, th, i) => gi + flat(decayOf(0.1))[i]! * th), s, LR),
+    step: (t, _step, s) =>
+      adam(
+        t,
+        map2(grad(t), t, (gi, th, i) => gi + flat(decayOf(0.1))[i]! * th),
+        s,
+        LR,
+      ),
     converge: { lr: 0.02 },
     convergeSteps: 500,
   },
 ];
 
 // ---------------------------------------------------------------- running the real thing
-async function run(o: Optimizer<any>, h: Record<string, unknown>, problem: Problem, steps: number, opts: { state?: OptimizerState; startStep?: number; seed?: number; noise?: NoiseKind } = {}) {
+async function run(
+  o: Optimizer<any>,
+  h: Record<string, unknown>,
+  problem: Problem,
+  steps: number,
+  opts: { state?: OptimizerState; startStep?: number; seed?: number; noise?: NoiseKind } = {},
+) {
   const hp = parseHyperparameters(o, h);
   const state = opts.state ?? o.init(problem.params, hp);
   const records: StepRecord[] = [];
@@ -374,7 +396,9 @@ describe('lozo-m when the V-redraw step is skipped', () => {
       }
       t = lozoMHand(t, step, s);
     }
-    [...problem.params.get('layer.weight'), ...problem.params.get('layer.bias')].forEach((v, i) => expect(Math.abs(v - flat(t)[i]!)).toBeLessThan(1e-6));
+    [...problem.params.get('layer.weight'), ...problem.params.get('layer.bias')].forEach((v, i) =>
+      expect(Math.abs(v - flat(t)[i]!)).toBeLessThan(1e-6),
+    );
     [...state.slots.get('layer.weight/momentum')!].forEach((m, i) => expect(Math.abs(m - s.M[i])).toBeLessThan(1e-6));
     [...state.slots.get('layer.bias/momentum')!].forEach((m, i) => expect(Math.abs(m - s.Mb[i])).toBeLessThan(1e-6));
     expect(state.scalars.period).toBe(2);
@@ -408,7 +432,10 @@ describe('lozo-m when the V-redraw step is skipped', () => {
 
 describe('on a real model (llama fixture)', () => {
   const model = loadModel(fixtureDir('llama'));
-  const tokens = model.tokenizer.encode('Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse.', { addSpecialTokens: false });
+  const tokens = model.tokenizer.encode(
+    'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse.',
+    { addSpecialTokens: false },
+  );
   const data = { tokens, seqLen: 12, batchSize: 2 };
   const names = [...new Set(ROWS.map((r) => r.name))];
 
@@ -444,7 +471,11 @@ describe('on a real model (llama fixture)', () => {
     await run(o, { ...row.converge, lr: 1e-3 }, checked, 2);
     expect(lastStep).toBe(1);
     expect(snapshot().equals(original)).toBe(false); // the updates did write θ
-    model.params.names.forEach((n, i) => model.params.get(n).set(new Float32Array(original.buffer, original.byteOffset, original.length / 4).subarray(offsetOf(i), offsetOf(i + 1))));
+    model.params.names.forEach((n, i) =>
+      model.params
+        .get(n)
+        .set(new Float32Array(original.buffer, original.byteOffset, original.length / 4).subarray(offsetOf(i), offsetOf(i + 1))),
+    );
     await inner.dispose();
     await exec.dispose();
   });
@@ -498,7 +529,18 @@ describe('on a real model (llama fixture)', () => {
 test('the registry lists each optimizer once, each with a strict schema', () => {
   const names = OPTIMIZERS.map((o) => o.name);
   expect(new Set(names).size).toBe(names.length);
-  expect(names).toEqual(['mezo', 'zo-sgd-momentum', 'zo-sgd-sign', 'zo-sgd-conservative', 'zo-adam', 'hizoo', 'lozo', 'lozo-m', 'fo-sgd', 'fo-adam']);
+  expect(names).toEqual([
+    'mezo',
+    'zo-sgd-momentum',
+    'zo-sgd-sign',
+    'zo-sgd-conservative',
+    'zo-adam',
+    'hizoo',
+    'lozo',
+    'lozo-m',
+    'fo-sgd',
+    'fo-adam',
+  ]);
   for (const o of OPTIMIZERS) expect(() => parseHyperparameters(o, { lr: 1e-3, notAField: 1 })).toThrow(/notAField/);
   expect(() => parseHyperparameters(optimizerNamed('mezo'), { lr: -1 })).toThrow(/hyperparameter lr/);
   expect(() => optimizerNamed('adamw')).toThrow(/unknown optimizer "adamw" \(known: mezo, /);

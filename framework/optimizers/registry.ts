@@ -1,4 +1,4 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { foAdam, foSgd } from './first-order.js';
 import { hizoo } from './hizoo.js';
 import { lozo, lozoM } from './lozo.js';
@@ -10,9 +10,20 @@ import { zoSgdMomentum } from './zo-sgd-momentum.js';
 import { zoSgdSign } from './zo-sgd-sign.js';
 
 /** Every optimizer, in one explicit list: nothing else in zo branches on an optimizer's name. */
-export const OPTIMIZERS: readonly Optimizer<any>[] = [mezo, zoSgdMomentum, zoSgdSign, zoSgdConservative, zoAdam, hizoo, lozo, lozoM, foSgd, foAdam];
+export const OPTIMIZERS: readonly Optimizer[] = [
+  mezo,
+  zoSgdMomentum,
+  zoSgdSign,
+  zoSgdConservative,
+  zoAdam,
+  hizoo,
+  lozo,
+  lozoM,
+  foSgd,
+  foAdam,
+];
 
-export function optimizerNamed(name: string): Optimizer<any> {
+export function optimizerNamed(name: string): Optimizer {
   const o = OPTIMIZERS.find((x) => x.name === name);
   if (!o) throw new ZoError(`unknown optimizer "${name}" (known: ${OPTIMIZERS.map((x) => x.name).join(', ')})`);
   return o;

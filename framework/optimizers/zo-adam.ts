@@ -31,7 +31,7 @@ export function adamBlock(
   }
 }
 
-export function adamInit(params: import('../engine/params.js').ParamStore): OptimizerState {
+export function adamInit(params: import('../core/params.js').ParamStore): OptimizerState {
   return { slots: zeroSlots(params, 'exp_avg', 'exp_avg_sq'), scalars: { t: 0 } };
 }
 
@@ -56,7 +56,15 @@ export const zoAdam: Optimizer<ZoAdamHyperparameters> = {
       const theta = ctx.params.get(name);
       const z = ctx.z(0, b);
       const wd = decays(name) ? h.weightDecay : 0;
-      adamBlock(theta, state.slots.get(`${name}/exp_avg`)!, state.slots.get(`${name}/exp_avg_sq`)!, t, ctx.lr, h, (i) => g * z[i]! + wd * theta[i]!);
+      adamBlock(
+        theta,
+        state.slots.get(`${name}/exp_avg`)!,
+        state.slots.get(`${name}/exp_avg_sq`)!,
+        t,
+        ctx.lr,
+        h,
+        (i) => g * z[i]! + wd * theta[i]!,
+      );
     });
     return { loss: lPlus, projectedGrad: g };
   },

@@ -2,9 +2,7 @@ import { z } from 'zod';
 import { decays, zeroSlots, type Optimizer } from './optimizer.js';
 import { spsa, spsaSchema } from './mezo.js';
 
-const schema = z
-  .object({ ...spsaSchema, momentum: z.number().min(0).max(1).default(0.9).describe('μ of torch SGD momentum') })
-  .strict();
+const schema = z.object({ ...spsaSchema, momentum: z.number().min(0).max(1).default(0.9).describe('μ of torch SGD momentum') }).strict();
 export type ZoSgdMomentumHyperparameters = z.infer<typeof schema>;
 
 /**

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { type HeatCell, heatmapSpec, lossCurveSpec, readMetrics, renderChart, type VegaLiteSpec } from './plot.js';
 
 /** Width and height from the IHDR chunk, after checking the 8-byte PNG signature. */

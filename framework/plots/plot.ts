@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Resvg, type ResvgRenderOptions } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type Config, type TopLevelSpec } from 'vega-lite';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 
 export type VegaLiteSpec = TopLevelSpec;
 

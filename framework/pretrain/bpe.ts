@@ -9,7 +9,7 @@
  *   V−1         `<|endoftext|>`, the one special token: bos = eos = unk (as GPT-2). There is no pad
  *               token (again as GPT-2): batches pad with eos under a zero attention mask.
  */
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { byteLevelBpeFiles, byteToUnicode } from '../models/byte-level-bpe.js';
 
 export { byteToUnicode };
@@ -120,7 +120,7 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeMod
       addPairs(wi, -1);
       const w = words[wi]!;
       let out = 0;
-      for (let i = 0; i < lens[wi]!; ) {
+      for (let i = 0; i < lens[wi]!;) {
         if (i + 1 < lens[wi]! && w[i] === a && w[i + 1] === b) {
           w[out++] = id;
           i += 2;

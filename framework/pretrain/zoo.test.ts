@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OrtExecutor } from '../engine/ort.js';
 import { loadModel } from '../models/load.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { encodeDocs, loadCorpus } from './corpus.js';
 import { evenWindows, windowsLoss } from './trainer.js';
 
@@ -19,19 +19,22 @@ describe('the tiny model zoo', () => {
     expect(bytes).toBeLessThan(40 << 20);
   });
 
-  test.each(ZOO)('%s loads as a Hugging Face checkpoint; its card numbers are real: validation loss re-measured here, well below the unigram entropy', async (name) => {
-    const model = loadModel(dir(name)); // exactly the path a real checkpoint takes
-    const t = JSON.parse(fs.readFileSync(path.join(dir(name), 'training.json'), 'utf8'));
-    expect(model.params.size).toBe(t.parameters);
-    // Re-measure the validation loss with the ort executor (training measured it with tfjs).
-    const windows = evenWindows(encodeDocs(model.tokenizer, corpus.val), t.seqLen, 128);
-    const exec = new OrtExecutor(model);
-    const val = await windowsLoss(exec, windows, 32);
-    await exec.dispose();
-    expect(Math.abs(val - t.finalValLoss)).toBeLessThan(1e-3);
-    expect(val).toBeLessThan(t.unigramEntropy - 0.5);
-    const card = fs.readFileSync(path.join(dir(name), 'README.md'), 'utf8');
-    expect(card).toContain(t.finalValLoss.toFixed(3));
-    expect(card).toContain(t.unigramEntropy.toFixed(3));
-  });
+  test.each(ZOO)(
+    '%s loads as a Hugging Face checkpoint; its card numbers are real: validation loss re-measured here, well below the unigram entropy',
+    async (name) => {
+      const model = loadModel(dir(name)); // exactly the path a real checkpoint takes
+      const t = JSON.parse(fs.readFileSync(path.join(dir(name), 'training.json'), 'utf8'));
+      expect(model.params.size).toBe(t.parameters);
+      // Re-measure the validation loss with the ort executor (training measured it with tfjs).
+      const windows = evenWindows(encodeDocs(model.tokenizer, corpus.val), t.seqLen, 128);
+      const exec = new OrtExecutor(model);
+      const val = await windowsLoss(exec, windows, 32);
+      await exec.dispose();
+      expect(Math.abs(val - t.finalValLoss)).toBeLessThan(1e-3);
+      expect(val).toBeLessThan(t.unigramEntropy - 0.5);
+      const card = fs.readFileSync(path.join(dir(name), 'README.md'), 'utf8');
+      expect(card).toContain(t.finalValLoss.toFixed(3));
+      expect(card).toContain(t.unigramEntropy.toFixed(3));
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 
 /** What an --out folder is before a run touches it. */
 export type FolderState = 'absent' | 'empty' | 'run';
@@ -43,7 +43,9 @@ export function inspectOutFolder(out: string): FolderState {
   const entries = fs.readdirSync(out).filter((f) => f !== 'zo.lock');
   if (entries.length === 0) return 'empty';
   if (entries.includes('spec.json')) return 'run';
-  throw new ZoError(`--out ${out}: holds ${entries.length} file(s) but no spec.json, so it is not a zo run folder; choose a new or empty folder`);
+  throw new ZoError(
+    `--out ${out}: holds ${entries.length} file(s) but no spec.json, so it is not a zo run folder; choose a new or empty folder`,
+  );
 }
 
 function nearestExisting(p: string): string {
@@ -77,6 +79,8 @@ export function readRunJson<T>(file: string, what: string): T {
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new ZoError(`${file}: ${what} is not valid JSON (${text.length === 0 ? 'empty' : 'truncated or corrupt'}); the run folder is damaged`);
+    throw new ZoError(
+      `${file}: ${what} is not valid JSON (${text.length === 0 ? 'empty' : 'truncated or corrupt'}); the run folder is damaged`,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { fsError } from './folder.js';
 
 /** The lock file of a run folder: who holds it, so a second process can say who and tell a dead holder. */
@@ -31,7 +31,10 @@ export function lockRunFolder(dir: string): RunLock {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx');
-      fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() } satisfies Holder) + '\n');
+      fs.writeSync(
+        fd,
+        JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() } satisfies Holder) + '\n',
+      );
       fs.closeSync(fd);
       return hold(file);
     } catch (e) {
@@ -39,7 +42,9 @@ export function lockRunFolder(dir: string): RunLock {
     }
     const holder = readHolder(file);
     if (holder && isLive(holder, file))
-      throw new ZoError(`${dir}: another zo process (pid ${holder.pid} on ${holder.host}, since ${holder.started}) is using this run folder; wait for it, or choose another --out`);
+      throw new ZoError(
+        `${dir}: another zo process (pid ${holder.pid} on ${holder.host}, since ${holder.started}) is using this run folder; wait for it, or choose another --out`,
+      );
     fs.rmSync(file, { force: true }); // its holder is gone
   }
   throw new ZoError(`${dir}: cannot lock the run folder: other processes keep taking its ${LOCK_FILE}`);
@@ -56,7 +61,7 @@ function readHolder(file: string): Holder | undefined {
 }
 
 function isLive(h: Holder, file: string): boolean {
-  let age = 0;
+  let age: number;
   try {
     age = Date.now() - fs.statSync(file).mtimeMs;
   } catch {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixtureDir } from '../models/fixtures.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { resumeRun, startRun, type RunSpec } from './run.js';
 
 describe('the run API', () => {
@@ -33,7 +33,9 @@ describe('the run API', () => {
     await resumeRun(out, { steps: 3 }); // q = 2 probes of table noise, resumed
     delete written.noiseVersion;
     fs.writeFileSync(specFile, JSON.stringify(written));
-    await expect(resumeRun(out, { steps: 4 })).rejects.toThrow(/table noise version 1, this zo draws version 2: it cannot be resumed bit-exactly/);
+    await expect(resumeRun(out, { steps: 4 })).rejects.toThrow(
+      /table noise version 1, this zo draws version 2: it cannot be resumed bit-exactly/,
+    );
     fs.rmSync(path.dirname(out), { recursive: true });
   });
 });

@@ -1,22 +1,23 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Executor } from '../engine/executor.js';
-import type { ParamStore } from '../engine/params.js';
+import type { ParamStore } from '../core/params.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
-import { packageVersion } from '../paths.js';
+import { packageVersion } from '../core/paths.js';
 import { batchOptions, encodeSplit, TaskProblem } from '../tasks/problem.js';
-import { resolveTask } from '../tasks/registry.js';
+import { resolveTask } from '../../datasets/registry.js';
 import { scoreTask, taskLoss, type Encoded } from '../tasks/scoring.js';
 import type { Task } from '../tasks/task.js';
-import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from '../zo/checkpoint.js';
-import { train, type Problem, type StepRecord } from '../zo/harness.js';
-import { LmProblem, evalBatches, meanLoss, readTextTokens } from '../zo/lm-problem.js';
-import { makeNoise, NOISE_VERSIONS } from '../zo/noise.js';
+import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
+import { train, type StepRecord } from '../harness/harness.js';
+import type { Problem } from '../core/problem.js';
+import { LmProblem, evalBatches, meanLoss, readTextTokens } from '../tasks/lm-problem.js';
+import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, resumedSpec, validateSpec, type ResumeRequest, type RunSpec } from './spec.js';
@@ -67,7 +68,12 @@ interface RunObjective {
   problem: Problem & { dispose(): Promise<void> };
   /** The held-out loss: eval windows of the text, or the task's dev loss. */
   heldOutLoss(): Promise<number>;
-  task?: { task: Task; encoded: { train: Encoded[]; dev: Encoded[]; test: Encoded[] }; score(split: 'dev' | 'test'): Promise<number>; trainLoss(): Promise<number> };
+  task?: {
+    task: Task;
+    encoded: { train: Encoded[]; dev: Encoded[]; test: Encoded[] };
+    score(split: 'dev' | 'test'): Promise<number>;
+    trainLoss(): Promise<number>;
+  };
 }
 
 /** What a resumed run carries in its checkpoint besides θ and the optimizer state. */
@@ -100,8 +106,12 @@ interface Prepared {
 
 function makeObjectiveText(spec: RunSpec, model: LoadedModel, exec: Executor): RunObjective {
   const tokens = readTextTokens(spec.textFile!, model);
-  if (spec.seqLen > model.config.maxPositions) throw new ZoError(`--seq-len ${spec.seqLen}: the model has only ${model.config.maxPositions} positions`);
-  if (spec.seqLen > tokens.length) throw new ZoError(`--seq-len ${spec.seqLen}: ${spec.textFile} has only ${tokens.length} tokens; use a shorter --seq-len or a longer text`);
+  if (spec.seqLen > model.config.maxPositions)
+    throw new ZoError(`--seq-len ${spec.seqLen}: the model has only ${model.config.maxPositions} positions`);
+  if (spec.seqLen > tokens.length)
+    throw new ZoError(
+      `--seq-len ${spec.seqLen}: ${spec.textFile} has only ${tokens.length} tokens; use a shorter --seq-len or a longer text`,
+    );
   const data = { tokens, seqLen: spec.seqLen, batchSize: spec.batchSize };
   const evalSet = evalBatches(data);
   return { problem: new LmProblem(model, data, spec.seed, exec), heldOutLoss: () => meanLoss(exec, evalSet) };
@@ -117,7 +127,8 @@ async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor):
     dev: encodeSplit(task, model, splits.dev, 'dev', o.maxLen),
     test: encodeSplit(task, model, splits.test, 'test', o.maxLen),
   };
-  for (const [split, rows] of Object.entries(encoded)) if (rows.length === 0) throw new ZoError(`task ${task.name}: the ${split} split is empty`);
+  for (const [split, rows] of Object.entries(encoded))
+    if (rows.length === 0) throw new ZoError(`task ${task.name}: the ${split} split is empty`);
   return {
     problem: new TaskProblem(task, model, encoded.train, spec.batchSize, spec.seed, exec, o),
     heldOutLoss: () => taskLoss(exec, task, encoded.dev, o),
@@ -189,7 +200,11 @@ function claim(p: Prepared, expect: 'new' | 'run'): RunLock {
 
 /** Writes θ as best.safetensors (atomically), tagged with the step. */
 function saveBest(file: string, params: ParamStore, step: number): void {
-  writeSafetensors(file, params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })), { step: String(step) });
+  writeSafetensors(
+    file,
+    params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
+    { step: String(step) },
+  );
 }
 
 /** The training loop and the final evaluation; summary.json is written last. */
@@ -268,7 +283,12 @@ async function loop(
         },
       },
       state: p.state,
-      noise: makeNoise(spec.noise, spec.seed, model.params.names.map((n) => model.params.get(n).length), probesPerStep(p.optimizer, p.h)),
+      noise: makeNoise(
+        spec.noise,
+        spec.seed,
+        model.params.names.map((n) => model.params.get(n).length),
+        probesPerStep(p.optimizer, p.h),
+      ),
       seed: spec.seed,
       steps: spec.steps,
       schedule: spec.schedule,
@@ -276,7 +296,8 @@ async function loop(
       onStep: async (r) => {
         if (r.skipped) progress.skipped!++;
         const last = r.step === spec.steps - 1;
-        const devLoss = objective.task && spec.evalEvery > 0 && (r.step + 1) % spec.evalEvery === 0 ? await evaluateDev(r.step + 1) : undefined;
+        const devLoss =
+          objective.task && spec.evalEvery > 0 && (r.step + 1) % spec.evalEvery === 0 ? await evaluateDev(r.step + 1) : undefined;
         if (r.step % spec.logEvery === 0 || last || r.skipped || devLoss !== undefined) {
           const line = {
             step: r.step,

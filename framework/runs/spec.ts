@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { SplitSizes } from '../tasks/task.js';
-import { SCHEDULES, type ScheduleKind } from '../zo/harness.js';
-import { checkNoiseVersion, NOISE_KINDS, type NoiseKind } from '../zo/noise.js';
+import { SCHEDULES, type ScheduleKind } from '../harness/harness.js';
+import { checkNoiseVersion, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 
 /** Everything that determines a run; written to spec.json and read back by a resume. */
 export interface RunSpec {
@@ -57,8 +57,12 @@ export function absolutePaths(spec: RunSpec): RunSpec {
 }
 
 function wholeNumber(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new ZoError(`${flagOf(field)}: expected a number${typeof v === 'number' || v === undefined ? '' : `, got ${JSON.stringify(v)}`}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new ZoError(`${flagOf(field)} ${v}: must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}`);
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new ZoError(`${flagOf(field)}: expected a number${typeof v === 'number' || v === undefined ? '' : `, got ${JSON.stringify(v)}`}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new ZoError(
+      `${flagOf(field)} ${v}: must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}`,
+    );
 }
 
 /** Every field in range, before anything is loaded or written: a bad value is one line naming its flag. */
@@ -108,17 +112,22 @@ export function resumedSpec(file: string, spec: RunSpec, checkpointStep: number,
     }
     if (k === 'hyperparameters') {
       for (const [h, x] of Object.entries(v as Record<string, unknown>))
-        if (JSON.stringify(spec.hyperparameters[h]) !== JSON.stringify(x)) conflicts.push(`${h} ${JSON.stringify(x)} (the run has ${JSON.stringify(spec.hyperparameters[h])})`);
+        if (JSON.stringify(spec.hyperparameters[h]) !== JSON.stringify(x))
+          conflicts.push(`${h} ${JSON.stringify(x)} (the run has ${JSON.stringify(spec.hyperparameters[h])})`);
       continue;
     }
     const theirs = (PATHS as readonly string[]).includes(k) ? path.resolve(v as string) : v;
-    if (JSON.stringify(theirs) !== JSON.stringify(spec[k])) conflicts.push(`${flagOf(k)} ${JSON.stringify(v)} (the run has ${JSON.stringify(spec[k])})`);
+    if (JSON.stringify(theirs) !== JSON.stringify(spec[k]))
+      conflicts.push(`${flagOf(k)} ${JSON.stringify(v)} (the run has ${JSON.stringify(spec[k])})`);
   }
   if (conflicts.length)
-    throw new ZoError(`--resume continues the run that ${file} describes; these flags would change it: ${conflicts.join(', ')}. Start a new run (another --out) to change them`);
+    throw new ZoError(
+      `--resume continues the run that ${file} describes; these flags would change it: ${conflicts.join(', ')}. Start a new run (another --out) to change them`,
+    );
   const steps = req.steps ?? spec.steps;
   wholeNumber('steps', steps, 1);
-  if (steps < checkpointStep) throw new ZoError(`--steps ${steps}: the run's checkpoint is at step ${checkpointStep}, and a run never goes backwards`);
+  if (steps < checkpointStep)
+    throw new ZoError(`--steps ${steps}: the run's checkpoint is at step ${checkpointStep}, and a run never goes backwards`);
   if (steps !== spec.steps) {
     if (spec.schedule !== 'constant')
       throw new ZoError(

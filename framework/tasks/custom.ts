@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Rendered, Row, Splits, Task } from './task.js';
 
 /**
@@ -36,14 +36,21 @@ export const customTaskSchema = z
   .strict()
   .superRefine((t, ctx) => {
     if (t.candidates && !t.labelField) ctx.addIssue({ code: 'custom', path: ['labelField'], message: 'required with candidates' });
-    if (!t.candidates && !t.answerField) ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give candidates (label words) or answerField' });
-    if (t.metric === 'f1' && !t.answerField) ctx.addIssue({ code: 'custom', path: ['answerField'], message: 'f1 scores generated answers: name the answer field' });
-    if (t.loss === 'classification' && !t.candidates) ctx.addIssue({ code: 'custom', path: ['loss'], message: 'classification needs candidates' });
+    if (!t.candidates && !t.answerField)
+      ctx.addIssue({ code: 'custom', path: ['candidates'], message: 'give candidates (label words) or answerField' });
+    if (t.metric === 'f1' && !t.answerField)
+      ctx.addIssue({ code: 'custom', path: ['answerField'], message: 'f1 scores generated answers: name the answer field' });
+    if (t.loss === 'classification' && !t.candidates)
+      ctx.addIssue({ code: 'custom', path: ['loss'], message: 'classification needs candidates' });
     const twice = t.candidates?.find((c, i) => t.candidates!.indexOf(c) !== i);
     if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['candidates'], message: `${JSON.stringify(twice)} appears twice` });
     const stray = strayBrace(t.template);
     if (stray >= 0)
-      ctx.addIssue({ code: 'custom', path: ['template'], message: `a stray "${t.template[stray]}" at character ${stray + 1}: placeholders are {field}; write {{ or }} for a literal brace` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['template'],
+        message: `a stray "${t.template[stray]}" at character ${stray + 1}: placeholders are {field}; write {{ or }} for a literal brace`,
+      });
   });
 
 /** Where a brace is neither part of a {field} placeholder nor an escaped {{ or }}, or −1. */
@@ -63,7 +70,8 @@ function joiner(prompt: string): string {
 export function fillTemplate(template: string, row: Row, where: string): string {
   return template.replace(/\{\{|\}\}|\{(\w+)\}/g, (m, field: string | undefined) => {
     if (field === undefined) return m[0]!;
-    if (!(field in row)) throw new ZoError(`${where}: template placeholder {${field}} has no such field (fields: ${Object.keys(row).join(', ')})`);
+    if (!(field in row))
+      throw new ZoError(`${where}: template placeholder {${field}} has no such field (fields: ${Object.keys(row).join(', ')})`);
     return String(row[field]);
   });
 }
@@ -73,7 +81,9 @@ export function readJsonl(file: string): Row[] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ZoError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as NodeJS.ErrnoException).code})`);
+    throw new ZoError(
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as NodeJS.ErrnoException).code})`,
+    );
   }
   const rows: Row[] = [];
   // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first line.
@@ -115,7 +125,9 @@ export function loadCustomTask(file: string): Task {
       const value = row[spec.labelField!];
       const label = typeof value === 'number' ? value : spec.candidates.indexOf(String(value));
       if (!Number.isInteger(label) || label < 0 || label >= spec.candidates.length)
-        throw new ZoError(`${where}: ${spec.labelField} ${JSON.stringify(value)} is not one of the candidates (${spec.candidates.join(', ')}) nor their index`);
+        throw new ZoError(
+          `${where}: ${spec.labelField} ${JSON.stringify(value)} is not one of the candidates (${spec.candidates.join(', ')}) nor their index`,
+        );
       out.options = spec.candidates.map((c) => joiner(prompt) + c);
       out.label = label;
     }
@@ -148,7 +160,8 @@ export function loadCustomTask(file: string): Task {
         // A requested size takes the file's first rows: the user's split is the user's sample.
         const want = opts?.sizes?.[split];
         if (want !== undefined) {
-          if (want > rows.length) throw new ZoError(`${dataFile}: has ${rows.length} rows, fewer than the ${want} that --${split}-size asks for`);
+          if (want > rows.length)
+            throw new ZoError(`${dataFile}: has ${rows.length} rows, fewer than the ${want} that --${split}-size asks for`);
           rows = rows.slice(0, want);
         }
         // Render every row now: a bad row is reported with its line number before any training.

@@ -3,9 +3,9 @@ import { BUCKET } from '../engine/decoder.js';
 import type { Executor } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { loadModel } from '../models/load.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../core/paths.js';
 import { batchOptions, encodeSplit } from './problem.js';
-import { taskNamed } from './registry.js';
+import { taskNamed } from '../../datasets/registry.js';
 import { generate } from './scoring.js';
 
 describe('generate() with and without the KV cache', () => {
@@ -33,10 +33,12 @@ describe('generate() with and without the KV cache', () => {
       expect(withCache).toEqual(without);
       expect(withCache.filter((t) => t.length > 0).length).toBeGreaterThan(3);
       // Two graphs (prefill, decode) per distinct (rows, prompt bucket) of a chunk, not one per token.
-      const shapes = new Set([0, 3, 6].map((i) => {
-        const chunk = prompts.slice(i, i + 3);
-        return `${chunk.length}x${Math.ceil(Math.max(...chunk.map((p) => p.length)) / BUCKET) * BUCKET}`;
-      }));
+      const shapes = new Set(
+        [0, 3, 6].map((i) => {
+          const chunk = prompts.slice(i, i + 3);
+          return `${chunk.length}x${Math.ceil(Math.max(...chunk.map((p) => p.length)) / BUCKET) * BUCKET}`;
+        }),
+      );
       expect(kvGraphs).toBe(2 * shapes.size);
     } finally {
       await cached.dispose();

@@ -1,4 +1,4 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import {
   MEZO_RENDERERS,
   MEZO_TASK_NAMES,
@@ -46,13 +46,19 @@ describe('MeZO templates', () => {
   });
 
   test('BoolQ: version 2 (BoolQTemplateV3), question capitalised with "?" appended', () => {
-    expect(renderBoolq({ question: 'do iran and afghanistan speak the same language', answer: true, passage: 'Persian is spoken in Iran.' })).toEqual({
+    expect(
+      renderBoolq({ question: 'do iran and afghanistan speak the same language', answer: true, passage: 'Persian is spoken in Iran.' }),
+    ).toEqual({
       prompt: 'Persian is spoken in Iran. Do iran and afghanistan speak the same language?\n',
       options: ['Yes', 'No'],
       label: 0,
     });
     // A question already ending in "?" keeps it; answer false is "No".
-    expect(renderBoolq({ question: 'is it?', answer: false, passage: 'P.' })).toEqual({ prompt: 'P. Is it?\n', options: ['Yes', 'No'], label: 1 });
+    expect(renderBoolq({ question: 'is it?', answer: false, passage: 'P.' })).toEqual({
+      prompt: 'P. Is it?\n',
+      options: ['Yes', 'No'],
+      label: 1,
+    });
     // super_glue/boolq rows: label 1 = True.
     expect(renderBoolq({ question: 'is it', label: 1, passage: 'P.', idx: 0 }).label).toBe(0);
     expect(renderBoolq({ question: 'is it', label: 0, passage: 'P.', idx: 0 }).label).toBe(1);
@@ -70,14 +76,23 @@ describe('MeZO templates', () => {
         idx: 0,
       }),
     ).toEqual({
-      prompt: 'Mark told Pete many lies about himself. He believed them.\nIn the previous sentence, does the pronoun "he" refer to Mark? Yes or No?\n',
+      prompt:
+        'Mark told Pete many lies about himself. He believed them.\nIn the previous sentence, does the pronoun "he" refer to Mark? Yes or No?\n',
       options: ['No', 'Yes'],
       label: 0,
     });
   });
 
   test('WiC: word, then both sentences, No/Yes', () => {
-    expect(renderWic({ word: 'place', sentence1: 'Do you want to come over to my place later?', sentence2: 'A political system with no place for the less prominent groups.', label: 0, idx: 0 })).toEqual({
+    expect(
+      renderWic({
+        word: 'place',
+        sentence1: 'Do you want to come over to my place later?',
+        sentence2: 'A political system with no place for the less prominent groups.',
+        label: 0,
+        idx: 0,
+      }),
+    ).toEqual({
       prompt:
         'Does the word "place" have the same meaning in these two sentences? Yes, No?\nDo you want to come over to my place later?\nA political system with no place for the less prominent groups.\n',
       options: ['No', 'Yes'],
@@ -86,7 +101,15 @@ describe('MeZO templates', () => {
   });
 
   test('MultiRC: paragraph, question, candidate answer, No/Yes', () => {
-    expect(renderMultirc({ paragraph: 'Sam had a dog.', question: 'What did Sam have?', answer: 'A dog', label: 1, idx: { paragraph: 0, question: 0, answer: 0 } })).toEqual({
+    expect(
+      renderMultirc({
+        paragraph: 'Sam had a dog.',
+        question: 'What did Sam have?',
+        answer: 'A dog',
+        label: 1,
+        idx: { paragraph: 0, question: 0, answer: 0 },
+      }),
+    ).toEqual({
       prompt: 'Sam had a dog.\nQuestion: What did Sam have?\nI found this answer "A dog". Is that correct? Yes or No?\n',
       options: ['No', 'Yes'],
       label: 1,
@@ -94,7 +117,16 @@ describe('MeZO templates', () => {
   });
 
   test('COPA effect: final period dropped, " so", choices with their first word lower-cased', () => {
-    expect(renderCopa({ premise: 'The girl found a bug in her cereal.', choice1: 'She poured milk in the bowl.', choice2: 'She lost her appetite.', question: 'effect', label: 1, idx: 0 })).toEqual({
+    expect(
+      renderCopa({
+        premise: 'The girl found a bug in her cereal.',
+        choice1: 'She poured milk in the bowl.',
+        choice2: 'She lost her appetite.',
+        question: 'effect',
+        label: 1,
+        idx: 0,
+      }),
+    ).toEqual({
       prompt: 'The girl found a bug in her cereal so',
       options: [' she poured milk in the bowl.', ' she lost her appetite.'],
       label: 1,
@@ -103,13 +135,25 @@ describe('MeZO templates', () => {
   });
 
   test('COPA cause: " because", and "I" keeps its capital (but "I\'m" does not)', () => {
-    expect(renderCopa({ premise: 'My body cast a shadow over the grass.  ', choice1: 'The sun was rising.', choice2: 'I stood up.', question: 'cause', label: 0, idx: 0 })).toEqual({
+    expect(
+      renderCopa({
+        premise: 'My body cast a shadow over the grass.  ',
+        choice1: 'The sun was rising.',
+        choice2: 'I stood up.',
+        question: 'cause',
+        label: 0,
+        idx: 0,
+      }),
+    ).toEqual({
       prompt: 'My body cast a shadow over the grass because',
       options: [' the sun was rising.', ' I stood up.'],
       label: 0,
       target: ' the sun was rising.',
     });
-    expect(renderCopa({ premise: 'X', choice1: "I'm tired.", choice2: 'Ice melted.', question: 'cause', label: 1 }).options).toEqual([" i'm tired.", ' ice melted.']);
+    expect(renderCopa({ premise: 'X', choice1: "I'm tired.", choice2: 'Ice melted.', question: 'cause', label: 1 }).options).toEqual([
+      " i'm tired.",
+      ' ice melted.',
+    ]);
   });
 
   test('ReCoRD: "@highlight\\n" becomes "- ", prompt ends "\\n-", options fill @placeholder', () => {
@@ -185,16 +229,48 @@ describe('MeZO templates', () => {
 describe('bad rows are one-line ZoErrors naming the row and field', () => {
   test.each([
     ['missing field', () => renderRte({ premise: 'P', label: 0 }, 'rte train row 7'), 'rte train row 7: missing field "hypothesis"'],
-    ['label out of range', () => renderCb({ premise: 'P', hypothesis: 'H', label: 3 }), 'cb: field "label" must be an integer in 0..2 (got 3)'],
-    ['test-split label -1', () => renderSst2({ sentence: 'x', label: -1 }, 'sst2 validation row 0'), 'sst2 validation row 0: field "label" must be an integer in 0..1 (got -1)'],
-    ['label as a string', () => renderWic({ word: 'w', sentence1: 'a', sentence2: 'b', label: 'True' }), 'wic: field "label" must be an integer in 0..1 (got "True")'],
+    [
+      'label out of range',
+      () => renderCb({ premise: 'P', hypothesis: 'H', label: 3 }),
+      'cb: field "label" must be an integer in 0..2 (got 3)',
+    ],
+    [
+      'test-split label -1',
+      () => renderSst2({ sentence: 'x', label: -1 }, 'sst2 validation row 0'),
+      'sst2 validation row 0: field "label" must be an integer in 0..1 (got -1)',
+    ],
+    [
+      'label as a string',
+      () => renderWic({ word: 'w', sentence1: 'a', sentence2: 'b', label: 'True' }),
+      'wic: field "label" must be an integer in 0..1 (got "True")',
+    ],
     ['wrong type', () => renderSst2({ sentence: 5, label: 0 }), 'sst2: field "sentence" must be a string (got number)'],
-    ['COPA question', () => renderCopa({ premise: 'p', choice1: 'a', choice2: 'b', question: 'why', label: 0 }), 'copa: field "question" must be "cause" or "effect" (got "why")'],
+    [
+      'COPA question',
+      () => renderCopa({ premise: 'p', choice1: 'a', choice2: 'b', question: 'why', label: 0 }),
+      'copa: field "question" must be "cause" or "effect" (got "why")',
+    ],
     ['BoolQ without answer', () => renderBoolq({ question: 'q', passage: 'p' }), 'boolq: missing field "answer"'],
-    ['ReCoRD answer not an entity', () => renderRecord({ passage: 'p', query: '@placeholder', entities: ['A'], answers: ['B'] }), 'record: answer "B" is not one of the entities'],
-    ['ReCoRD without answers', () => renderRecord({ passage: 'p', query: '@placeholder', entities: ['A'], answers: [] }), 'record: field "answers" is empty (HF test rows have no answers)'],
-    ['SQuAD answers shape', () => renderSquad({ title: 't', context: 'c', question: 'q', answers: ['a'] }), 'squad: field "answers" must be an object with a "text" list'],
-    ['DROP no spans', () => renderDrop({ passage: 'p', question: 'q', answers_spans: { spans: [], types: [] } }), 'drop: field "answers_spans.spans" is empty'],
+    [
+      'ReCoRD answer not an entity',
+      () => renderRecord({ passage: 'p', query: '@placeholder', entities: ['A'], answers: ['B'] }),
+      'record: answer "B" is not one of the entities',
+    ],
+    [
+      'ReCoRD without answers',
+      () => renderRecord({ passage: 'p', query: '@placeholder', entities: ['A'], answers: [] }),
+      'record: field "answers" is empty (HF test rows have no answers)',
+    ],
+    [
+      'SQuAD answers shape',
+      () => renderSquad({ title: 't', context: 'c', question: 'q', answers: ['a'] }),
+      'squad: field "answers" must be an object with a "text" list',
+    ],
+    [
+      'DROP no spans',
+      () => renderDrop({ passage: 'p', question: 'q', answers_spans: { spans: [], types: [] } }),
+      'drop: field "answers_spans.spans" is empty',
+    ],
   ])('%s', (_name, fn, message) => {
     expect(fn).toThrow(ZoError);
     expect(fn).toThrow(message);

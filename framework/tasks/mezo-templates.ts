@@ -11,7 +11,7 @@
  * " answer\n" as the SQuAD/DROP training target. Deriving options that way, rather than writing
  * them out per task, keeps every quirk of MeZO's f-strings.
  */
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { pyRstrip, pyStrip, replaceAll, stripSpaces, upperFirst } from './python-strings.js';
 import type { Rendered, Row } from './task.js';
 
@@ -75,7 +75,12 @@ function choices(encoded: string, verbalized: string[], gold: number, at: string
 
 /** Label-word classification: verbalize(sample, c) = encode(sample) + words[c]. */
 function classify(encoded: string, words: readonly string[], gold: number, at: string): Rendered {
-  return choices(encoded, words.map((w) => encoded + w), gold, at);
+  return choices(
+    encoded,
+    words.map((w) => encoded + w),
+    gold,
+    at,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,7 +103,12 @@ export const renderRte: MezoRender = (row, at = 'rte') => {
 export const renderCb: MezoRender = (row, at = 'cb') => {
   const premise = str(row, 'premise', at);
   const hypothesis = str(row, 'hypothesis', at);
-  return classify(`Suppose ${premise} Can we infer that "${hypothesis}"? Yes, No, or Maybe?\n`, ['Yes', 'No', 'Maybe'], label(row, 3, at), at);
+  return classify(
+    `Suppose ${premise} Can we infer that "${hypothesis}"? Yes, No, or Maybe?\n`,
+    ['Yes', 'No', 'Maybe'],
+    label(row, 3, at),
+    at,
+  );
 };
 
 /**
@@ -113,7 +123,8 @@ export const renderBoolq: MezoRender = (row, at = 'boolq') => {
   question = upperFirst(question);
   let yes: boolean;
   if (row.answer !== undefined && row.answer !== null) {
-    if (typeof row.answer !== 'boolean') throw new ZoError(`${at}: field "answer" must be true or false (got ${JSON.stringify(row.answer)})`);
+    if (typeof row.answer !== 'boolean')
+      throw new ZoError(`${at}: field "answer" must be true or false (got ${JSON.stringify(row.answer)})`);
     yes = row.answer;
   } else if (row.label !== undefined && row.label !== null) {
     yes = label(row, 2, at) === 1;
@@ -128,7 +139,12 @@ export const renderWsc: MezoRender = (row, at = 'wsc') => {
   const text = str(row, 'text', at);
   const span1 = str(row, 'span1_text', at);
   const span2 = str(row, 'span2_text', at).toLowerCase();
-  return classify(`${text}\nIn the previous sentence, does the pronoun "${span2}" refer to ${span1}? Yes or No?\n`, ['No', 'Yes'], label(row, 2, at), at);
+  return classify(
+    `${text}\nIn the previous sentence, does the pronoun "${span2}" refer to ${span1}? Yes or No?\n`,
+    ['No', 'Yes'],
+    label(row, 2, at),
+    at,
+  );
 };
 
 /** WiC (super_glue/wic; WICTemplate): {No, Yes}. */
@@ -136,7 +152,12 @@ export const renderWic: MezoRender = (row, at = 'wic') => {
   const word = str(row, 'word', at);
   const s1 = str(row, 'sentence1', at);
   const s2 = str(row, 'sentence2', at);
-  return classify(`Does the word "${word}" have the same meaning in these two sentences? Yes, No?\n${s1}\n${s2}\n`, ['No', 'Yes'], label(row, 2, at), at);
+  return classify(
+    `Does the word "${word}" have the same meaning in these two sentences? Yes, No?\n${s1}\n${s2}\n`,
+    ['No', 'Yes'],
+    label(row, 2, at),
+    at,
+  );
 };
 
 /** MultiRC (super_glue/multirc; MultiRCTemplate): one row per (question, answer) pair; {No, Yes}. */
@@ -168,10 +189,16 @@ export const renderCopa: MezoRender = (row, at = 'copa') => {
   let premise = pyRstrip(str(row, 'premise', at));
   if (premise.endsWith('.')) premise = premise.slice(0, -1);
   const question = str(row, 'question', at);
-  if (question !== 'effect' && question !== 'cause') throw new ZoError(`${at}: field "question" must be "cause" or "effect" (got ${JSON.stringify(question)})`);
+  if (question !== 'effect' && question !== 'cause')
+    throw new ZoError(`${at}: field "question" must be "cause" or "effect" (got ${JSON.stringify(question)})`);
   const encoded = premise + (question === 'effect' ? ' so ' : ' because ');
   const cands = [str(row, 'choice1', at), str(row, 'choice2', at)];
-  const r = choices(encoded, cands.map((c) => encoded + copaCapitalize(c)), label(row, 2, at), at);
+  const r = choices(
+    encoded,
+    cands.map((c) => encoded + copaCapitalize(c)),
+    label(row, 2, at),
+    at,
+  );
   return { ...r, target: r.options![r.label!] };
 };
 
@@ -206,7 +233,12 @@ export const renderRecord: MezoRender = (row, at = 'record') => {
   const passage = replaceAll(str(row, 'passage', at), '@highlight\n', '- ');
   const query = str(row, 'query', at);
   const { entities, answers } = recordFields(row, at);
-  const r = choices(`${passage}\n-`, entities.map((e) => `${passage}\n- ${replaceAll(query, '@placeholder', e)}`), entities.indexOf(answers[0]!), at);
+  const r = choices(
+    `${passage}\n-`,
+    entities.map((e) => `${passage}\n- ${replaceAll(query, '@placeholder', e)}`),
+    entities.indexOf(answers[0]!),
+    at,
+  );
   return { ...r, target: r.options![r.label!], labels: recordGoldIndices(row, at) };
 };
 

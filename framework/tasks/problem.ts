@@ -1,8 +1,8 @@
 import type { Executor } from '../engine/executor.js';
 import { LazyGradients } from '../engine/gradients.js';
 import type { LoadedModel } from '../models/load.js';
-import type { Problem, StepObjective } from '../zo/harness.js';
-import { keyOf, uniformAt } from '../zo/rng.js';
+import type { Problem, StepObjective } from '../core/problem.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 import { encodeExample, trainingBatch, type BatchOptions, type Encoded } from './scoring.js';
 import type { Row, Task } from './task.js';
 
@@ -11,7 +11,11 @@ const EVAL_CHUNK = 32;
 
 /** How a model batches task rows: its pad id, and rows no longer than asked nor than its positions. */
 export function batchOptions(model: LoadedModel, maxLen: number): BatchOptions {
-  return { padId: model.tokenizer.padId ?? model.tokenizer.eosId ?? 0, chunk: EVAL_CHUNK, maxLen: Math.min(maxLen, model.config.maxPositions) };
+  return {
+    padId: model.tokenizer.padId ?? model.tokenizer.eosId ?? 0,
+    chunk: EVAL_CHUNK,
+    maxLen: Math.min(maxLen, model.config.maxPositions),
+  };
 }
 
 /** Tokenizes a split once; bad rows are reported with the split and row number. */

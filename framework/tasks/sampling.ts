@@ -16,7 +16,7 @@
  * One deliberate difference: with DEV=0 Python's `drawn[-0:]` makes EVERY drawn row dev and leaves
  * train empty; here DEV=0 means no dev rows.
  */
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { SplitSizes } from './task.js';
 
 const N = 624;
@@ -148,7 +148,12 @@ export function effectiveSizes(nTrain: number, nValid: number, sizes: SplitSizes
 }
 
 /** Applies `mezoSplitIndices` to the rows themselves. */
-export function sampleMezoSplits<T>(train: readonly T[], valid: readonly T[], sizes: SplitSizes, seed: number): { train: T[]; dev: T[]; test: T[] } {
+export function sampleMezoSplits<T>(
+  train: readonly T[],
+  valid: readonly T[],
+  sizes: SplitSizes,
+  seed: number,
+): { train: T[]; dev: T[]; test: T[] } {
   const idx = mezoSplitIndices(train.length, valid.length, sizes, seed);
   return {
     train: idx.train.map((i) => train[i]!),

@@ -10,7 +10,17 @@ import { OrtExecutor } from '../engine/ort.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import type { TextTokenizer } from '../models/tokenizer.js';
-import { encodeExample, generate, greedy, MAX_NEW_TOKENS, predictOptions, taskLoss, truncateLeft, type BatchOptions, type Encoded } from './scoring.js';
+import {
+  encodeExample,
+  generate,
+  greedy,
+  MAX_NEW_TOKENS,
+  predictOptions,
+  taskLoss,
+  truncateLeft,
+  type BatchOptions,
+  type Encoded,
+} from './scoring.js';
 import type { Rendered, Task } from './task.js';
 
 const task = (loss: Task['loss'], metric: Task['metric'] = 'accuracy') => ({ name: 'test-task', loss, metric }) as Task;
@@ -38,7 +48,13 @@ class UnigramExecutor implements Executor {
 
 /** An option row: `prompt` ids then `option` ids, scored on the option. */
 const option = (prompt: number[], opt: number[]) => ({ ids: [...prompt, ...opt], optionTokens: opt.length });
-const example = (options: { ids: number[]; optionTokens: number }[], label = 0): Encoded => ({ options, label, correct: [label], prompt: [], answers: [] });
+const example = (options: { ids: number[]; optionTokens: number }[], label = 0): Encoded => ({
+  options,
+  label,
+  correct: [label],
+  prompt: [],
+  answers: [],
+});
 const STUB: BatchOptions = { padId: 0, chunk: 4, maxLen: 64 };
 
 describe('candidate scoring', () => {
@@ -72,7 +88,10 @@ describe('candidate scoring', () => {
 
 /** log p(ids[t] | ids[<t]) for the last `n` tokens of each row, in float64 from raw logits. */
 async function tailLogProbs(exec: OrtExecutor, model: LoadedModel, rows: { ids: number[]; n: number }[]): Promise<number[][]> {
-  const batch = lmBatch(rows.map((r) => r.ids), 0);
+  const batch = lmBatch(
+    rows.map((r) => r.ids),
+    0,
+  );
   const { logits } = await exec.forward(batch, { logits: true });
   const V = model.config.vocabSize;
   return rows.map((r, b) =>
@@ -113,7 +132,11 @@ describe('task losses on the llama fixture, against float64 recomputation from i
       expect(new Set(examples.flatMap((e) => e.options.map((x) => x.optionTokens))).size).toBeGreaterThan(1);
       let expected = 0;
       for (const e of examples) {
-        const lps = await tailLogProbs(exec, model, e.options.map((x) => ({ ids: x.ids, n: x.optionTokens })));
+        const lps = await tailLogProbs(
+          exec,
+          model,
+          e.options.map((x) => ({ ids: x.ids, n: x.optionTokens })),
+        );
         const scores = lps.map((lp) => lp.reduce((a, b) => a + b, 0) / lp.length);
         const max = Math.max(...scores);
         const logZ = max + Math.log(scores.reduce((a, s) => a + Math.exp(s - max), 0));
@@ -126,10 +149,18 @@ describe('task losses on the llama fixture, against float64 recomputation from i
   test('lm: the next-token loss on the answer tokens only, averaged per token', async () => {
     const rendered: Rendered[] = [
       { prompt: 'Passage: In May, 508 died.\nQuestion: How many?\nAnswer:', answers: ['508'], target: ' 508\n' },
-      { prompt: 'Title: x\nContext: Salt Lake City is the capital of Utah.\nQuestion: What is the capital of Utah?\nAnswer:', answers: ['Salt Lake City'], target: ' Salt Lake City\n' },
+      {
+        prompt: 'Title: x\nContext: Salt Lake City is the capital of Utah.\nQuestion: What is the capital of Utah?\nAnswer:',
+        answers: ['Salt Lake City'],
+        target: ' Salt Lake City\n',
+      },
     ];
     const examples = rendered.map((r) => encode(task('lm', 'f1'), r));
-    const lps = await tailLogProbs(exec, model, examples.map((e) => ({ ids: e.lm!.ids, n: e.lm!.targetTokens })));
+    const lps = await tailLogProbs(
+      exec,
+      model,
+      examples.map((e) => ({ ids: e.lm!.ids, n: e.lm!.targetTokens })),
+    );
     const tokens = lps.flat();
     expect(tokens.length).toBe(examples[0]!.lm!.targetTokens + examples[1]!.lm!.targetTokens);
     const expected = -tokens.reduce((a, b) => a + b, 0) / tokens.length;

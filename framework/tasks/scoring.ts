@@ -1,9 +1,9 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import type { Batch } from '../engine/batch.js';
 import { recomputeDecoder, type Decoder } from '../engine/decoder.js';
 import type { Executor } from '../engine/executor.js';
 import type { TextTokenizer } from '../models/tokenizer.js';
-import type { Perturbation } from '../zo/perturbation.js';
+import type { Perturbation } from '../core/perturbation.js';
 import { maxF1 } from './metrics.js';
 import type { Rendered, Task } from './task.js';
 
@@ -57,7 +57,14 @@ function sharedPrefix(a: readonly number[], b: readonly number[]): number {
  * merges with the prompt's last token (a template ending in a space: "It was " + "great" encodes
  * " great" where the prompt had " "); then the merged token is the continuation's, not lost.
  */
-function withContinuation(tok: TextTokenizer, prompt: string, promptIds: readonly number[], continuation: string, maxLen: number, where: string) {
+function withContinuation(
+  tok: TextTokenizer,
+  prompt: string,
+  promptIds: readonly number[],
+  continuation: string,
+  maxLen: number,
+  where: string,
+) {
   const full = tok.encode(prompt + continuation);
   const n = full.length - sharedPrefix(promptIds, full);
   if (n <= 0) throw new ZoError(`${where}: ${JSON.stringify(continuation)} tokenizes to nothing after the prompt`);
@@ -75,7 +82,8 @@ export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLe
   if (task.loss === 'lm' && !lm) throw new ZoError(`${where}: task ${task.name} trains with the LM loss but the example has no target`);
   // MeZO truncates a generation prompt to max_length − 50, so the 50 new tokens always fit.
   const promptRoom = maxLen - MAX_NEW_TOKENS;
-  if (task.metric === 'f1' && promptRoom < 1) throw new ZoError(`${where}: a max length of ${maxLen} tokens leaves no room for a prompt and ${MAX_NEW_TOKENS} generated tokens`);
+  if (task.metric === 'f1' && promptRoom < 1)
+    throw new ZoError(`${where}: a max length of ${maxLen} tokens leaves no room for a prompt and ${MAX_NEW_TOKENS} generated tokens`);
   return {
     options,
     label: r.label ?? -1,
@@ -96,7 +104,14 @@ export function rowsBatch(rows: readonly { ids: number[]; predict: number }[], p
   const longest = Math.max(...rows.map((r) => r.ids.length));
   const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
   const N = B * S;
-  const batch: Batch = { B, S, ids: new Int32Array(N).fill(padId), attention: new Uint8Array(N), targets: new Int32Array(N).fill(padId), weights: new Float32Array(N) };
+  const batch: Batch = {
+    B,
+    S,
+    ids: new Int32Array(N).fill(padId),
+    attention: new Uint8Array(N),
+    targets: new Int32Array(N).fill(padId),
+    weights: new Float32Array(N),
+  };
   rows.forEach((r, b) => {
     const L = r.ids.length;
     for (let s = 0; s < L; s++) {
@@ -113,9 +128,15 @@ export function rowsBatch(rows: readonly { ids: number[]; predict: number }[], p
 
 /** The training batch of a task's loss: C rows per example with gold labels, or one LM row per example. */
 export function trainingBatch(task: Task, examples: readonly Encoded[], o: BatchOptions): Batch {
-  if (task.loss === 'lm') return rowsBatch(examples.map((e) => ({ ids: e.lm!.ids, predict: e.lm!.targetTokens })), o.padId, o.maxLen);
+  if (task.loss === 'lm')
+    return rowsBatch(
+      examples.map((e) => ({ ids: e.lm!.ids, predict: e.lm!.targetTokens })),
+      o.padId,
+      o.maxLen,
+    );
   const C = examples[0]!.options.length;
-  if (examples.some((e) => e.options.length !== C)) throw new ZoError(`task ${task.name}: classification needs the same number of candidates in every example`);
+  if (examples.some((e) => e.options.length !== C))
+    throw new ZoError(`task ${task.name}: classification needs the same number of candidates in every example`);
   const batch = rowsBatch(
     examples.flatMap((e) => e.options.map((opt) => ({ ids: opt.ids, predict: opt.optionTokens }))),
     o.padId,
@@ -127,7 +148,13 @@ export function trainingBatch(task: Task, examples: readonly Encoded[], o: Batch
 }
 
 /** The task's training loss on `examples`, averaged per example, in chunks of `chunk`. */
-export async function taskLoss(exec: Executor, task: Task, examples: readonly Encoded[], o: BatchOptions, perturbation?: Perturbation): Promise<number> {
+export async function taskLoss(
+  exec: Executor,
+  task: Task,
+  examples: readonly Encoded[],
+  o: BatchOptions,
+  perturbation?: Perturbation,
+): Promise<number> {
   let sum = 0;
   for (let i = 0; i < examples.length; i += o.chunk) {
     const part = examples.slice(i, i + o.chunk);
@@ -171,7 +198,8 @@ export async function generate(exec: Executor, tok: TextTokenizer, prompts: read
     const chunk = prompts.slice(i, i + o.chunk);
     const decoder = exec.decoder?.(o.padId) ?? recomputeDecoder(exec, o.padId);
     try {
-      for (const p of await greedy(decoder, tok, chunk, o.maxLen)) out.push(tok.decode(p, { skipSpecialTokens: true }).split('\n')[0]!.trim());
+      for (const p of await greedy(decoder, tok, chunk, o.maxLen))
+        out.push(tok.decode(p, { skipSpecialTokens: true }).split('\n')[0]!.trim());
     } finally {
       await decoder.dispose();
     }
@@ -218,10 +246,21 @@ export interface TaskScore {
 }
 
 /** The task's metric (and loss) on examples: candidate argmax, or greedy generation scored by F1. */
-export async function scoreTask(exec: Executor, task: Task, tok: TextTokenizer, examples: readonly Encoded[], o: BatchOptions): Promise<TaskScore> {
+export async function scoreTask(
+  exec: Executor,
+  task: Task,
+  tok: TextTokenizer,
+  examples: readonly Encoded[],
+  o: BatchOptions,
+): Promise<TaskScore> {
   const loss = await taskLoss(exec, task, examples, o);
   if (task.metric === 'f1') {
-    const texts = await generate(exec, tok, examples.map((e) => e.prompt), o);
+    const texts = await generate(
+      exec,
+      tok,
+      examples.map((e) => e.prompt),
+      o,
+    );
     const f1 = texts.reduce((s, t, i) => s + maxF1(t, examples[i]!.answers), 0) / examples.length;
     return { score: f1, loss, predictions: texts };
   }

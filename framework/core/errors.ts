@@ -3,7 +3,10 @@
  * line and exits with `exitCode` (2 by default); anything else is a bug and keeps its stack trace.
  */
 export class ZoError extends Error {
-  constructor(message: string, readonly exitCode = 2) {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
     super(message);
     this.name = 'ZoError';
   }

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
-import type { ParamStore } from '../engine/params.js';
+import { ZoError } from '../core/errors.js';
+import type { ParamStore } from '../core/params.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
-import { readRunJson } from '../runs/folder.js';
+import { readRunJson } from './folder.js';
 
 /** What identifies a run's checkpoint besides the tensors. */
 export interface CheckpointMeta {

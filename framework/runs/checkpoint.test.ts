@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ParamStore } from '../engine/params.js';
+import { ParamStore } from '../core/params.js';
 import { checkpointDir, loadCheckpoint, saveCheckpoint, truncateMetrics } from './checkpoint.js';
 
 const specs = [

@@ -25,7 +25,12 @@ export function perturbationSignature(p: Perturbation | undefined): string {
  * θ + c·P(z) written into `out`, in plain JS: the reference the executors are tested against, and the
  * whole perturbation for objectives that live in JS (the toy problems of the optimizer tests).
  */
-export function perturbedBlock<O extends Float32Array | Float64Array>(theta: Float32Array, shape: readonly number[], p: BlockPerturbation, out: O): O {
+export function perturbedBlock<O extends Float32Array | Float64Array>(
+  theta: Float32Array,
+  shape: readonly number[],
+  p: BlockPerturbation,
+  out: O,
+): O {
   const c = p.scale;
   if (p.kind === 'scalar') for (let i = 0; i < theta.length; i++) out[i] = theta[i]! + c * p.z[i]!;
   else if (p.kind === 'elementwise') for (let i = 0; i < theta.length; i++) out[i] = theta[i]! + c * p.s[i]! * p.z[i]!;

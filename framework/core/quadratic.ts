@@ -1,5 +1,5 @@
-import { ParamStore } from '../engine/params.js';
-import type { Problem, StepObjective } from './harness.js';
+import { ParamStore } from './params.js';
+import type { Problem, StepObjective } from './problem.js';
 import { perturbedBlock, type Perturbation } from './perturbation.js';
 
 /**
@@ -10,10 +10,11 @@ import { perturbedBlock, type Perturbation } from './perturbation.js';
 export class Quadratic implements Problem {
   readonly params: ParamStore;
 
-  constructor(
-    readonly blocks: { name: string; shape: number[]; theta0: number[]; a: number[]; target: number[] }[],
-  ) {
-    this.params = new ParamStore(blocks.map((b) => ({ name: b.name, shape: b.shape })), (spec) => Float32Array.from(blocks.find((b) => b.name === spec.name)!.theta0));
+  constructor(readonly blocks: { name: string; shape: number[]; theta0: number[]; a: number[]; target: number[] }[]) {
+    this.params = new ParamStore(
+      blocks.map((b) => ({ name: b.name, shape: b.shape })),
+      (spec) => Float32Array.from(blocks.find((b) => b.name === spec.name)!.theta0),
+    );
   }
 
   /** L at θ + perturbation, in float64 throughout (θ' too), so tests see the optimizer's math alone. */

@@ -1,18 +1,21 @@
-import { lmBatch } from '../engine/batch.js';
-import { ParamStore } from '../engine/params.js';
-import { OrtExecutor } from '../engine/ort.js';
-import { TfjsExecutor } from '../engine/tfjs.js';
+import { lmBatch } from './batch.js';
+import { ParamStore } from '../core/params.js';
+import { OrtExecutor } from './ort.js';
+import { TfjsExecutor } from './tfjs.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
-import { fillGaussian, keyOf } from './rng.js';
-import { perturbedBlock, type BlockPerturbation, type Perturbation } from './perturbation.js';
+import { fillGaussian, keyOf } from '../core/rng.js';
+import { perturbedBlock, type BlockPerturbation, type Perturbation } from '../core/perturbation.js';
 
 /** Deterministic N(0,1) values of length n. */
 const gauss = (n: number, k: number) => fillGaussian(new Float32Array(n), keyOf(99, k));
 
 describe('perturbation inside the forward pass', () => {
   const model = loadModel(fixtureDir('llama'));
-  const batch = lmBatch([model.tokenizer.encode('Call me Ishmael. Some years ago, never mind how long'), model.tokenizer.encode('It was the best of times')]);
+  const batch = lmBatch([
+    model.tokenizer.encode('Call me Ishmael. Some years ago, never mind how long'),
+    model.tokenizer.encode('It was the best of times'),
+  ]);
   const shape = (n: string) => model.params.shape(n);
   const size = (n: string) => model.params.get(n).length;
 
@@ -21,10 +24,31 @@ describe('perturbation inside the forward pass', () => {
   const norm = 'model.layers.1.post_attention_layernorm.weight';
   const head = 'lm_head.weight';
   const cases: [string, Perturbation][] = [
-    ['scalar on every block', new Map(model.params.names.map((n, i) => [n, { kind: 'scalar', scale: 0.05, z: gauss(size(n), i) } as BlockPerturbation]))],
-    ['scalar, negative, on the tied-to-nothing lm_head and a norm', new Map<string, BlockPerturbation>([[head, { kind: 'scalar', scale: -0.1, z: gauss(size(head), 1) }], [norm, { kind: 'scalar', scale: -0.1, z: gauss(size(norm), 2) }]])],
-    ['elementwise (HiZOO)', new Map<string, BlockPerturbation>([[q, { kind: 'elementwise', scale: 0.1, z: gauss(size(q), 3), s: gauss(size(q), 4).map(Math.abs) }], [emb, { kind: 'elementwise', scale: 0.1, z: gauss(size(emb), 5), s: gauss(size(emb), 6).map(Math.abs) }]])],
-    ['low-rank U·Vᵀ (LOZO)', new Map<string, BlockPerturbation>([[q, { kind: 'lowrank', scale: 0.1, rank: 2, u: gauss(shape(q)[0]! * 2, 7), v: gauss(shape(q)[1]! * 2, 8) }], [head, { kind: 'lowrank', scale: 0.1, rank: 1, u: gauss(shape(head)[0]!, 9), v: gauss(shape(head)[1]!, 10) }]])],
+    [
+      'scalar on every block',
+      new Map(model.params.names.map((n, i) => [n, { kind: 'scalar', scale: 0.05, z: gauss(size(n), i) } as BlockPerturbation])),
+    ],
+    [
+      'scalar, negative, on the tied-to-nothing lm_head and a norm',
+      new Map<string, BlockPerturbation>([
+        [head, { kind: 'scalar', scale: -0.1, z: gauss(size(head), 1) }],
+        [norm, { kind: 'scalar', scale: -0.1, z: gauss(size(norm), 2) }],
+      ]),
+    ],
+    [
+      'elementwise (HiZOO)',
+      new Map<string, BlockPerturbation>([
+        [q, { kind: 'elementwise', scale: 0.1, z: gauss(size(q), 3), s: gauss(size(q), 4).map(Math.abs) }],
+        [emb, { kind: 'elementwise', scale: 0.1, z: gauss(size(emb), 5), s: gauss(size(emb), 6).map(Math.abs) }],
+      ]),
+    ],
+    [
+      'low-rank U·Vᵀ (LOZO)',
+      new Map<string, BlockPerturbation>([
+        [q, { kind: 'lowrank', scale: 0.1, rank: 2, u: gauss(shape(q)[0]! * 2, 7), v: gauss(shape(q)[1]! * 2, 8) }],
+        [head, { kind: 'lowrank', scale: 0.1, rank: 1, u: gauss(shape(head)[0]!, 9), v: gauss(shape(head)[1]!, 10) }],
+      ]),
+    ],
   ];
 
   test.each(cases)('%s: both executors equal a forward on θ + c·P(z) written out, and θ is untouched', async (_label, pert) => {
@@ -32,7 +56,9 @@ describe('perturbation inside the forward pass', () => {
     // The independent path: θ' materialised in JS, run unperturbed.
     const written = new ParamStore(model.params.specs(), (spec) => {
       const p = pert.get(spec.name);
-      return p ? perturbedBlock(model.params.get(spec.name), spec.shape, p, new Float32Array(spec.shape.reduce((a, b) => a * b, 1))) : model.params.get(spec.name).slice();
+      return p
+        ? perturbedBlock(model.params.get(spec.name), spec.shape, p, new Float32Array(spec.shape.reduce((a, b) => a * b, 1)))
+        : model.params.get(spec.name).slice();
     });
     const ref = await new OrtExecutor({ ...model, params: written }).forward(batch);
     const base = await new OrtExecutor(model).forward(batch);

@@ -4,11 +4,11 @@
  * Nothing is downloaded: files go under `<dataDir>/<task>/` (datasets/mezo/README.md), with
  * `dataDir` = LoadOptions.dataDir, else $ZO_DATA, else `data` (relative to the working directory).
  */
-import { readSplit } from '../../datasets/hf-files.js';
-import { ZoError } from '../errors.js';
-import { MEZO_RENDERERS, type MezoRender, type MezoTaskName } from './mezo-templates.js';
-import { MEZO_DEFAULT_SIZES, effectiveSizes, mezoSplitIndices } from './sampling.js';
-import type { LoadOptions, LossKind, Metric, Row, Splits, SplitSizes, Task, TaskType } from './task.js';
+import { readSplit } from './hf-files.js';
+import { ZoError } from '../framework/core/errors.js';
+import { MEZO_RENDERERS, type MezoRender, type MezoTaskName } from '../framework/tasks/mezo-templates.js';
+import { MEZO_DEFAULT_SIZES, effectiveSizes, mezoSplitIndices } from '../framework/tasks/sampling.js';
+import type { LoadOptions, LossKind, Metric, Row, Splits, SplitSizes, Task, TaskType } from '../framework/tasks/task.js';
 
 interface Spec {
   name: MezoTaskName;
@@ -32,17 +32,128 @@ const D = MEZO_DEFAULT_SIZES;
 const DEV100: SplitSizes = { train: 1000, dev: 100, test: 1000 };
 
 const SPECS: readonly Spec[] = [
-  { name: 'sst2', hf: 'nyu-mll/glue sst2', hfDir: 'sst2', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '1000/500/872', what: 'SST-2 sentiment' },
-  { name: 'rte', hf: 'aps/super_glue rte', hfDir: 'rte', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '1000/500/277', what: 'RTE entailment' },
-  { name: 'cb', hf: 'aps/super_glue cb', hfDir: 'cb', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: DEV100, effective: '150/100/56', what: 'CommitmentBank 3-way entailment' },
-  { name: 'boolq', hf: 'google/boolq', hfDir: 'data', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '1000/500/1000', what: 'BoolQ yes/no questions' },
-  { name: 'wsc', hf: 'aps/super_glue wsc.fixed', hfDir: 'wsc.fixed', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '54/500/104', what: 'Winograd schemas', note: ' (MeZO quirk: dev keeps 500 of the 554 train rows)' },
-  { name: 'wic', hf: 'aps/super_glue wic', hfDir: 'wic', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '1000/500/638', what: 'Words in context' },
-  { name: 'multirc', hf: 'aps/super_glue multirc', hfDir: 'multirc', type: 'classification', loss: 'classification', metric: 'accuracy', sizes: D, effective: '1000/500/1000', what: 'MultiRC answer checking' },
-  { name: 'copa', hf: 'aps/super_glue copa', hfDir: 'copa', type: 'multiple-choice', loss: 'lm', metric: 'accuracy', sizes: DEV100, effective: '300/100/100', what: 'COPA cause/effect' },
-  { name: 'record', hf: 'aps/super_glue record', hfDir: 'record', type: 'multiple-choice', loss: 'lm', metric: 'accuracy', sizes: D, effective: '1000/500/1000', what: 'ReCoRD cloze over entities' },
-  { name: 'squad', hf: 'rajpurkar/squad', hfDir: 'plain_text', type: 'generation', loss: 'lm', metric: 'f1', sizes: D, effective: '1000/500/1000', what: 'SQuAD v1.1 extractive QA' },
-  { name: 'drop', hf: 'ucinlp/drop', hfDir: 'data', type: 'generation', loss: 'lm', metric: 'f1', sizes: D, effective: '1000/500/1000', what: 'DROP discrete reasoning QA' },
+  {
+    name: 'sst2',
+    hf: 'nyu-mll/glue sst2',
+    hfDir: 'sst2',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/872',
+    what: 'SST-2 sentiment',
+  },
+  {
+    name: 'rte',
+    hf: 'aps/super_glue rte',
+    hfDir: 'rte',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/277',
+    what: 'RTE entailment',
+  },
+  {
+    name: 'cb',
+    hf: 'aps/super_glue cb',
+    hfDir: 'cb',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: DEV100,
+    effective: '150/100/56',
+    what: 'CommitmentBank 3-way entailment',
+  },
+  {
+    name: 'boolq',
+    hf: 'google/boolq',
+    hfDir: 'data',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/1000',
+    what: 'BoolQ yes/no questions',
+  },
+  {
+    name: 'wsc',
+    hf: 'aps/super_glue wsc.fixed',
+    hfDir: 'wsc.fixed',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '54/500/104',
+    what: 'Winograd schemas',
+    note: ' (MeZO quirk: dev keeps 500 of the 554 train rows)',
+  },
+  {
+    name: 'wic',
+    hf: 'aps/super_glue wic',
+    hfDir: 'wic',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/638',
+    what: 'Words in context',
+  },
+  {
+    name: 'multirc',
+    hf: 'aps/super_glue multirc',
+    hfDir: 'multirc',
+    type: 'classification',
+    loss: 'classification',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/1000',
+    what: 'MultiRC answer checking',
+  },
+  {
+    name: 'copa',
+    hf: 'aps/super_glue copa',
+    hfDir: 'copa',
+    type: 'multiple-choice',
+    loss: 'lm',
+    metric: 'accuracy',
+    sizes: DEV100,
+    effective: '300/100/100',
+    what: 'COPA cause/effect',
+  },
+  {
+    name: 'record',
+    hf: 'aps/super_glue record',
+    hfDir: 'record',
+    type: 'multiple-choice',
+    loss: 'lm',
+    metric: 'accuracy',
+    sizes: D,
+    effective: '1000/500/1000',
+    what: 'ReCoRD cloze over entities',
+  },
+  {
+    name: 'squad',
+    hf: 'rajpurkar/squad',
+    hfDir: 'plain_text',
+    type: 'generation',
+    loss: 'lm',
+    metric: 'f1',
+    sizes: D,
+    effective: '1000/500/1000',
+    what: 'SQuAD v1.1 extractive QA',
+  },
+  {
+    name: 'drop',
+    hf: 'ucinlp/drop',
+    hfDir: 'data',
+    type: 'generation',
+    loss: 'lm',
+    metric: 'f1',
+    sizes: D,
+    effective: '1000/500/1000',
+    what: 'DROP discrete reasoning QA',
+  },
 ];
 
 /** Where the user's files are: the option, else $ZO_DATA, else ./data. */
@@ -84,7 +195,9 @@ class MezoTask implements Task {
     const idx = mezoSplitIndices(train.length, valid.length, sizes, opts.trainSetSeed);
     if (idx.train.length === 0 && sizes.train > 0) {
       const e = effectiveSizes(train.length, valid.length, sizes);
-      throw new ZoError(`${name}: the train split has ${train.length} rows and dev takes ${e.dev} of them, leaving none to train on; ask for a smaller dev size`);
+      throw new ZoError(
+        `${name}: the train split has ${train.length} rows and dev takes ${e.dev} of them, leaving none to train on; ask for a smaller dev size`,
+      );
     }
     // Render every drawn row once now, so bad data fails here naming the split and the HF row index.
     const pick = (rows: Row[], ids: number[], split: string): Row[] =>

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import { ZoError } from '../errors.js';
+import { ZoError } from '../core/errors.js';
 import { lmBatch, type Batch } from '../engine/batch.js';
 import type { Executor } from '../engine/executor.js';
 import { LazyGradients } from '../engine/gradients.js';
 import type { LoadedModel } from '../models/load.js';
-import type { Problem, StepObjective } from './harness.js';
-import { keyOf, uniformAt } from './rng.js';
+import type { Problem, StepObjective } from '../core/problem.js';
+import { keyOf, uniformAt } from '../core/rng.js';
 
 /** Windows of a token stream: the language-model objective on a text file. */
 export interface LmData {
@@ -42,7 +42,8 @@ export function trainBatch(d: LmData, seed: number, step: number): Batch {
 export function evalBatches(d: LmData, maxBatches = 8): Batch[] {
   const S = Math.min(d.seqLen, d.tokens.length);
   const windows: number[][] = [];
-  for (let off = 0; off + S <= d.tokens.length && windows.length < maxBatches * d.batchSize; off += S) windows.push(d.tokens.slice(off, off + S));
+  for (let off = 0; off + S <= d.tokens.length && windows.length < maxBatches * d.batchSize; off += S)
+    windows.push(d.tokens.slice(off, off + S));
   const batches: Batch[] = [];
   for (let i = 0; i < windows.length; i += d.batchSize) batches.push(lmBatch(windows.slice(i, i + d.batchSize)));
   return batches;

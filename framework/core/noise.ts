@@ -1,4 +1,4 @@
-import { ZoError } from '../errors.js';
+import { ZoError } from './errors.js';
 import { fillGaussian, keyOf, permute } from './rng.js';
 
 const { floor } = Math; // module scope: jest's realm makes every `Math.x` lookup slow (see rng.ts)
@@ -22,7 +22,9 @@ export const NOISE_VERSIONS: Readonly<Record<NoiseKind, number>> = { exact: 1, t
 export function checkNoiseVersion(kind: NoiseKind, recorded: number | undefined, where: string): void {
   const version = recorded ?? 1;
   if (version !== NOISE_VERSIONS[kind])
-    throw new ZoError(`${where}: the run drew ${kind} noise version ${version}, this zo draws version ${NOISE_VERSIONS[kind]}: it cannot be resumed bit-exactly; start a new run`);
+    throw new ZoError(
+      `${where}: the run drew ${kind} noise version ${version}, this zo draws version ${NOISE_VERSIONS[kind]}: it cannot be resumed bit-exactly; start a new run`,
+    );
 }
 
 export interface NoiseSource {
@@ -137,7 +139,9 @@ export class TableNoise implements NoiseSource {
     try {
       table = new Float32Array(floats);
     } catch {
-      throw new ZoError(`table noise needs ${floats.toLocaleString('en')} floats (${((4 * floats) / 1e9).toFixed(1)} GB, ${this.lanes + 1} × ${probes} probe(s) × ${P.toLocaleString('en')} parameters), more than this machine allocates: use --noise exact`);
+      throw new ZoError(
+        `table noise needs ${floats.toLocaleString('en')} floats (${((4 * floats) / 1e9).toFixed(1)} GB, ${this.lanes + 1} × ${probes} probe(s) × ${P.toLocaleString('en')} parameters), more than this machine allocates: use --noise exact`,
+      );
     }
     this.table = fillGaussian(table, keyOf(seed, TABLE_TAG));
   }
@@ -156,7 +160,8 @@ export class TableNoise implements NoiseSource {
   }
 
   z(step: number, probe: number, block: number): Float32Array {
-    if (!(probe >= 0 && probe < this.probes)) throw new RangeError(`table noise was sized for ${this.probes} probe(s) per step; probe ${probe} was asked for`);
+    if (!(probe >= 0 && probe < this.probes))
+      throw new RangeError(`table noise was sized for ${this.probes} probe(s) per step; probe ${probe} was asked for`);
     // Every block of every pass of a step asks: compute the step's offset once.
     if (this.current.step !== step) this.current = { step, offset: this.offset(step) };
     const start = this.current.offset + probe * this.probeFloats + this.starts[block]!;

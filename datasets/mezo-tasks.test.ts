@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ZoError } from '../errors.js';
-import { MEZO_TASK_NAMES } from './mezo-templates.js';
+import { ZoError } from '../framework/core/errors.js';
+import { MEZO_TASK_NAMES } from '../framework/tasks/mezo-templates.js';
 import { MEZO_TASKS, mezoDataDir } from './mezo-tasks.js';
-import type { Row, Task } from './task.js';
+import type { Row, Task } from '../framework/tasks/task.js';
 
 let data: string;
 beforeAll(() => {
@@ -23,13 +23,23 @@ function jsonl(file: string, rows: Row[]): void {
 
 const sst2Rows = (n: number): Row[] => Array.from({ length: n }, (_, i) => ({ sentence: `sentence ${i} `, label: i % 2, idx: i }));
 const wscRows = (n: number): Row[] =>
-  Array.from({ length: n }, (_, i) => ({ text: `Text ${i}. It fell.`, span1_index: 0, span2_index: 2, span1_text: 'Text', span2_text: 'It', label: i % 2, idx: i }));
+  Array.from({ length: n }, (_, i) => ({
+    text: `Text ${i}. It fell.`,
+    span1_index: 0,
+    span2_index: 2,
+    span1_text: 'Text',
+    span2_text: 'It',
+    label: i % 2,
+    idx: i,
+  }));
 const idx = (rows: Row[]): unknown[] => rows.map((r) => r.idx);
 
 describe('MEZO_TASKS', () => {
   test('the eleven tasks with their type, loss, metric and MeZO sizes', () => {
     expect(MEZO_TASKS.map((t) => t.name)).toEqual([...MEZO_TASK_NAMES]);
-    const table = Object.fromEntries(MEZO_TASKS.map((t) => [t.name, [t.suite, t.type, t.loss, t.metric, t.sizes.train, t.sizes.dev, t.sizes.test]]));
+    const table = Object.fromEntries(
+      MEZO_TASKS.map((t) => [t.name, [t.suite, t.type, t.loss, t.metric, t.sizes.train, t.sizes.dev, t.sizes.test]]),
+    );
     expect(table).toEqual({
       sst2: ['mezo', 'classification', 'classification', 'accuracy', 1000, 500, 1000],
       rte: ['mezo', 'classification', 'classification', 'accuracy', 1000, 500, 1000],
@@ -48,7 +58,11 @@ describe('MEZO_TASKS', () => {
   });
 
   test('render uses the MeZO template', () => {
-    expect(task('sst2').render({ sentence: 'fine ', label: 1 })).toEqual({ prompt: 'fine It was', options: [' terrible', ' great'], label: 1 });
+    expect(task('sst2').render({ sentence: 'fine ', label: 1 })).toEqual({
+      prompt: 'fine It was',
+      options: [' terrible', ' great'],
+      label: 1,
+    });
   });
 
   test('the data folder: option, else $ZO_DATA, else ./data', () => {
@@ -69,7 +83,10 @@ describe('MEZO_TASKS', () => {
 describe('load', () => {
   beforeAll(() => {
     jsonl(path.join(data, 'sst2', 'train.jsonl'), sst2Rows(30));
-    jsonl(path.join(data, 'sst2', 'validation.jsonl'), sst2Rows(12).map((r) => ({ ...r, idx: 100 + (r.idx as number) })));
+    jsonl(
+      path.join(data, 'sst2', 'validation.jsonl'),
+      sst2Rows(12).map((r) => ({ ...r, idx: 100 + (r.idx as number) })),
+    );
     // WSC at its real sizes: 554 train, 104 validation.
     jsonl(path.join(data, 'wsc', 'wsc.fixed', 'train.jsonl'), wscRows(554));
     jsonl(path.join(data, 'wsc', 'wsc.fixed', 'validation.jsonl'), wscRows(104));
@@ -121,8 +138,8 @@ describe('load', () => {
     rows[6] = { sentence: 'broken', idx: 6 }; // no label; permutation(10, seed 0) draws row 6 (perm starts 2, 8, 4, 9, 1, 6)
     jsonl(path.join(data, 'broken', 'sst2', 'train.jsonl'), rows);
     jsonl(path.join(data, 'broken', 'sst2', 'validation.jsonl'), sst2Rows(3));
-    await expect(task('sst2').load({ dataDir: path.join(data, 'broken'), trainSetSeed: 0, sizes: { train: 8, dev: 2, test: 3 } })).rejects.toThrow(
-      'sst2 train row 6: missing field "label"',
-    );
+    await expect(
+      task('sst2').load({ dataDir: path.join(data, 'broken'), trainSetSeed: 0, sizes: { train: 8, dev: 2, test: 3 } }),
+    ).rejects.toThrow('sst2 train row 6: missing field "label"');
   });
 });

@@ -1,4 +1,13 @@
-import { ExactNoise, TableNoise, TABLE_DILUTION, checkNoiseVersion, makeNoise, NOISE_KINDS, NOISE_VERSIONS, type NoiseSource } from './noise.js';
+import {
+  ExactNoise,
+  TableNoise,
+  TABLE_DILUTION,
+  checkNoiseVersion,
+  makeNoise,
+  NOISE_KINDS,
+  NOISE_VERSIONS,
+  type NoiseSource,
+} from './noise.js';
 import { fillGaussian, keyOf, mix32, permute } from './rng.js';
 
 function moments(x: Float32Array): { mean: number; variance: number } {
@@ -73,7 +82,7 @@ class RunIndex {
   shared(z: Float32Array): number {
     const [a, b] = [this.sorted, RunIndex.triples(z)];
     let n = 0;
-    for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    for (let i = 0, j = 0; i < a.length && j < b.length;) {
       if (a[i]! < b[j]!) i++;
       else if (a[i]! > b[j]!) j++;
       else {
@@ -234,7 +243,8 @@ describe('noise versions', () => {
     expect(NOISE_VERSIONS).toEqual({ exact: 1, table: 2 });
     expect(() => checkNoiseVersion('exact', undefined, 'spec.json')).not.toThrow();
     expect(() => checkNoiseVersion('table', 2, 'spec.json')).not.toThrow();
-    expect(() => checkNoiseVersion('table', undefined, 'run/spec.json')).toThrow('run/spec.json: the run drew table noise version 1, this zo draws version 2');
+    expect(() => checkNoiseVersion('table', undefined, 'run/spec.json')).toThrow(
+      'run/spec.json: the run drew table noise version 1, this zo draws version 2',
+    );
   });
-
 });

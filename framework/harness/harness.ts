@@ -1,21 +1,9 @@
-import { ZoError } from '../errors.js';
-import type { ParamStore } from '../engine/params.js';
+import { ZoError } from '../core/errors.js';
+import type { ParamStore } from '../core/params.js';
 import type { Optimizer, OptimizerState, StepContext, StepInfo } from '../optimizers/optimizer.js';
-import type { NoiseSource } from './noise.js';
-import type { Perturbation } from './perturbation.js';
-import { keyOf } from './rng.js';
-
-/** The objective on one step's batch. */
-export interface StepObjective {
-  loss(perturbation?: Perturbation): Promise<number>;
-  lossAndGrads(): Promise<{ loss: number; grads: Map<string, Float32Array> }>;
-}
-
-/** A training problem: θ and, for each step, the objective on that step's batch (keyed by step). */
-export interface Problem {
-  readonly params: ParamStore;
-  at(step: number): StepObjective;
-}
+import type { NoiseSource } from '../core/noise.js';
+import type { Problem } from '../core/problem.js';
+import { keyOf } from '../core/rng.js';
 
 export type ScheduleKind = 'constant' | 'linear';
 export const SCHEDULES: readonly ScheduleKind[] = ['constant', 'linear'];
@@ -113,7 +101,8 @@ function diagnose(params: ParamStore): string {
   for (const name of params.names) {
     const v = params.get(name);
     const bad = v.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) return `θ holds a non-finite value (${name}[${bad}] = ${v[bad]}): the weights were loaded or updated that way; restart from a good checkpoint with a lower --lr`;
+    if (bad >= 0)
+      return `θ holds a non-finite value (${name}[${bad}] = ${v[bad]}): the weights were loaded or updated that way; restart from a good checkpoint with a lower --lr`;
   }
   return 'θ is finite, so the probes overflow: lower --lr or --eps, or check the data for empty targets';
 }

@@ -1,8 +1,8 @@
-import { ZoError } from '../errors.js';
-import { TINY_TASKS } from '../../datasets/tiny/index.js';
-import { loadCustomTask } from './custom.js';
+import { ZoError } from '../framework/core/errors.js';
+import { TINY_TASKS } from './tiny/index.js';
+import { loadCustomTask } from '../framework/tasks/custom.js';
 import { MEZO_TASKS } from './mezo-tasks.js';
-import type { Task } from './task.js';
+import type { Task } from '../framework/tasks/task.js';
 
 /** Every built-in task, in one explicit list: MeZO's 11, then the offline tiny suite. */
 export const TASKS: readonly Task[] = [...MEZO_TASKS, ...TINY_TASKS];
