@@ -1,8 +1,8 @@
 import { ZoError } from '../core/errors.js';
+import { createExecutor, type ExecutorName } from '../engine/create.js';
 import type { Executor, Model } from '../engine/executor.js';
-import { OrtExecutor } from '../engine/ort.js';
 
-export type ExecutorName = 'ort' | 'tfjs';
+export type { ExecutorName } from '../engine/create.js';
 
 export const executorOption = {
   choices: ['ort', 'tfjs'] as const,
@@ -27,11 +27,8 @@ export const threadsOption = {
 } as const;
 export const jsonOption = { type: 'boolean', default: false, describe: 'print JSON instead of text' } as const;
 
-/** tfjs is imported only when asked for: loading it costs half a second of every CLI start. */
-export async function makeExecutor(model: Model, name: ExecutorName, threads?: number): Promise<Executor> {
-  if (name === 'ort') return new OrtExecutor(model, { threads });
-  const { TfjsExecutor } = await import('../engine/tfjs.js');
-  return TfjsExecutor.create(model);
+export function makeExecutor(model: Model, executor: ExecutorName, threads?: number): Promise<Executor> {
+  return createExecutor(model, { executor, threads });
 }
 
 export function printJson(value: unknown): void {

@@ -1,11 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
-import { loadModel } from '../models/load.js';
-import { batchOptions, encodeSplit } from '../tasks/problem.js';
 import { resolveTask } from '../../datasets/registry.js';
-import { scoreTask } from '../tasks/scoring.js';
+import { evaluate } from '../runs/evaluate.js';
 import { splitSizes } from './run.js';
-import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, type ExecutorName } from './common.js';
+import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
 
 interface Args {
   model: string;
@@ -51,21 +49,18 @@ export const evalCommand: CommandModule<object, Args> = {
   handler: async (argv) => {
     if (!argv.task && !argv.taskFile) throw new ZoError('give --task NAME or --task-file FILE');
     const task = resolveTask(argv.task, argv.taskFile);
-    const model = loadModel(argv.model);
-    const splits = await task.load({ dataDir: argv.dataDir, trainSetSeed: argv.trainSetSeed, sizes: splitSizes(argv) });
-    const rows = splits[argv.split].slice(0, argv.limit);
-    const o = batchOptions(model, argv.maxLen);
-    const examples = encodeSplit(task, model, rows, argv.split, o.maxLen);
-    const exec = await makeExecutor(model, argv.executor, argv.threads);
-    try {
-      const r = await scoreTask(exec, task, model.tokenizer, examples, o);
-      const out = { task: task.name, split: argv.split, metric: task.metric, score: r.score, loss: r.loss, examples: examples.length };
-      if (argv.json) return printJson(out);
-      console.log(
-        `${task.name} ${argv.split}: ${task.metric} ${(100 * r.score).toFixed(2)} over ${examples.length} examples (loss ${r.loss.toFixed(4)}; ${exec.describe()})`,
-      );
-    } finally {
-      await exec.dispose();
-    }
+    const r = await evaluate(argv.model, task, {
+      split: argv.split,
+      dataDir: argv.dataDir,
+      trainSetSeed: argv.trainSetSeed,
+      sizes: splitSizes(argv),
+      maxLen: argv.maxLen,
+      limit: argv.limit,
+      executor: argv.executor,
+      threads: argv.threads,
+    });
+    const out = { task: r.task, split: r.split, metric: r.metric, score: r.score, loss: r.loss, examples: r.examples };
+    if (argv.json) return printJson(out);
+    console.log(`${r.task} ${r.split}: ${r.metric} ${(100 * r.score).toFixed(2)} over ${r.examples} examples (loss ${r.loss.toFixed(4)})`);
   },
 };

@@ -1,11 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { z } from 'zod';
-import { OPTIMIZERS, parseHyperparameters } from '../optimizers/registry.js';
+import { loadPlugin } from '../optimizers/plugins.js';
+import { allOptimizers, parseHyperparameters } from '../optimizers/registry.js';
 import { jsonOption, printJson } from './common.js';
 
 /** The registry as data: name, memory (extra model-sized buffers), passes per step, hyperparameters. */
 export function optimizerTable() {
-  return OPTIMIZERS.map((o) => {
+  return allOptimizers().map((o) => {
     const defaults = parseHyperparameters(o, {});
     const schema = z.toJSONSchema(o.hyperparameters as z.ZodType, { io: 'input' }) as {
       properties?: Record<string, { type?: string; default?: unknown; description?: string }>;
@@ -24,11 +25,15 @@ export function optimizerTable() {
   });
 }
 
-export const optimizersCommand: CommandModule<object, { json: boolean }> = {
+export const optimizersCommand: CommandModule<object, { json: boolean; plugin: string[] }> = {
   command: 'optimizers',
   describe: 'list the optimizers: memory factor, forward passes per step, hyperparameters and defaults',
-  builder: (y) => y.option('json', jsonOption),
-  handler: (argv) => {
+  builder: (y) =>
+    y
+      .option('plugin', { type: 'string', array: true, default: [], describe: 'also list the optimizers this ES module exports' })
+      .option('json', jsonOption),
+  handler: async (argv) => {
+    for (const p of argv.plugin) await loadPlugin(p);
     const rows = optimizerTable();
     if (argv.json) return printJson(rows);
     for (const r of rows) {

@@ -3,8 +3,8 @@ import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-import { optimizerNamed } from '../optimizers/registry.js';
 import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
+import { completeSpec, RUN_DEFAULTS } from '../runs/spec.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import { SCHEDULES, type ScheduleKind, type StepRecord } from '../harness/harness.js';
 import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
@@ -22,6 +22,7 @@ interface Args {
   evalEvery?: number;
   maxLen?: number;
   optimizer?: string;
+  plugin: string[];
   lr?: number;
   eps?: number;
   weightDecay?: number;
@@ -82,24 +83,8 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
 /** `zo run` with no model and no task: the quick start (hyperparameters tuned for it, see README). */
 export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-4, steps: 2000 };
 
-/**
- * Defaults of the flags that shape a run. They are applied here, not by yargs, so that a resume can
- * tell a typed flag (it must agree with the run's spec.json) from one left out.
- */
-export const RUN_DEFAULTS = {
-  trainSetSeed: 0,
-  maxLen: 2048,
-  optimizer: 'mezo',
-  steps: 1000,
-  batchSize: 16,
-  seqLen: 64,
-  seed: 0,
-  noise: 'exact' as NoiseKind,
-  schedule: 'constant' as ScheduleKind,
-  executor: 'ort' as ExecutorName,
-  saveEvery: 0,
-  logEvery: 10,
-};
+// Applied here, not by yargs, so that a resume can tell a typed flag (it must agree with the run's
+// spec.json) from one left out.
 const D = RUN_DEFAULTS;
 
 /** The hyperparameters typed as --lr, --eps, --weight-decay and --hp. */
@@ -125,6 +110,7 @@ function typedFields(argv: Args): Partial<RunSpec> {
     evalEvery: argv.evalEvery,
     maxLen: argv.maxLen,
     optimizer: argv.optimizer,
+    plugins: argv.plugin.length ? argv.plugin : undefined,
     batchSize: argv.batchSize,
     seqLen: argv.seqLen,
     seed: argv.seed,
@@ -154,31 +140,30 @@ function newSpec(argv: Args): RunSpec {
       );
   }
   if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
-  optimizerNamed(argv.optimizer ?? D.optimizer);
-  const steps = argv.steps ?? D.steps;
-  return {
+  return completeSpec({
     model: argv.model,
     textFile: argv.textFile,
     task: argv.task,
     taskFile: argv.taskFile,
     dataDir: argv.dataDir,
-    trainSetSeed: argv.trainSetSeed ?? D.trainSetSeed,
+    trainSetSeed: argv.trainSetSeed,
     sizes: splitSizes(argv),
-    evalEvery: argv.evalEvery ?? Math.max(1, Math.floor(steps / 5)),
-    maxLen: argv.maxLen ?? D.maxLen,
-    optimizer: argv.optimizer ?? D.optimizer,
+    evalEvery: argv.evalEvery,
+    maxLen: argv.maxLen,
+    optimizer: argv.optimizer,
+    plugins: argv.plugin.length ? argv.plugin : undefined,
     hyperparameters: typedHyperparameters(argv),
-    steps,
-    batchSize: argv.batchSize ?? D.batchSize,
-    seqLen: argv.seqLen ?? D.seqLen,
-    seed: argv.seed ?? D.seed,
-    noise: argv.noise ?? D.noise,
-    schedule: argv.schedule ?? D.schedule,
-    executor: argv.executor ?? D.executor,
+    steps: argv.steps,
+    batchSize: argv.batchSize,
+    seqLen: argv.seqLen,
+    seed: argv.seed,
+    noise: argv.noise,
+    schedule: argv.schedule,
+    executor: argv.executor,
     threads: argv.threads,
-    saveEvery: argv.saveEvery ?? D.saveEvery,
-    logEvery: argv.logEvery ?? D.logEvery,
-  };
+    saveEvery: argv.saveEvery,
+    logEvery: argv.logEvery,
+  });
 }
 
 export const runCommand: CommandModule<object, Args> = {
@@ -208,6 +193,12 @@ export const runCommand: CommandModule<object, Args> = {
       .option('max-len', {
         type: 'number',
         describe: `tasks: tokens per example, at most the model's max_position_embeddings (default ${D.maxLen}, MeZO's max_length); prompts are truncated from the left, generation prompts to max-len − 50 so that 50 new tokens fit`,
+      })
+      .option('plugin', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'an ES module that exports your own optimizer(s) (see README "API"); repeatable, recorded in spec.json',
       })
       .option('optimizer', { type: 'string', describe: `see \`zo optimizers\` (default ${D.optimizer})` })
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })

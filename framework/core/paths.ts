@@ -2,6 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** zo's name on npm (`zo` itself is an unrelated package there); the command stays `zo`. */
+export const PACKAGE_NAME = 'zo-finetune';
+
 let cachedRoot: string | undefined;
 
 /**
@@ -15,12 +18,12 @@ export function packageRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if (JSON.parse(readFileSync(pkg, 'utf8')).name === 'zo') return (cachedRoot = dir);
+        if (JSON.parse(readFileSync(pkg, 'utf8')).name === PACKAGE_NAME) return (cachedRoot = dir);
       } catch {
         // An unreadable package.json further down is not ours; keep walking up.
       }
     }
-    if (dirname(dir) === dir) throw new Error(`packageRoot: no package.json named "zo" above ${start}`);
+    if (dirname(dir) === dir) throw new Error(`packageRoot: no package.json named "${PACKAGE_NAME}" above ${start}`);
   }
 }
 

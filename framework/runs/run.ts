@@ -7,22 +7,22 @@ import type { ParamStore } from '../core/params.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
+import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../core/paths.js';
-import { batchOptions, encodeSplit, TaskProblem } from '../tasks/problem.js';
+import { lmProblem, taskProblem } from '../tasks/build.js';
 import { resolveTask } from '../../datasets/registry.js';
 import { scoreTask, taskLoss, type Encoded } from '../tasks/scoring.js';
 import type { Task } from '../tasks/task.js';
 import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
-import { LmProblem, evalBatches, meanLoss, readTextTokens } from '../tasks/lm-problem.js';
 import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { lockRunFolder, type RunLock } from './lock.js';
-import { absolutePaths, resumedSpec, validateSpec, type ResumeRequest, type RunSpec } from './spec.js';
+import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
 
-export type { ResumeRequest, RunSpec } from './spec.js';
+export type { ResumeRequest, RunSpec, RunSpecInput } from './spec.js';
 
 export interface RunSummary {
   optimizer: string;
@@ -50,6 +50,8 @@ export interface RunSummary {
 
 export interface RunHooks {
   onStep?: (r: StepRecord, spec: RunSpec) => void;
+  /** After each dev evaluation (tasks): the step, its dev loss, and whether it is the best so far. */
+  onEval?: (e: { step: number; devLoss: number; best: boolean }) => void;
   log?: (msg: string) => void;
 }
 
@@ -104,33 +106,13 @@ interface Prepared {
   progress: Progress;
 }
 
-function makeObjectiveText(spec: RunSpec, model: LoadedModel, exec: Executor): RunObjective {
-  const tokens = readTextTokens(spec.textFile!, model);
-  if (spec.seqLen > model.config.maxPositions)
-    throw new ZoError(`--seq-len ${spec.seqLen}: the model has only ${model.config.maxPositions} positions`);
-  if (spec.seqLen > tokens.length)
-    throw new ZoError(
-      `--seq-len ${spec.seqLen}: ${spec.textFile} has only ${tokens.length} tokens; use a shorter --seq-len or a longer text`,
-    );
-  const data = { tokens, seqLen: spec.seqLen, batchSize: spec.batchSize };
-  const evalSet = evalBatches(data);
-  return { problem: new LmProblem(model, data, spec.seed, exec), heldOutLoss: () => meanLoss(exec, evalSet) };
-}
-
 async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor): Promise<RunObjective> {
-  if (spec.textFile) return makeObjectiveText(spec, model, exec);
+  if (spec.textFile)
+    return lmProblem({ model, exec, textFile: spec.textFile, batchSize: spec.batchSize, seqLen: spec.seqLen, seed: spec.seed });
   const task = resolveTask(spec.task, spec.taskFile);
-  const splits = await task.load({ dataDir: spec.dataDir, trainSetSeed: spec.trainSetSeed, sizes: spec.sizes });
-  const o = batchOptions(model, spec.maxLen);
-  const encoded = {
-    train: encodeSplit(task, model, splits.train, 'train', o.maxLen),
-    dev: encodeSplit(task, model, splits.dev, 'dev', o.maxLen),
-    test: encodeSplit(task, model, splits.test, 'test', o.maxLen),
-  };
-  for (const [split, rows] of Object.entries(encoded))
-    if (rows.length === 0) throw new ZoError(`task ${task.name}: the ${split} split is empty`);
+  const { problem, encoded, batching: o } = await taskProblem({ ...spec, model, task, exec });
   return {
-    problem: new TaskProblem(task, model, encoded.train, spec.batchSize, spec.seed, exec, o),
+    problem,
     heldOutLoss: () => taskLoss(exec, task, encoded.dev, o),
     task: {
       task,
@@ -144,6 +126,7 @@ async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor):
 /** Loads and checks everything the run needs: model, optimizer, objective, and a resume's checkpoint. */
 async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume: boolean): Promise<Prepared> {
   validateSpec(spec);
+  for (const plugin of spec.plugins ?? []) await loadPlugin(plugin);
   const optimizer = optimizerNamed(spec.optimizer);
   const h = parseHyperparameters(optimizer, spec.hyperparameters);
   const model = loadModel(spec.model);
@@ -243,11 +226,13 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
   const evaluateDev = async (step: number): Promise<number> => {
     progress.evaluatedAt = step;
     const devLoss = await heldOut();
-    if (devLoss < progress.bestDevLoss!) {
+    const best = devLoss < progress.bestDevLoss!;
+    if (best) {
       progress.bestDevLoss = devLoss;
       progress.bestStep = step;
       saveBest(bestFile, model.params, step);
     }
+    hooks.onEval?.({ step, devLoss, best });
     return devLoss;
   };
 
@@ -376,7 +361,8 @@ async function runClaimed(p: Prepared, expect: 'new' | 'run', hooks: RunHooks): 
  * end, and summary.json comes last: a run folder without it is unfinished. Tasks evaluate dev every
  * `evalEvery` steps, keep the lowest-dev-loss weights in best.safetensors and report test on those.
  */
-export async function startRun(outDir: string, specIn: RunSpec, hooks: RunHooks = {}): Promise<RunSummary> {
+export async function startRun(outDir: string, input: RunSpecInput, hooks: RunHooks = {}): Promise<RunSummary> {
+  const specIn = completeSpec(input);
   const state = inspectOutFolder(outDir);
   if (state === 'run') throw new ZoError(`--out ${outDir}: already holds a run; pass --resume to continue it, or choose another folder`);
   const spec = { ...absolutePaths(specIn), noiseVersion: NOISE_VERSIONS[specIn.noise] };

@@ -23,6 +23,8 @@ export interface RunSpec {
   /** Tasks: tokens per row, prompts truncated from the left. */
   maxLen: number;
   optimizer: string;
+  /** ES modules (absolute paths) that register optimizers from outside zo; loaded again on resume. */
+  plugins?: string[];
   hyperparameters: Record<string, unknown>;
   steps: number;
   batchSize: number;
@@ -41,6 +43,32 @@ export interface RunSpec {
   logEvery: number;
 }
 
+/** The defaults of a run's settings (the CLI's and the API's): MeZO's where MeZO has one. */
+export const RUN_DEFAULTS = {
+  trainSetSeed: 0,
+  maxLen: 2048,
+  optimizer: 'mezo',
+  steps: 1000,
+  batchSize: 16,
+  seqLen: 64,
+  seed: 0,
+  noise: 'exact' as NoiseKind,
+  schedule: 'constant' as ScheduleKind,
+  executor: 'ort' as 'ort' | 'tfjs',
+  saveEvery: 0,
+  logEvery: 10,
+};
+
+/** A run as a script states it: a model, one objective, and any settings that differ from the defaults. */
+export type RunSpecInput = Pick<RunSpec, 'model'> & Partial<RunSpec>;
+
+/** The full spec: defaults filled in, dev evaluated five times a run unless said otherwise. */
+export function completeSpec(p: RunSpecInput): RunSpec {
+  const defined = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RunSpecInput;
+  const steps = defined.steps ?? RUN_DEFAULTS.steps;
+  return { ...RUN_DEFAULTS, hyperparameters: {}, evalEvery: Math.max(1, Math.floor(steps / 5)), ...defined, steps };
+}
+
 /** The fields a resume may change: they decide how a run is carried out, not where it ends up. */
 export const OPERATIONAL = ['threads', 'saveEvery', 'logEvery'] as const;
 
@@ -53,6 +81,7 @@ const PATHS = ['model', 'textFile', 'taskFile', 'dataDir'] as const;
 export function absolutePaths(spec: RunSpec): RunSpec {
   const out = { ...spec };
   for (const k of PATHS) if (out[k] !== undefined) out[k] = path.resolve(out[k]!);
+  if (out.plugins) out.plugins = out.plugins.map((p) => path.resolve(p));
   return out;
 }
 
@@ -116,7 +145,11 @@ export function resumedSpec(file: string, spec: RunSpec, checkpointStep: number,
           conflicts.push(`${h} ${JSON.stringify(x)} (the run has ${JSON.stringify(spec.hyperparameters[h])})`);
       continue;
     }
-    const theirs = (PATHS as readonly string[]).includes(k) ? path.resolve(v as string) : v;
+    const theirs = (PATHS as readonly string[]).includes(k)
+      ? path.resolve(v as string)
+      : k === 'plugins'
+        ? (v as string[]).map((p) => path.resolve(p))
+        : v;
     if (JSON.stringify(theirs) !== JSON.stringify(spec[k]))
       conflicts.push(`${flagOf(k)} ${JSON.stringify(v)} (the run has ${JSON.stringify(spec[k])})`);
   }

@@ -1,0 +1,19 @@
+import type { Executor } from './executor.js';
+import type { Model } from './model.js';
+import { OrtExecutor } from './ort.js';
+
+export type ExecutorName = 'ort' | 'tfjs';
+
+export interface ExecutorOptions {
+  /** ort (ONNX Runtime, the ZO hot path; the default) or tfjs (eager, with autodiff). */
+  executor?: ExecutorName;
+  /** ONNX Runtime intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+/** An executor for `model`. tfjs is imported only when asked for: loading it costs half a second. */
+export async function createExecutor(model: Model, opts: ExecutorOptions = {}): Promise<Executor> {
+  if ((opts.executor ?? 'ort') === 'ort') return new OrtExecutor(model, { threads: opts.threads });
+  const { TfjsExecutor } = await import('./tfjs.js');
+  return TfjsExecutor.create(model);
+}

@@ -1,0 +1,56 @@
+/**
+ * zo's public API: what an ablation script imports (`import { … } from 'zo-finetune'`). The `zo`
+ * CLI is one client of it. Everything here is typed; see README "API" and examples/.
+ */
+
+// Models: a Hugging Face folder (config.json, safetensors, tokenizer.json) as θ plus a tokenizer.
+export { loadModel, loadConfig, type LoadedModel } from './models/load.js';
+export { ZOO, zooModelDir, type ZooModel } from './models/zoo.js';
+export { ParamStore, numel, type ParamSpec } from './core/params.js';
+export { ZoError } from './core/errors.js';
+
+// Executors: ort (ONNX Runtime, the ZO hot path) and tfjs (eager, autodiff).
+export { createExecutor, type ExecutorName, type ExecutorOptions } from './engine/create.js';
+export type { Executor, ForwardOptions, ForwardResult, Decoder, Model } from './engine/executor.js';
+export { lmBatch, type Batch } from './engine/batch.js';
+
+// Tasks and problems: what a run trains on and how it is scored.
+export { TASKS, taskNamed, resolveTask } from '../datasets/registry.js';
+export { loadCustomTask } from './tasks/custom.js';
+export type { Task, Rendered, Row, Splits, SplitSizes, LossKind, Metric } from './tasks/task.js';
+export { taskProblem, lmProblem, type TaskProblemOptions, type LmProblemOptions } from './tasks/build.js';
+export { TaskProblem } from './tasks/problem.js';
+export { LmProblem } from './tasks/lm-problem.js';
+export { scoreTask, taskLoss, generate, type TaskScore, type Encoded, type BatchOptions } from './tasks/scoring.js';
+export { tokenF1, maxF1, normalizeAnswer } from './tasks/metrics.js';
+export type { Problem, StepObjective } from './core/problem.js';
+
+// Noise and perturbations: every draw keyed by (seed, step, probe, block).
+export { makeNoise, ExactNoise, TableNoise, NOISE_KINDS, type NoiseKind, type NoiseSource } from './core/noise.js';
+export { perturbedBlock, type BlockPerturbation, type Perturbation } from './core/perturbation.js';
+export { keyOf, fillGaussian, uniformAt } from './core/rng.js';
+
+// Optimizers: the built-ins, the contract a user's own satisfies, and registration.
+export { OPTIMIZERS, allOptimizers, optimizerNamed, registerOptimizer, parseHyperparameters } from './optimizers/registry.js';
+export { loadPlugin } from './optimizers/plugins.js';
+export type { Optimizer, OptimizerState, StepContext, StepInfo } from './optimizers/optimizer.js';
+export { decays, emptyState, zeroSlots } from './optimizers/optimizer.js';
+export { spsa, scalarProbe, spsaSchema } from './optimizers/mezo.js';
+/** zod, for an optimizer's hyperparameter schema, so a plugin needs no dependency of its own. */
+export { z } from 'zod';
+
+// Training: the step loop over any optimizer, and whole runs with their folders.
+export { train, lrAt, SCHEDULES, type ScheduleKind, type StepRecord, type TrainOptions } from './harness/harness.js';
+export {
+  startRun,
+  resumeRun,
+  weightsSha256,
+  type RunSpec,
+  type RunSpecInput,
+  type RunSummary,
+  type RunHooks,
+  type ResumeRequest,
+} from './runs/run.js';
+export { completeSpec, RUN_DEFAULTS } from './runs/spec.js';
+export { evaluate, type EvaluateOptions, type Evaluation } from './runs/evaluate.js';
+export { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './runs/checkpoint.js';
