@@ -8,6 +8,7 @@ const LAYERS = [
   'framework/tasks',
   'datasets',
   'framework/optimizers',
+  'framework/learned',
   'framework/harness',
   'framework/runs',
   'framework/pretrain',

@@ -1,0 +1,17 @@
+import { FIXTURE_NAMES, fixtureDir } from './fixtures.js';
+import { loadModel } from './load.js';
+import { blockRole } from './roles.js';
+
+test('every block of the four fixture families has the role its name says', () => {
+  const byRole: Record<string, string[]> = {};
+  for (const f of FIXTURE_NAMES)
+    for (const name of loadModel(fixtureDir(f)).params.names) (byRole[blockRole(name)] ??= []).push(`${f}:${name.replace(/layers\.\d+|h\.\d+/, 'L')}`);
+  const uniq = (xs: string[] = []) => [...new Set(xs)].sort();
+  expect(uniq(byRole.embedding)).toEqual(['gpt2:transformer.wpe.weight', 'gpt2:transformer.wte.weight', 'llama:model.embed_tokens.weight', 'opt:model.decoder.embed_positions.weight', 'opt:model.decoder.embed_tokens.weight', 'qwen2:model.embed_tokens.weight']);
+  expect(uniq(byRole.head)).toEqual(uniq(byRole.head).filter((n) => n.endsWith('lm_head.weight')));
+  expect(uniq(byRole.norm).every((n) => /norm|ln_/.test(n))).toBe(true);
+  expect(uniq(byRole.attention).every((n) => /attn/.test(n))).toBe(true);
+  expect(uniq(byRole.mlp).every((n) => /mlp|fc1|fc2/.test(n))).toBe(true);
+  expect(byRole.other ?? []).toEqual([]);
+  expect(uniq(byRole.norm)).toContain('opt:model.decoder.L.self_attn_layer_norm.weight');
+});
