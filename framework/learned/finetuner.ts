@@ -1,0 +1,132 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZoError } from '../core/errors.js';
+import type { ParamStore } from '../core/params.js';
+import { packageVersion } from '../core/paths.js';
+import type { BaseConfig } from '../engine/model.js';
+import { blockRole, type BlockRole } from '../models/roles.js';
+import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { DEFAULT_NORMALIZATION, type NormalizationSettings } from './normalization.js';
+import { FEATURES, HIDDEN, initPertNN, PERTNN_SHAPES, PERTNN_TENSORS, type PertNN } from './pertnn.js';
+
+export const FINETUNER_FORMAT = 1;
+export const FINETUNER_FILES = { weights: 'finetuner.safetensors', manifest: 'finetuner.json' } as const;
+
+/** One block the finetuner was made for. */
+export interface FinetunerBlock {
+  name: string;
+  shape: number[];
+  role: BlockRole;
+}
+
+/** finetuner.json: what the bank is for, how it is built, and how it was trained. */
+export interface FinetunerManifest {
+  format: number;
+  zo: string;
+  baseModel: { modelType: string; configSha256: string };
+  blocks: FinetunerBlock[];
+  architecture: { features: number; hidden: number; activation: 'tanh'; output: 'abs' };
+  features: readonly ['mean', 'variance', 'previous loss+', 'previous loss-', 'previous sigma'];
+  normalization: NormalizationSettings;
+  /** How it was made: meta-training settings (tasks, epochs, α, ε, …), or {init: "random"}. */
+  training: Record<string, unknown>;
+  finalMetaLoss?: number;
+}
+
+/** A PertNN bank for one base model: one net per block, in the model's block order. */
+export interface Finetuner {
+  manifest: FinetunerManifest;
+  nets: PertNN[];
+}
+
+/** A hash of config.json's content, so a finetuner can say which base configuration it was made on. */
+export function configSha256(config: BaseConfig): string {
+  const plain = JSON.stringify(config, (_k, v: unknown) => (v instanceof Float32Array ? [...v] : v));
+  return crypto.createHash('sha256').update(plain).digest('hex');
+}
+
+/** A fresh bank for a model's blocks, every net at PyTorch's default init from a keyed draw. */
+export function randomFinetuner(params: ParamStore, config: BaseConfig, seed: number, normalization = DEFAULT_NORMALIZATION): Finetuner {
+  const blocks = params.names.map((name) => ({ name, shape: [...params.shape(name)], role: blockRole(name) }));
+  return {
+    manifest: {
+      format: FINETUNER_FORMAT,
+      zo: packageVersion(),
+      baseModel: { modelType: config.modelType, configSha256: configSha256(config) },
+      blocks,
+      architecture: { features: FEATURES, hidden: HIDDEN, activation: 'tanh', output: 'abs' },
+      features: ['mean', 'variance', 'previous loss+', 'previous loss-', 'previous sigma'],
+      normalization,
+      training: { init: 'random', seed },
+    },
+    nets: blocks.map((_, i) => initPertNN(seed * 0x10000 + i)),
+  };
+}
+
+/** Writes DIR/finetuner.safetensors (tensors `<block>.<w1|b1|w2|b2>`) and DIR/finetuner.json, each atomically. */
+export function saveFinetuner(dir: string, ft: Finetuner): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const tensors = ft.manifest.blocks.flatMap((b, i) =>
+    PERTNN_TENSORS.map((t) => ({ name: `${b.name}.${t}`, shape: PERTNN_SHAPES[t], data: ft.nets[i]![t] })),
+  );
+  writeSafetensors(path.join(dir, FINETUNER_FILES.weights), tensors, { format: 'pt', zo_finetuner: String(FINETUNER_FORMAT) });
+  const manifest = path.join(dir, FINETUNER_FILES.manifest);
+  fs.writeFileSync(`${manifest}.tmp-${process.pid}`, JSON.stringify(ft.manifest, null, 2) + '\n');
+  fs.renameSync(`${manifest}.tmp-${process.pid}`, manifest);
+}
+
+/** The folder of a finetuner given as its folder or either of its two files. */
+export function finetunerDir(p: string): string {
+  const base = path.basename(p);
+  return base === FINETUNER_FILES.weights || base === FINETUNER_FILES.manifest ? path.dirname(p) : p;
+}
+
+/** Reads a finetuner (folder or either file); a missing or malformed part is one line naming it. */
+export function loadFinetuner(p: string): Finetuner {
+  const dir = finetunerDir(p);
+  const manifestFile = path.join(dir, FINETUNER_FILES.manifest);
+  let manifest: FinetunerManifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as FinetunerManifest;
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ZoError(
+      `${manifestFile}: ${missing ? 'missing — a finetuner is finetuner.json next to finetuner.safetensors' : 'not valid JSON'}`,
+    );
+  }
+  if (manifest.format !== FINETUNER_FORMAT)
+    throw new ZoError(`${manifestFile}: format ${manifest.format}, this zo reads format ${FINETUNER_FORMAT}`);
+  if (manifest.architecture?.features !== FEATURES || manifest.architecture?.hidden !== HIDDEN)
+    throw new ZoError(
+      `${manifestFile}: a PertNN of ${manifest.architecture?.features}→${manifest.architecture?.hidden}, this zo builds ${FEATURES}→${HIDDEN}`,
+    );
+  const weights = openSafetensors(path.join(dir, FINETUNER_FILES.weights));
+  const nets = manifest.blocks.map((b) => {
+    const read = (t: (typeof PERTNN_TENSORS)[number]) => {
+      const name = `${b.name}.${t}`;
+      if (!weights.names().includes(name))
+        throw new ZoError(`${path.join(dir, FINETUNER_FILES.weights)}: no tensor ${name}, which finetuner.json lists`);
+      return weights.readF32(name);
+    };
+    return { w1: read('w1'), b1: read('b1'), w2: read('w2'), b2: read('b2') };
+  });
+  return { manifest, nets };
+}
+
+/**
+ * Refuses a finetuner made for other blocks, naming the first one that differs: its PertNNs are
+ * indexed by block, so they only mean something on the architecture they were trained for.
+ */
+export function checkFinetunerFits(ft: Finetuner, params: ParamStore, where: string): void {
+  const theirs = ft.manifest.blocks;
+  const ours = params.names;
+  for (let i = 0; i < Math.max(theirs.length, ours.length); i++) {
+    const t = theirs[i];
+    const o = ours[i];
+    if (!t || !o || t.name !== o || t.shape.join(',') !== params.shape(o).join(','))
+      throw new ZoError(
+        `${where}: the finetuner was made for another model: block ${i} is ${t ? `${t.name} [${t.shape}]` : 'absent'} there, ${o ? `${o} [${params.shape(o)}]` : 'absent'} here`,
+      );
+  }
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import type { BlockPerturbation, Perturbation } from '../core/perturbation.js';
+import type { Optimizer, OptimizerState, StepContext } from '../optimizers/optimizer.js';
+import { blockStats, features } from './features.js';
+import { checkFinetunerFits, type Finetuner } from './finetuner.js';
+import { effectiveSize, normalizer } from './normalization.js';
+import { pertnnForward } from './pertnn.js';
+
+const schema = z
+  .object({
+    lr: z.number().positive().default(1e-6).describe('learning rate η'),
+    eps: z.number().positive().default(1e-3).describe('perturbation scale ε'),
+  })
+  .strict();
+export type ZoFtHyperparameters = z.infer<typeof schema>;
+
+const sigmaKey = (name: string) => `sigma/${name}`;
+
+/** Each block's σ_i for this step, from its PertNN and the features of θ and the previous step. */
+export function sigmas(ft: Finetuner, ctx: Pick<StepContext, 'params'>, state: OptimizerState): number[] {
+  const { lossPlus, lossMinus } = state.scalars;
+  return ctx.params.names.map((name, i) => {
+    const x = features(blockStats(ctx.params.get(name)), lossPlus!, lossMinus!, state.scalars[sigmaKey(name)]!);
+    return pertnnForward(ft.nets[i]!, x).sigma;
+  });
+}
+
+/**
+ * The ZO Fine-tuner at deployment (docs/methods/zo-finetuner.md): MeZO whose perturbation of block i
+ * is scaled by nf·σ_i, with σ_i from that block's frozen PertNN and nf keeping the d̂-weighted mean
+ * square of nf·σ at 1. θ ± ε·nf·σ_i·z_i gives g = (ℓ⁺ − ℓ⁻)/2ε (the official /20ε·10 cancels), then
+ * θ_i −= η·nf·σ_i·g·z_i: no momentum, no decay. ℓ⁺, ℓ⁻ and σ are kept for the next step's features;
+ * at step 0 the history is (0, 0) and σ = 1. `batchSize` is the run's, for the embedding rule.
+ */
+export function zoFt(ft: Finetuner, opts: { batchSize: number }): Optimizer<ZoFtHyperparameters> {
+  let sizes: number[] | undefined;
+  return {
+    name: 'zo-ft',
+    summary: 'ZO Fine-tuner: MeZO with a learned per-block perturbation scale nf·σ_i from a frozen PertNN bank',
+    hyperparameters: schema,
+    memoryFactor: () => 0,
+    forwardPasses: () => 2,
+    init: (params) => {
+      checkFinetunerFits(ft, params, 'zo-ft');
+      return { slots: new Map(), scalars: { lossPlus: 0, lossMinus: 0, ...Object.fromEntries(params.names.map((n) => [sigmaKey(n), 1])) } };
+    },
+    async step(ctx, state, h) {
+      sizes ??= ctx.params.names.map((n, i) =>
+        effectiveSize(ctx.params.shape(n), ft.manifest.blocks[i]!.role, opts.batchSize, ft.manifest.normalization),
+      );
+      const sigma = sigmas(ft, ctx, state);
+      const nf = normalizer(sizes, sigma, ft.manifest.normalization);
+      const probe = (sign: number): Perturbation =>
+        new Map<string, BlockPerturbation>(
+          ctx.params.names.map((n, b) => [n, { kind: 'scalar', scale: sign * h.eps * nf * sigma[b]!, z: ctx.z(0, b) }]),
+        );
+      const lPlus = await ctx.loss(probe(1));
+      const lMinus = await ctx.loss(probe(-1));
+      const g = (lPlus - lMinus) / (2 * h.eps);
+      ctx.params.names.forEach((name, b) => {
+        const theta = ctx.params.get(name);
+        const z = ctx.z(0, b);
+        const c = ctx.lr * nf * sigma[b]! * g;
+        for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - c * z[i]!;
+        state.scalars[sigmaKey(name)] = sigma[b]!;
+      });
+      state.scalars.lossPlus = lPlus;
+      state.scalars.lossMinus = lMinus;
+      return { loss: lPlus, projectedGrad: g };
+    },
+  };
+}
