@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
+import { finetunerCommand } from './finetuner.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
 import { evalCommand } from './eval.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(evalCommand)
       .command(pretrainCommand)
       .command(benchCommand)
+      .command(finetunerCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()
       .help()

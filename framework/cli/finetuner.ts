@@ -1,0 +1,97 @@
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { ZoError } from '../core/errors.js';
+import { checkFinetunerFits, loadFinetuner, randomFinetuner, saveFinetuner, finetunerDir } from '../learned/finetuner.js';
+import { byRole, referenceSigmas, sigmaBarSpec } from '../learned/show.js';
+import { loadModel } from '../models/load.js';
+import { renderChart } from '../plots/plot.js';
+import { jsonOption, printJson, wholeNumberFlag } from './common.js';
+
+interface ShowArgs {
+  path: string;
+  model?: string;
+  loss: number;
+  batchSize: number;
+  plot?: string;
+  json: boolean;
+}
+
+interface InitArgs {
+  model: string;
+  out: string;
+  seed: number;
+}
+
+const show: CommandModule<object, ShowArgs> = {
+  command: 'show <path>',
+  describe: 'σ per block role at a reference state (θ of the base model, a given loss), with nf, and a bar plot of σ across blocks',
+  builder: (y) =>
+    y
+      .positional('path', { type: 'string', demandOption: true, describe: 'a finetuner folder, or its finetuner.json or .safetensors' })
+      .option('model', { type: 'string', describe: 'the base model folder (default: the finetuner’s own folder, as the zoo ships them)' })
+      .option('loss', { type: 'number', default: 1, describe: 'the ℓ⁺ = ℓ⁻ the features see' })
+      .option('batch-size', {
+        type: 'number',
+        default: 16,
+        coerce: wholeNumberFlag('batch-size', 1),
+        describe: 'the batch of the embedding rule',
+      })
+      .option('plot', { type: 'string', describe: 'write the bar plot as FILE.svg and FILE.png (default: sigma beside the finetuner)' })
+      .option('json', jsonOption) as never,
+  handler: async (argv) => {
+    if (!Number.isFinite(argv.loss)) throw new ZoError('--loss: expected a number');
+    const ft = loadFinetuner(argv.path);
+    const model = loadModel(argv.model ?? finetunerDir(argv.path));
+    checkFinetunerFits(ft, model.params, argv.path);
+    const r = referenceSigmas(ft, model.params, argv.loss, argv.batchSize);
+    const roles = byRole(r);
+    const base = argv.plot ?? path.join(finetunerDir(argv.path), 'sigma');
+    await renderChart(sigmaBarSpec(r, `ZO-FT σ by block: ${path.basename(path.resolve(finetunerDir(argv.path)))}`), {
+      svg: `${base}.svg`,
+      png: `${base}.png`,
+    });
+    if (argv.json)
+      return printJson({
+        nf: r.nf,
+        loss: r.loss,
+        iterations: r.iterations,
+        roles,
+        blocks: r.blocks,
+        plot: { svg: `${base}.svg`, png: `${base}.png` },
+      });
+    console.log(
+      `${ft.manifest.baseModel.modelType} finetuner (${ft.manifest.blocks.length} blocks; ${JSON.stringify(ft.manifest.training)})`,
+    );
+    console.log(
+      `reference: θ of ${model.dir}, ℓ⁺ = ℓ⁻ = ${r.loss}, σ at its fixed point (${r.iterations} iterations); nf = ${r.nf.toPrecision(4)}`,
+    );
+    console.log('role        blocks   mean nf·σ    min       max');
+    for (const x of roles)
+      console.log(
+        `${x.role.padEnd(11)} ${String(x.blocks).padStart(6)}  ${x.mean.toFixed(4).padStart(10)}  ${x.min.toFixed(4).padStart(8)}  ${x.max.toFixed(4).padStart(8)}`,
+      );
+    console.log(`plot: ${base}.svg, ${base}.png`);
+  },
+};
+
+const init: CommandModule<object, InitArgs> = {
+  command: 'init',
+  describe: 'a randomly initialised PertNN bank for a model (no meta-training): the ablation baseline',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'the base model folder' })
+      .option('out', { type: 'string', demandOption: true, describe: 'the folder for finetuner.safetensors and finetuner.json' })
+      .option('seed', { type: 'number', default: 0, coerce: wholeNumberFlag('seed', 0) }) as never,
+  handler: (argv) => {
+    const model = loadModel(argv.model);
+    saveFinetuner(argv.out, randomFinetuner(model.params, model.config, argv.seed));
+    console.log(`random finetuner for ${model.params.names.length} blocks: ${argv.out}`);
+  },
+};
+
+export const finetunerCommand: CommandModule = {
+  command: 'finetuner <command>',
+  describe: 'inspect or create ZO Fine-tuner PertNN banks',
+  builder: (y) => y.command(show).command(init).demandCommand(1),
+  handler: () => {},
+};
