@@ -29,14 +29,22 @@ export class Quadratic implements Problem {
     return l;
   }
 
-  grads(): Map<string, Float32Array> {
-    return new Map(this.blocks.map((b) => [b.name, Float32Array.from(this.params.get(b.name), (w, i) => b.a[i]! * (w - b.target[i]!))]));
+  /** ∂L/∂θ at θ + perturbation (at θ without one). */
+  grads(perturbation?: Perturbation): Map<string, Float32Array> {
+    return new Map(
+      this.blocks.map((b) => {
+        const theta = this.params.get(b.name);
+        const p = perturbation?.get(b.name);
+        const w = p ? perturbedBlock(theta, b.shape, p, new Float64Array(theta.length)) : theta;
+        return [b.name, Float32Array.from(w, (v, i) => b.a[i]! * (v - b.target[i]!))];
+      }),
+    );
   }
 
   at(): StepObjective {
     return {
       loss: async (p) => this.value(p),
-      lossAndGrads: async () => ({ loss: this.value(), grads: this.grads() }),
+      lossAndGrads: async (p) => ({ loss: this.value(p), grads: this.grads(p) }),
     };
   }
 }

@@ -1,3 +1,4 @@
+import type { Perturbation } from '../core/perturbation.js';
 import type { Batch } from './batch.js';
 import type { Model } from './executor.js';
 import type { TfjsExecutor } from './tfjs.js';
@@ -11,13 +12,13 @@ export class LazyGradients {
 
   constructor(private readonly model: Model) {}
 
-  async lossAndGrads(batch: Batch): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  async lossAndGrads(batch: Batch, perturbation?: Perturbation): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
     if (!this.tf) {
       const { TfjsExecutor } = await import('./tfjs.js');
       this.tf = await TfjsExecutor.create(this.model);
     }
     this.tf.refresh();
-    return this.tf.lossAndGrads(batch);
+    return this.tf.lossAndGrads(batch, perturbation);
   }
 
   async dispose(): Promise<void> {

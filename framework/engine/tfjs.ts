@@ -261,9 +261,12 @@ export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor
     return result;
   }
 
-  /** The loss and ∂loss/∂θ for every block, by tfjs autodiff. */
-  async lossAndGrads(batch: Batch): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
-    const { value, grads } = tf.variableGrads(() => this.objective(batch).loss as tf.Scalar, [...this.vars.values()]);
+  /**
+   * The loss and ∂loss/∂θ for every block, by tfjs autodiff; with a perturbation, at θ' = θ + c·P(z)
+   * built inside the graph (∂θ'/∂θ = I, so these are the gradients at θ', and θ is never written).
+   */
+  async lossAndGrads(batch: Batch, perturbation?: Perturbation): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const { value, grads } = tf.variableGrads(() => this.objective(batch, perturbation).loss as tf.Scalar, [...this.vars.values()]);
     const names = [...this.vars.entries()];
     const out = new Map<string, Float32Array>();
     for (const [name, v] of names) {

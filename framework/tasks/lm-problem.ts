@@ -87,7 +87,7 @@ export class LmProblem implements Problem {
     const batch = trainBatch(this.data, this.seed, step);
     return {
       loss: async (perturbation) => (await this.exec.forward(batch, { perturbation })).loss,
-      lossAndGrads: () => this.grads.lossAndGrads(batch),
+      lossAndGrads: (perturbation) => this.grads.lossAndGrads(batch, perturbation),
     };
   }
 

@@ -81,7 +81,7 @@ export class TaskProblem implements Problem {
     const batch = trainingBatch(this.task, this.examplesAt(step), this.batching);
     return {
       loss: async (perturbation) => (await this.exec.forward(batch, { perturbation })).loss,
-      lossAndGrads: () => this.grads.lossAndGrads(batch),
+      lossAndGrads: (perturbation) => this.grads.lossAndGrads(batch, perturbation),
     };
   }
 
