@@ -1,4 +1,4 @@
-// The layers of zo, bottom to top (docs/architecture.md). Each may use only those below it; tests
+// The layers of zo, bottom to top (docs/architecture.md#layers). Each may use only those below it; tests
 // may reach up (an engine test runs real models), production code never does.
 const LAYERS = [
   'framework/core',

@@ -1,5 +1,5 @@
 /**
- * MeZO's eleven tasks (paper.md §2.2–2.3, §3.3): prompts from mezo-templates.ts, splits drawn from
+ * MeZO's eleven tasks (docs/tasks.md): prompts from mezo-templates.ts, splits drawn from
  * the user's own copies of the HF train and validation splits by MeZO's protocol (sampling.ts).
  * Nothing is downloaded: files go under `<dataDir>/<task>/` (datasets/mezo/README.md), with
  * `dataDir` = LoadOptions.dataDir, else $ZO_DATA, else `data` (relative to the working directory).

@@ -1,6 +1,6 @@
 /**
  * What the offline tiny tasks share: reading data that npm packages ship (never the network),
- * deterministic shuffles from framework/zo/rng.ts, splits drawn over entities rather than rows, and
+ * deterministic shuffles from framework/core/rng.ts, splits drawn over entities rather than rows, and
  * one Task factory that renders with MeZO's own templates so a tiny task is scored exactly like its
  * counterpart.
  */

@@ -1,4 +1,4 @@
-/** The offline tiny suite (DESIGN §3.5): one task per task type of the paper, all data from npm. */
+/** The offline tiny suite (docs/tasks.md#tiny-suite): one task per task type of the paper, all data from npm. */
 import type { TinyTask } from './common.js';
 import { tinyBoolq } from './tiny-boolq.js';
 import { tinyCb } from './tiny-cb.js';

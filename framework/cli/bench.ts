@@ -20,7 +20,7 @@ const ms = (x: { median: number; p10: number; p90: number }) =>
   `${x.median.toFixed(1)} ms (p10 ${x.p10.toFixed(1)}, p90 ${x.p90.toFixed(1)})`;
 
 /**
- * `zo bench`: speed measured as ratios within one run, never asserted in tests (DESIGN §4).
+ * `zo bench`: speed measured as ratios within one run, never asserted in tests (docs/architecture.md#conventions).
  * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model; the
  * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's; the
  * generate suite compares greedy generation, with and without the KV cache, with one forward pass.

@@ -5,7 +5,7 @@ const { floor } = Math; // module scope: jest's realm makes every `Math.x` looku
 
 /**
  * Where a probe's z comes from. Every draw is keyed by (runSeed, step, probe, block); nothing is drawn
- * from a shared stream, so replaying step t needs only t (DESIGN §3.2).
+ * from a shared stream, so replaying step t needs only t (docs/architecture.md#noise).
  */
 export type NoiseKind = 'exact' | 'table';
 export const NOISE_KINDS: readonly NoiseKind[] = ['exact', 'table'];

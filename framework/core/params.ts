@@ -1,6 +1,6 @@
 /**
  * θ: an ordered list of named weight blocks (HF names), one Float32Array each. A block is the unit of
- * perturbation and of ZO Fine-tuner's per-block σ (paper.md §1.2). Executors read these arrays in
+ * perturbation and of ZO Fine-tuner's per-block σ (docs/methods/zo-finetuner.md#blocks). Executors read these arrays in
  * place (ORT inputs are zero-copy views), so only an optimizer's update ever writes them.
  */
 export interface ParamSpec {

@@ -14,7 +14,7 @@ export interface BaseConfig {
 }
 
 /**
- * One architecture, written once against `Ops` (DESIGN §3.1). HF parameter names throughout, so a real
+ * One architecture, written once against `Ops` (docs/architecture.md#executors). HF parameter names throughout, so a real
  * checkpoint's tensors map one to one onto blocks.
  */
 export interface Family<C extends BaseConfig = BaseConfig> {

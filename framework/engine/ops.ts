@@ -1,5 +1,5 @@
 /**
- * The small tensor vocabulary every model family is written against, once (DESIGN §3.1).
+ * The small tensor vocabulary every model family is written against, once (docs/architecture.md#executors).
  *
  * Two executors implement it: `ort` traces the calls into an ONNX graph, `tfjs` runs them eagerly with
  * autodiff. Shapes are concrete numbers at call time (the ort executor keys its graph cache by shape),

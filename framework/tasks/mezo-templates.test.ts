@@ -16,7 +16,7 @@ import {
   renderWsc,
 } from './mezo-templates.js';
 
-// Expected strings are written out by hand from MeZO's templates.py (paper.md §3.3): the prompt is
+// Expected strings are written out by hand from MeZO's templates.py (docs/tasks.md#templates): the prompt is
 // encode(sample).strip(' ') and prompt + option is verbalize(sample, candidate).strip(' ').
 
 describe('MeZO templates', () => {

@@ -11,7 +11,7 @@
  * - Sizes of mezo.sh: TRAIN=1000, DEV=500, EVAL=1000; DEV=100 for CB and COPA. When TRAIN+DEV exceeds
  *   the split, every row is drawn and dev still takes the last DEV, so train gets what is left:
  *   COPA (400 rows) → 300/100, CB (250) → 150/100, and WSC (554 rows, DEV kept at 500) → only 54 train.
- *   That WSC quirk is MeZO's, inherited by the ZO Fine-tuner paper (paper.md §2.2); we keep it.
+ *   That WSC quirk is MeZO's, inherited by the ZO Fine-tuner paper (docs/tasks.md#wsc-quirk); we keep it.
  *
  * One deliberate difference: with DEV=0 Python's `drawn[-0:]` makes EVERY drawn row dev and leaves
  * train empty; here DEV=0 means no dev rows.

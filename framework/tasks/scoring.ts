@@ -190,7 +190,7 @@ export async function predictOptions(exec: Executor, examples: readonly Encoded[
 /**
  * Greedy decoding, MeZO's way: at most 50 new tokens, stopping at EOS or at a token that holds a
  * newline; the text before that newline is kept (MeZO itself stops only at the exact "\n" token and
- * decodes on past a merged one such as ".\n"; see docs). Returns the decoded continuations, trimmed.
+ * decodes on past a merged one such as ".\n"; docs/tasks.md#generation). Returns the decoded continuations, trimmed.
  */
 export async function generate(exec: Executor, tok: TextTokenizer, prompts: readonly number[][], o: BatchOptions): Promise<string[]> {
   const out: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * A task: how rows of a dataset become prompts and candidates for a causal LM, how it trains and how
- * it is scored (paper.md §2.2–2.3, §3.3). Templates render strings; tokenizing, batching and scoring
+ * it is scored (docs/tasks.md). Templates render strings; tokenizing, batching and scoring
  * are shared by every task (framework/tasks/scoring.ts).
  */
 export type TaskType = 'classification' | 'multiple-choice' | 'generation';
@@ -55,7 +55,7 @@ export interface LoadOptions {
   dataDir?: string;
   /** MeZO's train_set_seed: which train/dev examples are drawn from the train split. */
   trainSetSeed: number;
-  /** Requested sizes; a task may document its own defaults (COPA, CB, WSC: paper.md §2.2). */
+  /** Requested sizes; a task may document its own defaults (COPA, CB, WSC: docs/tasks.md#sampling). */
   sizes?: Partial<SplitSizes>;
 }
 
