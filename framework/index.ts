@@ -3,6 +3,11 @@
  * CLI is one client of it. Everything here is typed; see README "API" and examples/.
  */
 
+import { registerLearnedOptimizers } from './learned/registry.js';
+
+// zo-ft is listed and resolvable by name from the moment the package is imported.
+registerLearnedOptimizers();
+
 // Models: a Hugging Face folder (config.json, safetensors, tokenizer.json) as θ plus a tokenizer.
 export { loadModel, loadConfig, type LoadedModel } from './models/load.js';
 export { ZOO, zooModelDir, type ZooModel } from './models/zoo.js';
@@ -38,6 +43,18 @@ export { decays, emptyState, zeroSlots } from './optimizers/optimizer.js';
 export { spsa, scalarProbe, spsaSchema } from './optimizers/mezo.js';
 /** zod, for an optimizer's hyperparameter schema, so a plugin needs no dependency of its own. */
 export { z } from 'zod';
+
+// The ZO Fine-tuner: a learned per-block perturbation scale (framework/learned).
+export { zoFt, zoFtOptimizer, type ZoFtHyperparameters } from './learned/zo-ft.js';
+export {
+  loadFinetuner,
+  saveFinetuner,
+  randomFinetuner,
+  checkFinetunerFits,
+  type Finetuner,
+  type FinetunerManifest,
+} from './learned/finetuner.js';
+export { backpropMetaStep, spsaMetaStep, type MetaStep, type MetaStepInput } from './learned/meta.js';
 
 // Training: the step loop over any optimizer, and whole runs with their folders.
 export { train, lrAt, SCHEDULES, type ScheduleKind, type StepRecord, type TrainOptions } from './harness/harness.js';

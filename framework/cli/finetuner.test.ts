@@ -35,3 +35,74 @@ describe('zo finetuner', () => {
     );
   });
 });
+
+describe('zo run --optimizer zo-ft', () => {
+  const TEXT = path.join(path.dirname(fixtureDir('llama')), 'text', 'moby-dick-opening.txt');
+  const common = ['--text-file', TEXT, '--batch-size', '4', '--seq-len', '16', '--lr', '1e-3'];
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'zo-ftrun-'));
+
+  test('uses the model folder’s own finetuner by default, --finetuner otherwise, and resumes exactly', async () => {
+    const model = path.join(tmp(), 'model');
+    fs.cpSync(fixtureDir('llama'), model, { recursive: true });
+    expect((await zo('finetuner', 'init', '--model', model, '--out', model, '--seed', '1')).code).toBe(0);
+    const straight = path.join(tmp(), 'run');
+    const a = await zo('run', '--model', model, ...common, '--optimizer', 'zo-ft', '--steps', '6', '--out', straight);
+    expect(a.stderr).not.toMatch(/\n\s+at /);
+    expect(a.code).toBe(0);
+    const killed = path.join(tmp(), 'run');
+    expect((await zo('run', '--model', model, ...common, '--optimizer', 'zo-ft', '--steps', '3', '--out', killed)).code).toBe(0);
+    expect((await zo('run', '--resume', '--out', killed, '--steps', '6')).code).toBe(0);
+    const sha = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8')).weightsSha256;
+    expect(sha(killed)).toBe(sha(straight));
+    // Another bank gives other weights: the finetuner really drives the step.
+    const other = path.join(tmp(), 'ft');
+    await zo('finetuner', 'init', '--model', model, '--out', other, '--seed', '2');
+    const c = path.join(tmp(), 'run');
+    expect(
+      (
+        await zo(
+          'run',
+          '--model',
+          model,
+          ...common,
+          '--optimizer',
+          'zo-ft',
+          '--finetuner',
+          path.join(other, 'finetuner.json'),
+          '--steps',
+          '6',
+          '--out',
+          c,
+        )
+      ).code,
+    ).toBe(0);
+    expect(sha(c)).not.toBe(sha(straight));
+    expect(JSON.parse(fs.readFileSync(path.join(c, 'spec.json'), 'utf8')).finetuner).toBe(path.join(other, 'finetuner.json'));
+  });
+
+  test('no finetuner, or one for another model, is one line before anything is written', async () => {
+    const out = path.join(tmp(), 'run');
+    const none = await zo('run', '--model', fixtureDir('llama'), ...common, '--optimizer', 'zo-ft', '--steps', '2', '--out', out);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim()).toMatch(/^zo: zo-ft needs a finetuner: .* has none \(finetuner\.json\); pass --finetuner PATH/);
+    const ft = path.join(tmp(), 'ft');
+    await zo('finetuner', 'init', '--model', fixtureDir('qwen2'), '--out', ft);
+    const wrong = await zo(
+      'run',
+      '--model',
+      fixtureDir('llama'),
+      ...common,
+      '--optimizer',
+      'zo-ft',
+      '--finetuner',
+      ft,
+      '--steps',
+      '2',
+      '--out',
+      out,
+    );
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim()).toMatch(/^zo: .*the finetuner was made for another model: block \d+ is/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});

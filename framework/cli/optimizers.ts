@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { z } from 'zod';
+import { registerLearnedOptimizers } from '../learned/registry.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { allOptimizers, parseHyperparameters } from '../optimizers/registry.js';
 import { jsonOption, printJson } from './common.js';
@@ -33,6 +34,7 @@ export const optimizersCommand: CommandModule<object, { json: boolean; plugin: s
       .option('plugin', { type: 'string', array: true, default: [], describe: 'also list the optimizers this ES module exports' })
       .option('json', jsonOption),
   handler: async (argv) => {
+    registerLearnedOptimizers();
     for (const p of argv.plugin) await loadPlugin(p);
     const rows = optimizerTable();
     if (argv.json) return printJson(rows);

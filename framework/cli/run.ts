@@ -23,6 +23,7 @@ interface Args {
   maxLen?: number;
   optimizer?: string;
   plugin: string[];
+  finetuner?: string;
   lr?: number;
   eps?: number;
   weightDecay?: number;
@@ -111,6 +112,7 @@ function typedFields(argv: Args): Partial<RunSpec> {
     maxLen: argv.maxLen,
     optimizer: argv.optimizer,
     plugins: argv.plugin.length ? argv.plugin : undefined,
+    finetuner: argv.finetuner,
     batchSize: argv.batchSize,
     seqLen: argv.seqLen,
     seed: argv.seed,
@@ -152,6 +154,7 @@ function newSpec(argv: Args): RunSpec {
     maxLen: argv.maxLen,
     optimizer: argv.optimizer,
     plugins: argv.plugin.length ? argv.plugin : undefined,
+    finetuner: argv.finetuner,
     hyperparameters: typedHyperparameters(argv),
     steps: argv.steps,
     batchSize: argv.batchSize,
@@ -200,6 +203,7 @@ export const runCommand: CommandModule<object, Args> = {
         default: [],
         describe: 'an ES module that exports your own optimizer(s) (see README "API"); repeatable, recorded in spec.json',
       })
+      .option('finetuner', { type: 'string', describe: "zo-ft: a finetuner folder or file (default: the model folder's own)" })
       .option('optimizer', { type: 'string', describe: `see \`zo optimizers\` (default ${D.optimizer})` })
       .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
       .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })

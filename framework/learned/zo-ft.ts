@@ -2,7 +2,10 @@ import { z } from 'zod';
 import type { BlockPerturbation, Perturbation } from '../core/perturbation.js';
 import type { Optimizer, OptimizerState, StepContext } from '../optimizers/optimizer.js';
 import { blockStats, features } from './features.js';
-import { checkFinetunerFits, type Finetuner } from './finetuner.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZoError } from '../core/errors.js';
+import { checkFinetunerFits, FINETUNER_FILES, loadFinetuner, type Finetuner } from './finetuner.js';
 import { effectiveSize, normalizer } from './normalization.js';
 import { pertnnForward } from './pertnn.js';
 
@@ -70,3 +73,36 @@ export function zoFt(ft: Finetuner, opts: { batchSize: number }): Optimizer<ZoFt
     },
   };
 }
+
+/** Where a run's finetuner comes from: `--finetuner`, else the model folder's own (the zoo ships one per model). */
+export function finetunerFor(modelDir: string, given?: string): string {
+  if (given) return given;
+  if (fs.existsSync(path.join(modelDir, FINETUNER_FILES.manifest))) return modelDir;
+  throw new ZoError(
+    `zo-ft needs a finetuner: ${modelDir} has none (${FINETUNER_FILES.manifest}); pass --finetuner PATH (zo finetuner init makes a random-init one)`,
+  );
+}
+
+const unbound = () => {
+  throw new ZoError('zo-ft is bound to a finetuner when a run starts: use it through zo run, startRun or zoFt(finetuner, …)');
+};
+
+/**
+ * The registry's zo-ft: the learned optimizer before its meta-parameters are known. A run binds it to
+ * the finetuner it names (or the model's own), which makes the ordinary optimizer `zoFt` returns.
+ */
+export const zoFtOptimizer: Optimizer<ZoFtHyperparameters> = {
+  name: 'zo-ft',
+  summary: 'ZO Fine-tuner: MeZO with a learned per-block perturbation scale nf·σ_i (--finetuner, or the model folder’s own)',
+  hyperparameters: schema,
+  memoryFactor: () => 0,
+  forwardPasses: () => 2,
+  init: unbound,
+  step: unbound,
+  bind: (ctx) => {
+    const where = finetunerFor(ctx.modelDir, ctx.finetuner);
+    const ft = loadFinetuner(where);
+    checkFinetunerFits(ft, ctx.params, where);
+    return zoFt(ft, { batchSize: ctx.batchSize });
+  },
+};

@@ -51,12 +51,28 @@ export interface Optimizer<H extends { lr: number } = { lr: number }> {
   memoryFactor(h: H): number;
   /** Forward passes per step (a first-order step counts its one forward). */
   forwardPasses(h: H): number;
+  /**
+   * For an optimizer that is a function of files or of the run (a learned one: meta-parameters ω to
+   * an ordinary optimizer): the concrete optimizer for this run. The registry holds the unbound form,
+   * so `zo optimizers` can list it.
+   */
+  bind?(ctx: BindContext): Optimizer<H>;
   /** z probes drawn per step, ctx.z(0..n−1, ·) (default 1); table noise is laid out for exactly these. */
   probes?(h: H): number;
   /** True when the step needs ∂L/∂θ (tfjs autodiff) rather than losses only. */
   readonly firstOrder?: boolean;
   init(params: ParamStore, h: H): OptimizerState;
   step(ctx: StepContext, state: OptimizerState, h: H): Promise<StepInfo>;
+}
+
+/** What a run knows that an optimizer built for it may need (a learned one's bank, sized by the batch). */
+export interface BindContext {
+  params: ParamStore;
+  /** The model folder, where a learned optimizer's own files may live (a zoo model ships its finetuner). */
+  modelDir: string;
+  batchSize: number;
+  /** A learned optimizer's meta-parameters, as the run names them (`--finetuner`). */
+  finetuner?: string;
 }
 
 /** The probes an optimizer draws per step, for sizing its noise source. */

@@ -7,6 +7,7 @@ import type { ParamStore } from '../core/params.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
+import { registerLearnedOptimizers } from '../learned/registry.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../core/paths.js';
@@ -127,9 +128,12 @@ async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor):
 async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume: boolean): Promise<Prepared> {
   validateSpec(spec);
   for (const plugin of spec.plugins ?? []) await loadPlugin(plugin);
-  const optimizer = optimizerNamed(spec.optimizer);
-  const h = parseHyperparameters(optimizer, spec.hyperparameters);
+  registerLearnedOptimizers();
+  const registered = optimizerNamed(spec.optimizer);
+  const h = parseHyperparameters(registered, spec.hyperparameters);
   const model = loadModel(spec.model);
+  const optimizer =
+    registered.bind?.({ params: model.params, modelDir: model.dir, batchSize: spec.batchSize, finetuner: spec.finetuner }) ?? registered;
   const exec: Executor =
     spec.executor === 'ort'
       ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads })

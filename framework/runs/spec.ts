@@ -23,6 +23,8 @@ export interface RunSpec {
   /** Tasks: tokens per row, prompts truncated from the left. */
   maxLen: number;
   optimizer: string;
+  /** A learned optimizer's meta-parameters (zo-ft's finetuner folder or file; default: the model's own). */
+  finetuner?: string;
   /** ES modules (absolute paths) that register optimizers from outside zo; loaded again on resume. */
   plugins?: string[];
   hyperparameters: Record<string, unknown>;
@@ -75,7 +77,7 @@ export const OPERATIONAL = ['threads', 'saveEvery', 'logEvery'] as const;
 /** The command-line flag of a spec field, for messages. */
 export const flagOf = (field: string): string => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-const PATHS = ['model', 'textFile', 'taskFile', 'dataDir'] as const;
+const PATHS = ['model', 'textFile', 'taskFile', 'dataDir', 'finetuner'] as const;
 
 /** The spec with its paths absolute, so spec.json means the same from any working directory. */
 export function absolutePaths(spec: RunSpec): RunSpec {
