@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
 import { finetunerCommand } from './finetuner.js';
+import { metaTrainCommand } from './meta-train.js';
 import { forwardCommand } from './forward.js';
 import { infoCommand } from './info.js';
 import { evalCommand } from './eval.js';
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(pretrainCommand)
       .command(benchCommand)
       .command(finetunerCommand)
+      .command(metaTrainCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()
       .help()

@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZoError } from '../core/errors.js';
+import { makeNoise, type NoiseKind } from '../core/noise.js';
+import { packageVersion } from '../core/paths.js';
+import { OrtExecutor } from '../engine/ort.js';
+import { randomFinetuner, saveFinetuner, type Finetuner } from '../learned/finetuner.js';
+import { bankFromState, metaState, metaTrain, type MetaRecord, type MetaTask, type MetaTrainSettings } from '../learned/meta-train.js';
+import { loadModel } from '../models/load.js';
+import { lossCurveSpec, renderChart } from '../plots/plot.js';
+import { taskProblem } from '../tasks/build.js';
+import type { SplitSizes } from '../tasks/task.js';
+import { resolveTask } from '../../datasets/registry.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
+import { inspectOutFolder, readRunJson } from './folder.js';
+import { lockRunFolder } from './lock.js';
+
+/** Everything that determines a meta-training run; written to spec.json. */
+export interface MetaTrainSpec {
+  model: string;
+  /** Task names (a list: multi-task mode, one shared bank) or task files. */
+  tasks: string[];
+  taskFiles?: string[];
+  trainSetSeed: number;
+  sizes?: Partial<SplitSizes>;
+  maxLen: number;
+  epochs: number;
+  epochsPerRestart: number;
+  /** Overrides epochs × steps per epoch (a short run, a test). */
+  steps?: number;
+  settings: Omit<MetaTrainSettings, 'steps' | 'cycleSteps'>;
+  noise: NoiseKind;
+  threads?: number;
+  saveEvery: number;
+}
+
+export interface MetaTrainSummary {
+  steps: number;
+  tasks: string[];
+  /** The mean meta loss of the first and of the last tenth of the steps. */
+  firstMetaLoss: number;
+  finalMetaLoss: number;
+  wallSeconds: number;
+  finetuner: string;
+}
+
+const MARKER = 'zo-meta-train';
+
+/**
+ * Meta-trains a ZO Fine-tuner bank for one base model (`zo meta-train`): a run folder like `zo run`'s
+ * (spec.json, metrics.jsonl, checkpoints, locked, resumable bit for bit), ending with
+ * finetuner.safetensors + finetuner.json, a meta-loss plot and summary.json.
+ */
+export async function metaTrainRun(
+  outDir: string,
+  specIn: MetaTrainSpec | undefined,
+  hooks: { onStep?: (r: MetaRecord, total: number) => void; log?: (m: string) => void } = {},
+): Promise<MetaTrainSummary> {
+  const state0 = inspectOutFolder(outDir);
+  const resume = specIn === undefined;
+  if (resume && (state0 !== 'run' || !hasCheckpoint(outDir)))
+    throw new ZoError(`--resume: ${outDir} has no meta-training checkpoint to resume from`);
+  if (!resume && state0 === 'run')
+    throw new ZoError(`--out ${outDir}: already holds a run; pass --resume to continue it, or choose another folder`);
+  const spec = resume
+    ? readRunJson<MetaTrainSpec>(path.join(outDir, 'spec.json'), 'the run spec')
+    : { ...specIn!, model: path.resolve(specIn!.model) };
+  const model = loadModel(spec.model);
+  const exec = new OrtExecutor(model, { threads: spec.threads });
+  const names = [...spec.tasks, ...(spec.taskFiles ?? [])];
+  if (names.length === 0) throw new ZoError('name at least one task (--task, --tasks a,b or --task-file)');
+  const tasks: MetaTask[] = [];
+  const perEpoch: number[] = [];
+  for (const n of names) {
+    const task = spec.tasks.includes(n) ? resolveTask(n) : resolveTask(undefined, n);
+    const built = await taskProblem({
+      model,
+      task,
+      exec,
+      batchSize: spec.settings.batchSize,
+      seed: spec.settings.seed,
+      trainSetSeed: spec.trainSetSeed,
+      sizes: spec.sizes,
+      maxLen: spec.maxLen,
+    });
+    tasks.push({ name: task.name, problem: built.problem });
+    perEpoch.push(Math.ceil(built.encoded.train.length / spec.settings.batchSize));
+  }
+  // An epoch is every task's train split once; a round of the task order visits each task once.
+  const stepsPerEpoch = tasks.length * Math.max(...perEpoch);
+  const settings: MetaTrainSettings = {
+    ...spec.settings,
+    steps: spec.steps ?? spec.epochs * stepsPerEpoch,
+    cycleSteps: spec.epochsPerRestart * stepsPerEpoch,
+  };
+  const ft0: Finetuner = randomFinetuner(model.params, model.config, spec.settings.seed);
+  let state = metaState(ft0, model.params, tasks);
+  let startStep = 0;
+  let wall0 = 0;
+  if (resume) {
+    const ck = loadCheckpoint(outDir, model.params, MARKER);
+    state = ck.state;
+    startStep = ck.meta.step;
+    wall0 = (ck.meta.extra.wallSeconds as number) ?? 0;
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  const lock = lockRunFolder(outDir);
+  const t0 = performance.now();
+  try {
+    if (!resume) writeJsonAtomic(path.join(outDir, 'spec.json'), { ...spec, zo: packageVersion() });
+    const metricsFile = path.join(outDir, 'metrics.jsonl');
+    truncateMetrics(metricsFile, startStep);
+    const metrics = fs.openSync(metricsFile, 'a');
+    const checkpoint = (step: number) =>
+      saveCheckpoint(outDir, model.params, state, {
+        step,
+        optimizer: MARKER,
+        hyperparameters: {},
+        blocks: model.params.specs(),
+        extra: { wallSeconds: wall0 + (performance.now() - t0) / 1000 },
+      });
+    hooks.log?.(
+      `meta-training ${model.params.names.length} PertNNs for ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
+    );
+    try {
+      const noise = makeNoise(
+        spec.noise,
+        spec.settings.seed,
+        model.params.names.map((n) => model.params.get(n).length),
+        spec.settings.trajectory === 'zo' ? 2 : 1,
+      );
+      await metaTrain(ft0, model.params, tasks, noise, state, settings, startStep, {
+        resetWeights: () => {
+          const fresh = loadModel(spec.model).params;
+          for (const n of model.params.names) model.params.get(n).set(fresh.get(n));
+        },
+        onStep: (r) => {
+          fs.writeSync(metrics, JSON.stringify({ ...r, ms: Math.round(r.ms * 100) / 100 }) + '\n');
+          hooks.onStep?.(r, settings.steps);
+          if (spec.saveEvery > 0 && (r.step + 1) % spec.saveEvery === 0 && r.step + 1 < settings.steps) checkpoint(r.step + 1);
+        },
+      });
+    } finally {
+      fs.closeSync(metrics);
+    }
+    if (startStep < settings.steps) checkpoint(settings.steps);
+    return await finish(outDir, spec, settings, bankFromState(ft0, state), names, wall0 + (performance.now() - t0) / 1000);
+  } finally {
+    lock.release();
+    for (const t of tasks) await (t.problem as { dispose?: () => Promise<void> }).dispose?.();
+    await exec.dispose();
+  }
+}
+
+/** The finetuner files (with how they were made), the meta-loss plot, and summary.json last. */
+async function finish(
+  outDir: string,
+  spec: MetaTrainSpec,
+  s: MetaTrainSettings,
+  bank: Finetuner,
+  tasks: string[],
+  wallSeconds: number,
+): Promise<MetaTrainSummary> {
+  const lines = fs
+    .readFileSync(path.join(outDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MetaRecord);
+  const tenth = Math.max(1, Math.floor(lines.length / 10));
+  const mean = (xs: MetaRecord[]) => xs.reduce((a, r) => a + r.metaLoss, 0) / xs.length;
+  const [firstMetaLoss, finalMetaLoss] = [mean(lines.slice(0, tenth)), mean(lines.slice(-tenth))];
+  const { batchSize, seed, ...rest } = spec.settings;
+  bank.manifest.training = {
+    tasks,
+    epochs: spec.epochs,
+    epochsPerRestart: spec.epochsPerRestart,
+    steps: s.steps,
+    cycleSteps: s.cycleSteps,
+    batchSize,
+    seed,
+    ...rest,
+    trainSetSeed: spec.trainSetSeed,
+    noise: spec.noise,
+  };
+  bank.manifest.finalMetaLoss = finalMetaLoss;
+  saveFinetuner(outDir, bank);
+  const smooth = (k: number) => lines.map((r, i) => ({ step: r.step, value: mean(lines.slice(Math.max(0, i - k + 1), i + 1)) }));
+  await renderChart(
+    lossCurveSpec(
+      [
+        { name: 'meta loss (smoothed)', points: smooth(Math.max(1, Math.floor(lines.length / 20))) },
+        { name: 'trajectory train loss', points: lines.map((r) => ({ step: r.step, value: r.trainLoss })) },
+      ],
+      { title: `ZO-FT meta-training on ${tasks.join(', ')}`, yTitle: 'loss', xTitle: 'step' },
+    ),
+    { svg: path.join(outDir, 'meta-loss.svg'), png: path.join(outDir, 'meta-loss.png') },
+  );
+  const summary: MetaTrainSummary = {
+    steps: s.steps,
+    tasks,
+    firstMetaLoss,
+    finalMetaLoss,
+    wallSeconds: Math.round(wallSeconds * 100) / 100,
+    finetuner: outDir,
+  };
+  writeJsonAtomic(path.join(outDir, 'summary.json'), summary);
+  return summary;
+}
