@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Batch } from '../engine/batch.js';
@@ -6,7 +7,9 @@ import { OrtExecutor } from '../engine/ort.js';
 import type { ParamStore } from '../core/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
-import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import { allOptimizers, optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import { randomFinetuner, saveFinetuner } from '../learned/finetuner.js';
+import { registerLearnedOptimizers } from '../learned/registry.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
 import { makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../core/noise.js';
@@ -277,8 +280,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const runOthers = watchOthers();
   const headlineNoise: NoiseKind[] = opts.noise ? [opts.noise] : [...NOISE_KINDS];
   const optimizerNoise: NoiseKind = opts.noise ?? 'exact';
-  const optimizers = (opts.optimizers ?? OPTIMIZERS.map((o) => o.name)).map(optimizerNamed);
-
+  registerLearnedOptimizers();
   const model: Model = opts.model ?? benchModel();
   // layers/hidden are not on BaseConfig; every decoder family here has them.
   const config = model.config as Model['config'] & { layers?: number; hidden?: number };
@@ -288,6 +290,12 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const sizes = params.names.map((n) => params.get(n).length);
   const exec = new OrtExecutor(model, { threads });
   const problem = new FixedBatchProblem(model, exec, batch);
+  // A learned optimizer is timed with a random bank: its step costs the same whatever ω is.
+  const bankDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-bench-ft-'));
+  saveFinetuner(bankDir, randomFinetuner(params, model.config, 0));
+  const optimizers = (opts.optimizers ?? allOptimizers().map((o) => o.name))
+    .map(optimizerNamed)
+    .map((o) => o.bind?.({ params, modelDir: bankDir, batchSize: batch.B }) ?? o);
   // θ at the start: every contender begins from it.
   const theta0 = params.names.map((n) => params.get(n).slice());
   const restore = () => params.names.forEach((n, b) => params.get(n).set(theta0[b]!));

@@ -58,6 +58,7 @@ export const benchCommand: CommandModule<object, Args> = {
         .map((s) => s.trim())
         .filter(Boolean);
       const { optimizerNamed } = await import('../optimizers/registry.js');
+      (await import('../learned/registry.js')).registerLearnedOptimizers();
       for (const o of optimizers) optimizerNamed(o);
     }
     if (argv.seconds !== undefined && !(argv.seconds > 0)) throw new ZoError(`--seconds ${argv.seconds}: must be a positive number`);
