@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ParamStore } from '../core/params.js';
 import type { Perturbation } from '../core/perturbation.js';
 import type { OptimizerState, StepContext } from './optimizer.js';
-import type { Update } from './update.js';
+import { explicit, implicit, type Update } from './update.js';
 
 /** What a part of an optimizer adds to its state and its cost; every field is optional. */
 export interface Part {
@@ -80,11 +80,8 @@ export function spsa(o: { eps: number; q?: number; oneSided?: boolean; scales?: 
       return {
         loss: lPlus[0]!,
         projectedGrad: gs.reduce((a, b) => a + b, 0) / q,
-        block: (b) => ({
-          kind: 'implicit',
-          decay: 0,
-          terms: gs.map((g, j) => ({ coef: (s ? g * s[b]! : g) / q, direction: () => ({ kind: 'scalar', z: ctx.z(j, b) }) })),
-        }),
+        block: (b) =>
+          implicit(gs.map((g, j) => ({ coef: (s ? g * s[b]! : g) / q, direction: () => ({ kind: 'scalar', z: ctx.z(j, b) }) }))),
       };
     },
   };
@@ -106,13 +103,9 @@ export function autodiff(): GradientEstimator {
         globalNorm: () => norm,
         block: (b) => {
           const g = grads.get(ctx.params.names[b]!)!;
-          return {
-            kind: 'explicit',
-            decay: 0,
-            fill: (out, start) => {
-              for (let k = 0; k < out.length; k++) out[k] = g[start + k]!;
-            },
-          };
+          return explicit((out, start) => {
+            for (let k = 0; k < out.length; k++) out[k] = g[start + k]!;
+          });
         },
       };
     },

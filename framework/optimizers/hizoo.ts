@@ -3,6 +3,7 @@ import type { BlockPerturbation } from '../core/perturbation.js';
 import { compose } from './compose.js';
 import { spsaSchema, type GradientEstimator } from './estimators.js';
 import { addDecayedWeights, scaleByLearningRate } from './transforms.js';
+import { implicit } from './update.js';
 
 const schema = z
   .object({
@@ -41,7 +42,7 @@ export function hessianSpsa(o: { eps: number; alpha: number }): GradientEstimato
         block: (b) => {
           const [sb, z] = [s(b), ctx.z(0, b)];
           for (let i = 0; i < sb.length; i++) sb[i] = sb[i]! / Math.sqrt(1 - o.alpha + o.alpha * k * z[i]! * z[i]!);
-          return { kind: 'implicit', decay: 0, terms: [{ coef: g, direction: () => ({ kind: 'elementwise', z: ctx.z(0, b), s: sb }) }] };
+          return implicit([{ coef: g, direction: () => ({ kind: 'elementwise', z: ctx.z(0, b), s: sb }) }]);
         },
       };
     },

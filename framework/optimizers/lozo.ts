@@ -5,7 +5,7 @@ import { compose } from './compose.js';
 import { spsaSchema, type GradientEstimator } from './estimators.js';
 import type { StepContext } from './optimizer.js';
 import { addDecayedWeights, momentum, scaleByLearningRate, type UpdateTransform } from './transforms.js';
-import type { Direction } from './update.js';
+import { implicit, isBare, type Direction } from './update.js';
 
 const U_TAG = 0x10c0;
 const V_TAG = 0x10c1;
@@ -68,7 +68,7 @@ export function lowRankSpsa(o: { eps: number } & LowRank): GradientEstimator {
       return {
         loss: lPlus,
         projectedGrad: g,
-        block: (b) => ({ kind: 'implicit', decay: 0, terms: [{ coef: g, direction: () => direction(b) }] }),
+        block: (b) => implicit([{ coef: g, direction: () => direction(b) }]),
       };
     },
   };
@@ -139,7 +139,7 @@ export function lowRankMomentum(o: { beta: number } & LowRank): UpdateTransform 
           const shape = ctx.params.shape(name);
           if (!isMatrix(shape)) return vec.block(b);
           const bu = u.block(b);
-          const t = bu.kind === 'implicit' && bu.terms.length === 1 ? bu.terms[0]! : undefined;
+          const t = bu.kind === 'implicit' && isBare(bu) && bu.terms.length === 1 ? bu.terms[0]! : undefined;
           const d = t?.direction();
           if (!t || d?.kind !== 'lowrank') throw new Error('lowRankMomentum needs a low-rank estimate (lowRankSpsa)');
           const m = state.slots.get(`${name}/momentum`)!;
@@ -147,7 +147,7 @@ export function lowRankMomentum(o: { beta: number } & LowRank): UpdateTransform 
           if (!first && from !== period) carryMomentum(m, vFactor(ctx, b, cols, r, from), d.v, rows, cols, r);
           const g = t.coef;
           for (let i = 0; i < m.length; i++) m[i] = first ? g * d.u[i]! : o.beta * m[i]! + (1 - o.beta) * g * d.u[i]!;
-          return { kind: 'implicit', decay: bu.decay, terms: [{ coef: 1, direction: () => ({ kind: 'lowrank', u: m, v: d.v, rank: r }) }] };
+          return implicit([{ coef: 1, direction: () => ({ kind: 'lowrank', u: m, v: d.v, rank: r }) }]);
         },
       };
     },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Part } from './estimators.js';
 import { zeroSlots, type OptimizerState, type StepContext } from './optimizer.js';
-import { fillOf, mapBlocks, scaled, type Update } from './update.js';
+import { explicit, fillOf, isBare, mapBlocks, scaled, withDecayedWeights, type Update } from './update.js';
 
 /**
  * A step of an optimizer after its estimator, as in optax's gradient transformations: the incoming
@@ -25,9 +25,9 @@ export const DECAY_MASKS = {
 } satisfies Record<string, DecayMask>;
 export type DecayMaskName = keyof typeof DECAY_MASKS;
 
-/** u ← η·u, η this step's learning rate (after the schedule); on an implicit ĝ, η·g·z is (η·g)·z. */
+/** u ← η·u, η this step's learning rate (after the schedule); on a bare ĝ = g·z it is (η·g)·z. */
 export function scaleByLearningRate(): UpdateTransform {
-  return { update: (u, ctx) => mapBlocks(u, ctx.params, (bu) => scaled(bu, ctx.lr)) };
+  return { update: (u, ctx) => mapBlocks(u, ctx.params, (bu, blk) => scaled(bu, ctx.lr, blk)) };
 }
 
 /** ZO-SGD-Sign's ĝ = sign(g)·z: the sign of each probe's projected gradient (not of each coordinate). */
@@ -35,7 +35,8 @@ export function signOfProjectedGradient(): UpdateTransform {
   return {
     update: (u, ctx) =>
       mapBlocks(u, ctx.params, (bu) => {
-        if (bu.kind !== 'implicit') throw new Error('the sign of the projected gradient needs a zeroth-order estimate g·z');
+        if (bu.kind !== 'implicit' || !isBare(bu))
+          throw new Error('the sign of the projected gradient needs a zeroth-order estimate g·z, before any other transform');
         return { ...bu, terms: bu.terms.map((t) => ({ coef: Math.sign(t.coef), direction: t.direction })) };
       }),
   };
@@ -43,35 +44,25 @@ export function signOfProjectedGradient(): UpdateTransform {
 
 /**
  * u ← u + λθ on the blocks `mask` names: L2 decay coupled into the gradient, as torch's SGD and Adam
- * `weight_decay` (ZO-Bench, LOZO, HiZOO). It needs θ element by element, so ĝ is evaluated from here on.
+ * `weight_decay` (ZO-Bench, LOZO, HiZOO). Once the update has this θ term, the learning rate scales
+ * the sum, η·(ĝ + λθ), as those codes write it.
  */
 export function addDecayedWeights(lambda: number, mask: DecayMaskName): UpdateTransform {
   return {
     update: (u, ctx) =>
-      mapBlocks(u, ctx.params, (bu, name, shape) => {
-        const lam = DECAY_MASKS[mask](name, shape) ? lambda : 0;
-        const theta = ctx.params.get(name);
-        const inner = fillOf(bu, shape);
-        return {
-          kind: 'explicit',
-          decay: bu.decay,
-          fill: (out, start) => {
-            inner(out, start);
-            for (let k = 0; k < out.length; k++) out[k] = out[k]! + lam * theta[start + k]!;
-          },
-        };
-      }),
+      mapBlocks(u, ctx.params, (bu, blk) => withDecayedWeights(bu, DECAY_MASKS[mask](blk.name, blk.shape) ? lambda : 0, blk)),
   };
 }
 
 /**
  * θ ← θ − u − ηλθ on the blocks `mask` names: decay decoupled from the gradient (torch's AdamW). For
- * plain SGD it is the same update as coupled decay, and it keeps ĝ implicit (MeZO).
+ * plain SGD it is the same update as coupled decay, and it leaves the update bare: MeZO's
+ * θ − (η·g)·z − ηλθ.
  */
 export function decoupledWeightDecay(lambda: number, mask: DecayMaskName): UpdateTransform {
   return {
     update: (u, ctx) =>
-      mapBlocks(u, ctx.params, (bu, name, shape) => (DECAY_MASKS[mask](name, shape) ? { ...bu, decay: bu.decay + ctx.lr * lambda } : bu)),
+      mapBlocks(u, ctx.params, (bu, blk) => (DECAY_MASKS[mask](blk.name, blk.shape) ? { ...bu, decay: bu.decay + ctx.lr * lambda } : bu)),
   };
 }
 
@@ -91,22 +82,18 @@ export function momentum(mu: number, o: { dampening?: number; buffer?: boolean }
       const first = state.scalars.started === 0;
       state.scalars.started = 1;
       if (!buffer) return u;
-      return mapBlocks(u, ctx.params, (bu, name, shape) => {
-        const buf = state.slots.get(`${name}/momentum`)!;
+      return mapBlocks(u, ctx.params, (bu, blk) => {
+        const buf = state.slots.get(`${blk.name}/momentum`)!;
         // On an implicit ĝ the (1 − d) joins the coefficient: ((1 − d)·g)·z.
-        const inner = fillOf(first || damp === 1 ? bu : scaled(bu, damp), shape);
-        return {
-          kind: 'explicit',
-          decay: bu.decay,
-          fill: (out, start) => {
-            inner(out, start);
-            for (let k = 0; k < out.length; k++) {
-              const i = start + k;
-              buf[i] = first ? out[k]! : mu * buf[i]! + out[k]!;
-              out[k] = buf[i]!;
-            }
-          },
-        };
+        const inner = fillOf(first || damp === 1 ? bu : scaled(bu, damp, blk), blk);
+        return explicit((out, start) => {
+          inner(out, start);
+          for (let k = 0; k < out.length; k++) {
+            const i = start + k;
+            buf[i] = first ? out[k]! : mu * buf[i]! + out[k]!;
+            out[k] = buf[i]!;
+          }
+        }, bu.decay);
       });
     },
   };
@@ -133,24 +120,20 @@ export function adam(h: { beta1: number; beta2: number; adamEps: number }): Upda
       const t = ++state.scalars.t!;
       const stepSize = ctx.lr / (1 - beta1 ** t);
       const sqrtBc2 = Math.sqrt(1 - beta2 ** t);
-      return mapBlocks(u, ctx.params, (bu, name, shape) => {
-        const m = state.slots.get(`${name}/exp_avg`)!;
-        const v = state.slots.get(`${name}/exp_avg_sq`)!;
-        const inner = fillOf(bu, shape);
-        return {
-          kind: 'explicit',
-          decay: bu.decay,
-          fill: (out, start) => {
-            inner(out, start);
-            for (let k = 0; k < out.length; k++) {
-              const i = start + k;
-              const G = out[k]!;
-              m[i] = beta1 * m[i]! + (1 - beta1) * G;
-              v[i] = beta2 * v[i]! + (1 - beta2) * G * G;
-              out[k] = (stepSize * m[i]!) / (Math.sqrt(v[i]!) / sqrtBc2 + adamEps);
-            }
-          },
-        };
+      return mapBlocks(u, ctx.params, (bu, blk) => {
+        const m = state.slots.get(`${blk.name}/exp_avg`)!;
+        const v = state.slots.get(`${blk.name}/exp_avg_sq`)!;
+        const inner = fillOf(bu, blk);
+        return explicit((out, start) => {
+          inner(out, start);
+          for (let k = 0; k < out.length; k++) {
+            const i = start + k;
+            const G = out[k]!;
+            m[i] = beta1 * m[i]! + (1 - beta1) * G;
+            v[i] = beta2 * v[i]! + (1 - beta2) * G * G;
+            out[k] = (stepSize * m[i]!) / (Math.sqrt(v[i]!) / sqrtBc2 + adamEps);
+          }
+        }, bu.decay);
       });
     },
   };
@@ -166,7 +149,7 @@ export function clipByGlobalNorm(maxNorm: number): UpdateTransform {
       if (maxNorm === 0) return u;
       if (!u.globalNorm) throw new Error('clipByGlobalNorm must come straight after an estimator that knows ‖ĝ‖ (autodiff)');
       const scale = Math.min(1, maxNorm / (u.globalNorm() + 1e-6));
-      return mapBlocks(u, ctx.params, (bu) => scaled(bu, scale));
+      return mapBlocks(u, ctx.params, (bu, blk) => scaled(bu, scale, blk));
     },
   };
 }

@@ -3,7 +3,7 @@ import type { BlockPerturbation } from '../core/perturbation.js';
 import { compose } from './compose.js';
 import { spsa, spsaSchema } from './estimators.js';
 import { scaleByLearningRate, type UpdateTransform } from './transforms.js';
-import { asPerturbation, NO_UPDATE, scaled } from './update.js';
+import { asPerturbation, mapBlocks, NO_UPDATE, scaled } from './update.js';
 
 const schema = z.object({ lr: spsaSchema.lr, eps: spsaSchema.eps }).strict();
 export type ZoSgdConservativeHyperparameters = z.infer<typeof schema>;
@@ -30,7 +30,7 @@ export function conservativeMove(): UpdateTransform {
       const lB = await ctx.loss(candidate(1));
       // The official branches: A strictly better than θ and B; else B unless θ is strictly better.
       const move = lA > l0 ? (l0 < lB ? 0 : -1) : lA < lB ? 1 : -1;
-      return { block: (b) => (move === 0 ? NO_UPDATE : scaled(blocks[b]!, move)) };
+      return mapBlocks({ block: (b) => blocks[b]! }, ctx.params, (bu, blk) => (move === 0 ? NO_UPDATE : scaled(bu, move, blk)));
     },
   };
 }

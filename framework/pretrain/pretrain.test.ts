@@ -9,14 +9,14 @@ import { TfjsExecutor, tfjsBackend } from '../engine/tfjs.js';
 import { ZoError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../models/tokenizer.js';
-import { writeJsonAtomic } from '../runs/checkpoint.js';
+import { loadCheckpoint, writeJsonAtomic } from '../runs/checkpoint.js';
 import { bpeEncoder, END_OF_TEXT, tokenizerFiles, trainBpe, type BpeModel } from './bpe.js';
-import { corpusChars, loadCorpus, unigramEntropy } from './corpus.js';
+import { corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
 import { ParamStore } from '../core/params.js';
 import { train } from '../harness/harness.js';
 import { adamw } from '../optimizers/first-order.js';
 import { parseHyperparameters } from '../optimizers/registry.js';
-import { learningRate, PRETRAIN_DEFAULTS, pretrain, type PretrainSpec } from './trainer.js';
+import { learningRate, PRETRAIN_DEFAULTS, pretrain, trainWindows, type PretrainSpec } from './trainer.js';
 
 const MULTILINGUAL = "Hello world! Grüße, 你好世界, こんにちは, Привет, مرحبا 🤗 1234 don't\n  tabs\tand  spaces";
 
@@ -279,6 +279,23 @@ describe('pretraining', () => {
     const halted = await pretrain(broken, spec, false, { haltAfter: 7 }); // last checkpoint at step 4
     expect(halted.finished).toBe(false);
     await expect(pretrain(broken, spec, false)).rejects.toThrow(ZoError); // the folder holds a run
+
+    // Independently: step 5's logged loss is the loss of the batch keyed 5 at the checkpointed θ of step 4,
+    // and its lr the schedule's at step 5.
+    const model = loadModel(whole);
+    loadCheckpoint(broken, model.params, 'adamw');
+    const tokens = encodeDocs(model.tokenizer, loadCorpus({ maxChars: spec.corpusChars }).train);
+    const exec = await TfjsExecutor.create(model);
+    const { loss } = await exec.lossAndGrads(lmBatch(trainWindows(tokens, spec.seqLen, spec.batchSize, spec.seed, 5)));
+    await exec.dispose();
+    const line5 = fs
+      .readFileSync(path.join(broken, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.step === 5 && 'loss' in l);
+    expect(line5.loss).toBe(loss);
+    expect(line5.lr).toBe(learningRate(spec, 5));
     const stepsRun: number[] = [];
     const resumed = await pretrain(broken, undefined, true, { onStep: (l) => stepsRun.push(l.step) });
     expect(stepsRun[0]).toBe(5); // from the checkpoint, not from scratch (which would agree too)
