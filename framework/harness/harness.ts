@@ -67,8 +67,9 @@ export interface TrainOptions<H extends { lr: number }> {
 }
 
 /**
- * The step loop shared by every optimizer. Each step sees only (seed, step): its batch, its noise and
- * its other draws are keyed by them, so a resumed run replays exactly.
+ * The step loop shared by every optimizer, and by `zo run`, `zo bench` and `zo pretrain`. Each step
+ * sees only (seed, step): its batch, its noise and its other draws are keyed by them, so a resumed
+ * run replays exactly.
  */
 export async function train<H extends { lr: number }>(o: TrainOptions<H>): Promise<{ skipped: number }> {
   const maxNonFinite = o.maxNonFinite ?? 5;
