@@ -25,9 +25,11 @@ export function conservativeMove(): UpdateTransform {
             return p ? [[n, p] as [string, BlockPerturbation]] : [];
           }),
         );
-      const l0 = await ctx.loss();
+      // L(θ) last, so the four perturbed passes run back to back on one graph: switching the executor
+      // between its plain and perturbed graphs costs about as much as a pass.
       const lA = await ctx.loss(candidate(-1));
       const lB = await ctx.loss(candidate(1));
+      const l0 = await ctx.loss();
       // The official branches: A strictly better than θ and B; else B unless θ is strictly better.
       const move = lA > l0 ? (l0 < lB ? 0 : -1) : lA < lB ? 1 : -1;
       return mapBlocks({ block: (b) => blocks[b]! }, ctx.params, (bu, blk) => (move === 0 ? NO_UPDATE : scaled(bu, move, blk)));
