@@ -7,7 +7,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { registerOptimizer, spsa, spsaSchema, startRun, z, zooModelDir } from 'zo-finetune';
+import { registerOptimizer, scalarProbe, spsaSchema, startRun, z, zooModelDir } from 'zo-finetune';
 
 /** The optimizer: an object with a name, a zod schema of its hyperparameters, init and step. */
 export const clippedSpsa = {
@@ -18,7 +18,9 @@ export const clippedSpsa = {
   forwardPasses: () => 2,
   init: () => ({ slots: new Map(), scalars: {} }),
   async step(ctx, _state, h) {
-    const { g, lPlus } = await spsa(ctx, 0, h.eps); // ℓ± at θ ± ε·z, g = (ℓ⁺ − ℓ⁻)/2ε
+    const lPlus = await ctx.loss(scalarProbe(ctx, 0, h.eps)); // ℓ⁺ at θ + ε·z (θ is not written)
+    const lMinus = await ctx.loss(scalarProbe(ctx, 0, -h.eps));
+    const g = (lPlus - lMinus) / (2 * h.eps);
     const clipped = Math.max(-h.gClip, Math.min(h.gClip, g));
     ctx.params.names.forEach((name, b) => {
       const theta = ctx.params.get(name);

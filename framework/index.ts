@@ -39,8 +39,23 @@ export { keyOf, fillGaussian, uniformAt } from './core/rng.js';
 export { OPTIMIZERS, allOptimizers, optimizerNamed, registerOptimizer, parseHyperparameters } from './optimizers/registry.js';
 export { loadPlugin } from './optimizers/plugins.js';
 export type { Optimizer, OptimizerState, StepContext, StepInfo } from './optimizers/optimizer.js';
-export { decays, emptyState, zeroSlots } from './optimizers/optimizer.js';
-export { spsa, scalarProbe, spsaSchema } from './optimizers/mezo.js';
+export { zeroSlots, type BindContext } from './optimizers/optimizer.js';
+// The shared parts every built-in is composed of (optax's chain): estimators, then update transforms.
+export { compose, type Composition } from './optimizers/compose.js';
+export { spsa, autodiff, scalarProbe, spsaSchema, type GradientEstimator } from './optimizers/estimators.js';
+export {
+  scaleByLearningRate,
+  signOfProjectedGradient,
+  addDecayedWeights,
+  decoupledWeightDecay,
+  momentum,
+  adam,
+  adamSchema,
+  clipByGlobalNorm,
+  DECAY_MASKS,
+  type UpdateTransform,
+} from './optimizers/transforms.js';
+export type { LearnedOptimizer } from './optimizers/learned.js';
 /** zod, for an optimizer's hyperparameter schema, so a plugin needs no dependency of its own. */
 export { z } from 'zod';
 

@@ -13,6 +13,22 @@ export function lrAt(lr: number, schedule: ScheduleKind, step: number, total: nu
   return schedule === 'constant' ? lr : lr * Math.max(0, 1 - step / total);
 }
 
+/** A learning-rate schedule: the rate at 0-based `step`. */
+export type Schedule = (step: number) => number;
+
+/**
+ * Linear warm-up to `lr` over `warmup` steps, then cosine decay to `minLr` at the last step (nanoGPT's
+ * schedule; `zo pretrain`). 0-based: step k is the (k+1)-th update, so the first one is not wasted at 0.
+ */
+export function warmupCosine(s: { lr: number; minLr: number; warmup: number; steps: number }): Schedule {
+  return (step) => {
+    const n = step + 1;
+    if (n <= s.warmup) return (s.lr * n) / s.warmup;
+    const progress = Math.min(1, (n - s.warmup) / Math.max(1, s.steps - s.warmup));
+    return s.minLr + 0.5 * (1 + Math.cos(Math.PI * progress)) * (s.lr - s.minLr);
+  };
+}
+
 /** Thrown by ctx.loss on NaN/Inf so the step is skipped before any update touches θ. */
 class NonFiniteLoss extends Error {
   constructor(readonly value: number) {
@@ -34,36 +50,47 @@ export interface TrainOptions<H extends { lr: number }> {
   hyperparameters: H;
   problem: Problem;
   state: OptimizerState;
-  noise: NoiseSource;
+  /** Where z comes from; a first-order optimizer draws none, and may go without. */
+  noise?: NoiseSource;
   seed: number;
   /** Total steps of the run (the schedule's horizon). */
   steps: number;
-  schedule: ScheduleKind;
+  /** A named schedule of the hyperparameters' lr over `steps`, or any schedule. */
+  schedule: ScheduleKind | Schedule;
   /** Resume point: the first step to run. */
   startStep?: number;
+  /** Stop before this step (default `steps`): a run cut short, as a crash would, resumes from here. */
+  endStep?: number;
   /** Consecutive non-finite losses tolerated before the run aborts. */
   maxNonFinite?: number;
   onStep?: (r: StepRecord) => void | Promise<void>;
 }
 
 /**
- * The step loop shared by every optimizer. Each step sees only (seed, step): its batch, its noise and
- * its other draws are keyed by them, so a resumed run replays exactly.
+ * The step loop shared by every optimizer, and by `zo run`, `zo bench` and `zo pretrain`. Each step
+ * sees only (seed, step): its batch, its noise and its other draws are keyed by them, so a resumed
+ * run replays exactly.
  */
 export async function train<H extends { lr: number }>(o: TrainOptions<H>): Promise<{ skipped: number }> {
   const maxNonFinite = o.maxNonFinite ?? 5;
   let skipped = 0;
   let inARow = 0;
-  for (let step = o.startStep ?? 0; step < o.steps; step++) {
+  const named = o.schedule;
+  const schedule = typeof named === 'function' ? named : (step: number) => lrAt(o.hyperparameters.lr, named, step, o.steps);
+  const noise = o.noise;
+  for (let step = o.startStep ?? 0; step < Math.min(o.steps, o.endStep ?? o.steps); step++) {
     const t0 = performance.now();
     const objective = o.problem.at(step);
     let passes = 0;
-    const lr = lrAt(o.hyperparameters.lr, o.schedule, step, o.steps);
+    const lr = schedule(step);
     const ctx: StepContext = {
       step,
       lr,
       params: o.problem.params,
-      z: (probe, block) => o.noise.z(step, probe, block),
+      z: (probe, block) => {
+        if (!noise) throw new Error(`${o.optimizer.name} draws z, but the run was given no noise source`);
+        return noise.z(step, probe, block);
+      },
       key: (...parts) => keyOf(o.seed, ...parts),
       loss: async (p) => {
         passes++;

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { BlockPerturbation } from '../core/perturbation.js';
-import type { Optimizer } from './optimizer.js';
-import { spsaSchema } from './mezo.js';
+import { compose } from './compose.js';
+import { spsaSchema, type GradientEstimator } from './estimators.js';
+import { addDecayedWeights, scaleByLearningRate } from './transforms.js';
+import { implicit } from './update.js';
 
 const schema = z
   .object({
@@ -12,43 +14,48 @@ const schema = z
 export type HizooHyperparameters = z.infer<typeof schema>;
 
 /**
- * HiZOO (Yanjun-Zhao/HiZOO, root trainer.py; paper.md §4.2). Probes θ ± ε·z/√H, then
- *   H ← (1−α)·H + α·|ℓ⁺ + ℓ⁻ − 2ℓ₀|/(2ε²)·H⊙z⊙z,   θ ← θ − η·(g·z/√H_new + λθ)
- * with the perturbation at the old H and the step at the new one, as the official code does. We keep
- * s = 1/√H (initially 1) rather than H: the probe needs s itself, and then
- * s_new = s / √((1−α) + α·k·z²), so the state is one model-sized buffer. Weight decay applies to every
- * block, as in HiZOO. Three forward passes (the official fourth only logs).
+ * HiZOO's Hessian-scaled SPSA: probes θ ± ε·z/√H around ℓ₀ = L(θ), then
+ *   H ← (1−α)·H + α·|ℓ⁺ + ℓ⁻ − 2ℓ₀|/(2ε²)·H⊙z⊙z,   ĝ = g·z/√H_new,
+ * probing at the old H and stepping at the new one, as the official code does. It keeps s = 1/√H
+ * (initially 1) rather than H, in slot `inv_sqrt_hessian`: the probe needs s itself, and then
+ * s_new = s / √((1−α) + α·k·z²). H advances block by block as the update is written.
  */
-export const hizoo: Optimizer<HizooHyperparameters> = {
+export function hessianSpsa(o: { eps: number; alpha: number }): GradientEstimator {
+  const slot = (name: string) => `${name}/inv_sqrt_hessian`;
+  return {
+    forwardPasses: 3,
+    memoryFactor: 1,
+    init: (params) => ({ slots: new Map(params.names.map((n) => [slot(n), new Float32Array(params.get(n).length).fill(1)])) }),
+    async estimate(ctx, state) {
+      const names = ctx.params.names;
+      const s = (b: number) => state.slots.get(slot(names[b]!))!;
+      const probe = (scale: number) =>
+        new Map<string, BlockPerturbation>(names.map((n, b) => [n, { kind: 'elementwise', scale, z: ctx.z(0, b), s: s(b) }]));
+      const l0 = await ctx.loss();
+      const lPlus = await ctx.loss(probe(o.eps));
+      const lMinus = await ctx.loss(probe(-o.eps));
+      const g = (lPlus - lMinus) / (2 * o.eps);
+      const k = Math.abs(lPlus + lMinus - 2 * l0) / (2 * o.eps * o.eps);
+      return {
+        loss: lPlus,
+        projectedGrad: g,
+        block: (b) => {
+          const [sb, z] = [s(b), ctx.z(0, b)];
+          for (let i = 0; i < sb.length; i++) sb[i] = sb[i]! / Math.sqrt(1 - o.alpha + o.alpha * k * z[i]! * z[i]!);
+          return implicit([{ coef: g, direction: () => ({ kind: 'elementwise', z: ctx.z(0, b), s: sb }) }]);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * HiZOO (Yanjun-Zhao/HiZOO, root trainer.py): θ ← θ − η·(g·z/√H_new + λθ), weight decay on every
+ * block as in HiZOO. Three forward passes (the official fourth only logs), one extra buffer.
+ */
+export const hizoo = compose<HizooHyperparameters>({
   name: 'hizoo',
   summary: 'HiZOO: diagonal-Hessian-scaled SPSA, probes θ ± ε·z/√H with an EMA of |Δ²ℓ| (3 passes, one extra buffer)',
   hyperparameters: schema,
-  memoryFactor: () => 1,
-  forwardPasses: () => 3,
-  init: (params) => ({
-    slots: new Map(params.names.map((n) => [`${n}/inv_sqrt_hessian`, new Float32Array(params.get(n).length).fill(1)])),
-    scalars: {},
-  }),
-  async step(ctx, state, h) {
-    const names = ctx.params.names;
-    const s = (name: string) => state.slots.get(`${name}/inv_sqrt_hessian`)!;
-    const probe = (scale: number) =>
-      new Map<string, BlockPerturbation>(names.map((n, b) => [n, { kind: 'elementwise', scale, z: ctx.z(0, b), s: s(n) }]));
-    const l0 = await ctx.loss();
-    const lPlus = await ctx.loss(probe(h.eps));
-    const lMinus = await ctx.loss(probe(-h.eps));
-    const g = (lPlus - lMinus) / (2 * h.eps);
-    const k = Math.abs(lPlus + lMinus - 2 * l0) / (2 * h.eps * h.eps);
-    names.forEach((name, b) => {
-      const theta = ctx.params.get(name);
-      const sb = s(name);
-      const z = ctx.z(0, b);
-      for (let i = 0; i < theta.length; i++) {
-        const zi = z[i]!;
-        sb[i] = sb[i]! / Math.sqrt(1 - h.alpha + h.alpha * k * zi * zi);
-        theta[i] = theta[i]! - ctx.lr * (g * zi * sb[i]! + h.weightDecay * theta[i]!);
-      }
-    });
-    return { loss: lPlus, projectedGrad: g };
-  },
-};
+  parts: (h) => [hessianSpsa(h), addDecayedWeights(h.weightDecay, 'all'), scaleByLearningRate()],
+});

@@ -3,9 +3,9 @@ import type { ParamStore } from '../core/params.js';
 import type { Perturbation } from '../core/perturbation.js';
 
 /**
- * What the harness gives an optimizer for one step (DESIGN §3.3). The harness owns batching, noise,
- * the schedule, logging and checkpoints; an optimizer asks for losses at perturbed points and then
- * writes its update into θ in place. Probes never write θ, so θ is exactly as before until the update.
+ * What the harness gives an optimizer for one step. The harness owns batching, noise, the schedule,
+ * logging and checkpoints; an optimizer asks for losses at perturbed points and then writes its update
+ * into θ in place. Probes never write θ, so θ is exactly as before until the update.
  */
 export interface StepContext {
   /** 0-based step index. */
@@ -78,22 +78,6 @@ export interface BindContext {
 /** The probes an optimizer draws per step, for sizing its noise source. */
 export function probesPerStep<H extends { lr: number }>(o: Optimizer<H>, h: H): number {
   return o.probes?.(h) ?? 1;
-}
-
-/** Blocks MeZO exempts from weight decay: biases and norm gains (its `no_decay` list). */
-export function decays(name: string): boolean {
-  return !name.endsWith('.bias') && !/(norm|ln_\w+|layer_norm)\.weight$/.test(name);
-}
-
-/** θ ← θ − lr·(coef·d + λθ) for one block, in place; λ applies only where `decays` allows. */
-export function sgdUpdate(theta: Float32Array, d: Float32Array, lr: number, coef: number, weightDecay: number): void {
-  const wd = weightDecay;
-  for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - lr * (coef * d[i]! + wd * theta[i]!);
-}
-
-/** An empty state for optimizers that keep nothing. */
-export function emptyState(): OptimizerState {
-  return { slots: new Map(), scalars: {} };
 }
 
 /** One zeroed model-sized slot per block, named `<block>/<slot>`. */

@@ -9,10 +9,14 @@ import { TfjsExecutor, tfjsBackend } from '../engine/tfjs.js';
 import { ZoError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../models/tokenizer.js';
-import { writeJsonAtomic } from '../runs/checkpoint.js';
+import { loadCheckpoint, writeJsonAtomic } from '../runs/checkpoint.js';
 import { bpeEncoder, END_OF_TEXT, tokenizerFiles, trainBpe, type BpeModel } from './bpe.js';
-import { corpusChars, loadCorpus, unigramEntropy } from './corpus.js';
-import { adamwBlock, learningRate, PRETRAIN_DEFAULTS, pretrain, type PretrainSpec } from './trainer.js';
+import { corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
+import { ParamStore } from '../core/params.js';
+import { train } from '../harness/harness.js';
+import { adamw } from '../optimizers/first-order.js';
+import { parseHyperparameters } from '../optimizers/registry.js';
+import { learningRate, PRETRAIN_DEFAULTS, pretrain, trainWindows, type PretrainSpec } from './trainer.js';
 
 const MULTILINGUAL = "Hello world! Grüße, 你好世界, こんにちは, Привет, مرحبا 🤗 1234 don't\n  tabs\tand  spaces";
 
@@ -104,15 +108,50 @@ describe('corpus', () => {
 });
 
 describe('optimizer pieces', () => {
-  test('AdamW: decoupled decay, then the bias-corrected Adam step (torch.optim.AdamW)', () => {
-    const theta = Float32Array.of(1, -2);
-    const m = new Float32Array(2);
-    const v = new Float32Array(2);
-    adamwBlock(theta, m, v, Float32Array.of(0.5, 4), 0.5, 1, 0.1, { beta1: 0.9, beta2: 0.95, adamEps: 0, weightDecay: 0.1 });
-    // Step 1: m̂/√v̂ = sign(g), so θ ← θ(1 − 0.01) − 0.1·sign(g).
-    expect(theta[0]).toBeCloseTo(0.99 - 0.1, 6);
-    expect(theta[1]).toBeCloseTo(-1.98 - 0.1, 6);
-    expect(m[0]).toBeCloseTo(0.1 * 0.25, 7);
+  test('AdamW: clipping, the bias-corrected Adam step, decoupled decay on matrices only (torch.optim.AdamW), through train()', async () => {
+    const params = new ParamStore(
+      [
+        { name: 'w', shape: [1, 2] },
+        { name: 'b', shape: [1] },
+      ],
+      (p) => (p.name === 'w' ? Float32Array.of(1, -2) : Float32Array.of(3)),
+    );
+    const grads = new Map([
+      ['w', Float32Array.of(0.5, 4)],
+      ['b', Float32Array.of(-1)],
+    ]);
+    const norm = Math.sqrt(0.25 + 16 + 1);
+    // clip = ½(‖g‖ + 1e-6), so clip_grad_norm_ halves g.
+    const h = parseHyperparameters(adamw, {
+      lr: 0.1,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      adamEps: 1e-300,
+      clip: 0.5 * (norm + 1e-6),
+    });
+    const state = adamw.init(params, h);
+    const lossAndGrads = async () => ({ loss: 1, grads });
+    const problem = { params, at: () => ({ loss: async () => 1, lossAndGrads }) };
+    const lines: number[] = [];
+    await train({
+      optimizer: adamw,
+      hyperparameters: h,
+      problem,
+      state,
+      seed: 0,
+      steps: 1,
+      schedule: 'constant',
+      onStep: (r) => void lines.push(r.projectedGrad),
+    });
+    // Step 1: m̂/√v̂ = sign(g), so the matrix goes θ(1 − 0.01) − 0.1·sign(g) and the vector θ − 0.1·sign(g).
+    expect(params.get('w')[0]).toBeCloseTo(0.99 - 0.1, 6);
+    expect(params.get('w')[1]).toBeCloseTo(-1.98 - 0.1, 6);
+    expect(params.get('b')[0]).toBeCloseTo(3 + 0.1, 6);
+    expect(state.slots.get('w/exp_avg')![0]).toBeCloseTo(0.1 * 0.25, 7); // (1 − β₁)·g·½
+    expect(state.slots.get('b/exp_avg_sq')![0]).toBeCloseTo(0.05 * 0.25, 7); // (1 − β₂)·(g·½)²
+    expect(state.scalars.t).toBe(1);
+    expect(lines).toEqual([norm]); // the norm before clipping is what metrics.jsonl logs
   });
 
   test('warmup rises linearly to lr, cosine falls to minLr at the last step', () => {
@@ -240,6 +279,23 @@ describe('pretraining', () => {
     const halted = await pretrain(broken, spec, false, { haltAfter: 7 }); // last checkpoint at step 4
     expect(halted.finished).toBe(false);
     await expect(pretrain(broken, spec, false)).rejects.toThrow(ZoError); // the folder holds a run
+
+    // Independently: step 5's logged loss is the loss of the batch keyed 5 at the checkpointed θ of step 4,
+    // and its lr the schedule's at step 5.
+    const model = loadModel(whole);
+    loadCheckpoint(broken, model.params, 'adamw');
+    const tokens = encodeDocs(model.tokenizer, loadCorpus({ maxChars: spec.corpusChars }).train);
+    const exec = await TfjsExecutor.create(model);
+    const { loss } = await exec.lossAndGrads(lmBatch(trainWindows(tokens, spec.seqLen, spec.batchSize, spec.seed, 5)));
+    await exec.dispose();
+    const line5 = fs
+      .readFileSync(path.join(broken, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.step === 5 && 'loss' in l);
+    expect(line5.loss).toBe(loss);
+    expect(line5.lr).toBe(learningRate(spec, 5));
     const stepsRun: number[] = [];
     const resumed = await pretrain(broken, undefined, true, { onStep: (l) => stepsRun.push(l.step) });
     expect(stepsRun[0]).toBe(5); // from the checkpoint, not from scratch (which would agree too)

@@ -1,8 +1,10 @@
 /**
  * First-order LM pretraining from scratch through the tfjs executor's autodiff: the base models of
- * the zoo. AdamW (torch semantics), warmup + cosine schedule, global-norm clipping, keyed random
- * windows of the corpus' token stream, periodic validation, atomic resumable checkpoints, and at the
- * end a Hugging Face model folder that `loadModel` reads like any downloaded checkpoint.
+ * the zoo. The step loop is the harness's `train()`, the one `zo run` uses, with the `adamw` optimizer
+ * composed from the shared transforms (global-norm clipping, Adam, decoupled decay on ≥ 2-D blocks)
+ * and a warm-up + cosine schedule; around it: keyed random windows of the corpus' token stream,
+ * periodic validation, atomic resumable checkpoints, and at the end a Hugging Face model folder that
+ * `loadModel` reads like any downloaded checkpoint.
  *
  * The run folder `out` is also the model folder:
  *   pretrain.json            the spec (what --resume reads back)
@@ -23,7 +25,10 @@ import { readJson } from '../models/load.js';
 import { FAMILIES } from '../models/registry.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadTokenizer } from '../models/tokenizer.js';
-import type { OptimizerState } from '../optimizers/optimizer.js';
+import type { Problem } from '../core/problem.js';
+import { train, warmupCosine } from '../harness/harness.js';
+import { adamw } from '../optimizers/first-order.js';
+import { parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../core/paths.js';
 import { meanLoss } from '../tasks/lm-problem.js';
 import { truncateMetrics, hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../runs/checkpoint.js';
@@ -31,8 +36,8 @@ import { keyOf, uniformAt } from '../core/rng.js';
 import { tokenizerFiles, trainBpe } from './bpe.js';
 import { CORPUS_SOURCES, corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
 
-// Module-scope copies: Math lookups are slow under jest's vm realm (see zo/rng.ts).
-const { sqrt, cos, PI, min, floor } = Math;
+// Module-scope copies: Math lookups are slow under jest's vm realm (see framework/core/rng.ts).
+const { min, floor } = Math;
 
 /** Everything that determines a pretraining run; saved as pretrain.json and read back by resume. */
 export interface PretrainSpec {
@@ -124,7 +129,6 @@ export interface PretrainSummary {
 }
 
 const SPEC_FILE = 'pretrain.json';
-const OPTIMIZER = 'adamw';
 
 export function familyNamed(name: string): Family<BaseConfig> {
   const f = FAMILIES.find((x) => x.name === name || x.modelTypes.includes(name));
@@ -156,38 +160,9 @@ function modelConfig(
   };
 }
 
-/** Linear warmup to `lr` over `warmup` steps, then cosine decay to `minLr` at the last step. */
+/** The learning rate of 1-based pretraining step `step`: linear warm-up to `lr` over `warmup` steps, then cosine decay to `minLr`. */
 export function learningRate(spec: Pick<PretrainSpec, 'lr' | 'minLr' | 'warmup' | 'steps'>, step: number): number {
-  if (step <= spec.warmup) return (spec.lr * step) / spec.warmup;
-  const progress = min(1, (step - spec.warmup) / Math.max(1, spec.steps - spec.warmup));
-  return spec.minLr + 0.5 * (1 + cos(PI * progress)) * (spec.lr - spec.minLr);
-}
-
-/**
- * One torch.optim.AdamW step on one block, in place: θ ← θ(1 − ηλ), then the Adam update with
- * m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − (η/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε). `gradScale`
- * applies the clipping factor to g.
- */
-export function adamwBlock(
-  theta: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  grad: Float32Array,
-  gradScale: number,
-  t: number,
-  lr: number,
-  h: { beta1: number; beta2: number; adamEps: number; weightDecay: number },
-): void {
-  const { beta1, beta2, adamEps } = h;
-  const keep = 1 - lr * h.weightDecay;
-  const stepSize = lr / (1 - beta1 ** t);
-  const sqrtBc2 = sqrt(1 - beta2 ** t);
-  for (let i = 0; i < theta.length; i++) {
-    const g = grad[i]! * gradScale;
-    m[i] = beta1 * m[i]! + (1 - beta1) * g;
-    v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
-    theta[i] = theta[i]! * keep - (stepSize * m[i]!) / (sqrt(v[i]!) / sqrtBc2 + adamEps);
-  }
+  return warmupCosine(spec)(step - 1);
 }
 
 /** Row r of step t's batch is a window at a keyed offset: any step's batch is known without replay. */
@@ -344,18 +319,21 @@ export async function pretrain(
     `model: ${family.name}, ${params.size.toLocaleString('en')} parameters; unigram entropy of the validation tokens ${unigram.toFixed(4)} nats/token`,
   );
 
-  const hyper = { beta1: s.beta1, beta2: s.beta2, adamEps: s.adamEps };
-  let state: OptimizerState = { slots: new Map(), scalars: { t: 0 } };
-  for (const name of params.names) {
-    state.slots.set(`${name}/exp_avg`, new Float32Array(params.get(name).length));
-    state.slots.set(`${name}/exp_avg_sq`, new Float32Array(params.get(name).length));
-  }
+  const h = parseHyperparameters(adamw, {
+    lr: s.lr,
+    weightDecay: s.weightDecay,
+    beta1: s.beta1,
+    beta2: s.beta2,
+    adamEps: s.adamEps,
+    clip: s.clip,
+  });
+  let state = adamw.init(params, h);
   let start = 0;
   let priorWall = 0;
   let initialValLoss: number | undefined;
   const metricsFile = path.join(out, 'metrics.jsonl');
   if (resume && hasCheckpoint(out)) {
-    const loaded = loadCheckpoint(out, params, OPTIMIZER);
+    const loaded = loadCheckpoint(out, params, adamw.name);
     state = loaded.state;
     start = loaded.meta.step;
     priorWall = Number(loaded.meta.extra.wallSeconds ?? 0);
@@ -380,60 +358,61 @@ export async function pretrain(
   const save = (step: number) =>
     saveCheckpoint(out, params, state, {
       step,
-      optimizer: OPTIMIZER,
+      optimizer: adamw.name,
       hyperparameters: { ...s },
       blocks: params.specs(),
       extra: { wallSeconds: wall(), initialValLoss },
     });
+  // Pretraining counts steps from 1: its step n is the harness's step n − 1, and keys the batch by n.
+  const problem: Problem = {
+    params,
+    at: (step) => {
+      const batch = lmBatch(trainWindows(trainTokens, s.seqLen, s.batchSize, s.seed, step + 1));
+      return {
+        loss: async (perturbation) => (await exec.forward(batch, { perturbation })).loss,
+        lossAndGrads: () => exec.lossAndGrads(batch),
+      };
+    },
+  };
+  const halt = hooks.haltAfter !== undefined && hooks.haltAfter > start && hooks.haltAfter < s.steps ? hooks.haltAfter : undefined;
 
   try {
     if (initialValLoss === undefined) initialValLoss = await validate(0);
     let lastVal = initialValLoss;
-    for (let step = start + 1; step <= s.steps; step++) {
-      const t1 = performance.now();
-      const { loss, grads } = await exec.lossAndGrads(lmBatch(trainWindows(trainTokens, s.seqLen, s.batchSize, s.seed, step)));
-      if (!Number.isFinite(loss)) throw new ZoError(`the training loss became ${loss} at step ${step}; lower --lr or raise --warmup`);
-      let sq = 0;
-      for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
-      const gradNorm = sqrt(sq);
-      // torch's clip_grad_norm_: scale by clip/(‖g‖ + 1e-6) when that is below 1.
-      const scale = s.clip > 0 ? min(1, s.clip / (gradNorm + 1e-6)) : 1;
-      const lr = learningRate(s, step);
-      const t = ++state.scalars.t!;
-      for (const name of params.names) {
-        const decay = params.shape(name).length >= 2 ? s.weightDecay : 0;
-        adamwBlock(
-          params.get(name),
-          state.slots.get(`${name}/exp_avg`)!,
-          state.slots.get(`${name}/exp_avg_sq`)!,
-          grads.get(name)!,
-          scale,
-          t,
-          lr,
-          { ...hyper, weightDecay: decay },
-        );
-      }
-      exec.refresh();
-      const line: StepLine = { step, loss, lr, gradNorm, ms: performance.now() - t1 };
-      metric(line);
-      hooks.onStep?.(line, s);
-      if (step % s.valEvery === 0 && step < s.steps) lastVal = await validate(step);
-      if (s.saveEvery > 0 && step % s.saveEvery === 0 && step < s.steps) save(step);
-      if (hooks.haltAfter === step && step < s.steps) {
-        return {
-          out,
-          family: family.name,
-          parameters: params.size,
-          steps: step,
-          initialValLoss,
-          finalValLoss: lastVal,
-          finalTrainLoss: NaN,
-          unigramEntropy: unigram,
-          wallSeconds: wall(),
-          finished: false,
-        };
-      }
-    }
+    await train({
+      optimizer: adamw,
+      hyperparameters: h,
+      problem,
+      state,
+      seed: s.seed,
+      steps: s.steps,
+      schedule: warmupCosine(s),
+      startStep: start,
+      endStep: halt,
+      onStep: async (r) => {
+        const step = r.step + 1;
+        if (r.skipped) throw new ZoError(`the training loss became ${r.loss} at step ${step}; lower --lr or raise --warmup`);
+        exec.refresh(); // the update wrote θ's arrays; the tfjs variables re-read them
+        const line: StepLine = { step, loss: r.loss, lr: r.lr, gradNorm: r.projectedGrad, ms: r.ms };
+        metric(line);
+        hooks.onStep?.(line, s);
+        if (step % s.valEvery === 0 && step < s.steps) lastVal = await validate(step);
+        if (s.saveEvery > 0 && step % s.saveEvery === 0 && step < s.steps) save(step);
+      },
+    });
+    if (halt !== undefined)
+      return {
+        out,
+        family: family.name,
+        parameters: params.size,
+        steps: halt,
+        initialValLoss,
+        finalValLoss: lastVal,
+        finalTrainLoss: NaN,
+        unigramEntropy: unigram,
+        wallSeconds: wall(),
+        finished: false,
+      };
     const finalValLoss = await validate(s.steps);
     const finalTrainLoss = await windowsLoss(exec, trainEvalSet, s.batchSize);
     const wallSeconds = wall();
