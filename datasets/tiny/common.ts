@@ -11,7 +11,7 @@ import { ZoError } from '../../framework/core/errors.js';
 import { packageRoot } from '../../framework/core/paths.js';
 import type { MezoRender as Render } from '../../framework/tasks/mezo-templates.js';
 import type { LoadOptions, Metric, LossKind, Row, SplitSizes, Splits, Task, TaskType } from '../../framework/tasks/task.js';
-import { keyOf, uniformAt } from '../../framework/core/rng.js';
+import { keyedPermutation, keyOf, uniformAt } from '../../framework/core/rng.js';
 
 /** An npm package a tiny task reads, at the version its card describes. */
 export interface DataPackage {
@@ -50,15 +50,8 @@ export function nameKey(name: string): number {
   return keyOf(...Array.from(name, (c) => c.codePointAt(0)!));
 }
 
-/** 0..n-1 shuffled by Fisher–Yates on the counter-based stream `key`. */
-export function permutation(n: number, key: number): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(uniformAt(key, i) * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
+/** 0..n-1 shuffled by Fisher–Yates on the counter-based stream `key` (core/rng.ts's, under the name the tiny tasks use). */
+export const permutation = keyedPermutation;
 
 /** `items` in the order of `permutation(items.length, key)`. */
 export function shuffled<T>(items: readonly T[], key: number): T[] {

@@ -89,3 +89,13 @@ export function permute(x: number, n: number, key: number): number {
   } while (x >= n);
   return x;
 }
+
+/** 0..n−1 shuffled by Fisher–Yates on the counter-based uniforms of `key`: any shuffle follows from its key alone. */
+export function keyedPermutation(n: number, key: number): number[] {
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = floor(uniformAt(key, i) * (i + 1));
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}

@@ -2,7 +2,7 @@ import type { NoiseSource } from '../core/noise.js';
 import type { ParamStore } from '../core/params.js';
 import type { BlockPerturbation } from '../core/perturbation.js';
 import type { Problem } from '../core/problem.js';
-import { keyOf, uniformAt } from '../core/rng.js';
+import { keyedPermutation, keyOf } from '../core/rng.js';
 import { BLOCK_ROLES, type BlockRole } from '../models/roles.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
 import type { Finetuner } from './finetuner.js';
@@ -89,12 +89,7 @@ export function bankFromState(ft: Finetuner, state: OptimizerState): Finetuner {
 /** Which task step t trains on: each round visits every task once, in a keyed order. */
 export function taskAt(tasks: number, seed: number, step: number): { task: number; taskStep: number } {
   const round = Math.floor(step / tasks);
-  const order = Array.from({ length: tasks }, (_, i) => i);
-  for (let i = tasks - 1; i > 0; i--) {
-    const j = Math.floor(uniformAt(keyOf(seed, round, 0x7a5c), i) * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return { task: order[step % tasks]!, taskStep: round };
+  return { task: keyedPermutation(tasks, keyOf(seed, round, 0x7a5c))[step % tasks]!, taskStep: round };
 }
 
 /** The trajectory's LR at step t: linear decay to 0 within each reset cycle. */

@@ -2,7 +2,7 @@ import type { Executor } from '../engine/executor.js';
 import { LazyGradients } from '../engine/gradients.js';
 import type { LoadedModel } from '../models/load.js';
 import type { Problem, StepObjective } from '../core/problem.js';
-import { keyOf, uniformAt } from '../core/rng.js';
+import { keyedPermutation, keyOf } from '../core/rng.js';
 import { encodeExample, trainingBatch, type BatchOptions, type Encoded } from './scoring.js';
 import type { Row, Task } from './task.js';
 
@@ -21,16 +21,6 @@ export function batchOptions(model: LoadedModel, maxLen: number): BatchOptions {
 /** Tokenizes a split once; bad rows are reported with the split and row number. */
 export function encodeSplit(task: Task, model: LoadedModel, rows: readonly Row[], split: string, maxLen: number): Encoded[] {
   return rows.map((row, i) => encodeExample(task, task.render(row), model.tokenizer, maxLen, `${task.name} ${split} row ${i + 1}`));
-}
-
-/** A keyed permutation of 0..n-1 (Fisher–Yates on counter-based uniforms). */
-export function keyedPermutation(n: number, key: number): number[] {
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(uniformAt(key, i) * (i + 1));
-    [p[i], p[j]] = [p[j]!, p[i]!];
-  }
-  return p;
 }
 
 /**
