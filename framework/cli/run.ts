@@ -97,7 +97,10 @@ function typedHyperparameters(argv: Args): Record<string, unknown> {
   return h;
 }
 
-/** The spec fields the user typed, for a resume to check against spec.json. */
+/**
+ * The spec fields the user typed (all but --steps, a resume's own request): a new run completes them
+ * with the defaults, a resume checks them against spec.json.
+ */
 function typedFields(argv: Args): Partial<RunSpec> {
   const sizes = splitSizes(argv);
   const h = typedHyperparameters(argv);
@@ -142,30 +145,13 @@ function newSpec(argv: Args): RunSpec {
       );
   }
   if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
+  // The quick start's model, task and lr were filled in above, so they count as typed here.
   return completeSpec({
     model: argv.model,
-    textFile: argv.textFile,
-    task: argv.task,
-    taskFile: argv.taskFile,
-    dataDir: argv.dataDir,
-    trainSetSeed: argv.trainSetSeed,
+    ...typedFields(argv),
     sizes: splitSizes(argv),
-    evalEvery: argv.evalEvery,
-    maxLen: argv.maxLen,
-    optimizer: argv.optimizer,
-    plugins: argv.plugin.length ? argv.plugin : undefined,
-    finetuner: argv.finetuner,
     hyperparameters: typedHyperparameters(argv),
     steps: argv.steps,
-    batchSize: argv.batchSize,
-    seqLen: argv.seqLen,
-    seed: argv.seed,
-    noise: argv.noise,
-    schedule: argv.schedule,
-    executor: argv.executor,
-    threads: argv.threads,
-    saveEvery: argv.saveEvery,
-    logEvery: argv.logEvery,
   });
 }
 
