@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadFinetuner } from '../learned/finetuner.js';
 import { fixtureDir } from '../models/fixtures.js';
-import { ZO_BIN, zo } from './testing.js';
+import { killAfterCheckpoint, zo } from './testing.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'zo-meta-'));
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
@@ -96,25 +95,7 @@ describe('zo meta-train', () => {
     const straight = path.join(tmp(), 'ft');
     expect((await zo('meta-train', ...args, '--out', straight)).code).toBe(0);
     const killed = path.join(tmp(), 'ft');
-    const child = spawn(process.execPath, [ZO_BIN, 'meta-train', ...args, '--out', killed], { stdio: 'ignore' });
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        try {
-          if (readJson(path.join(killed, 'checkpoint.json')).step >= 8) {
-            clearInterval(poll);
-            child.kill('SIGKILL');
-            resolve();
-          }
-        } catch {
-          // not yet
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(poll);
-        resolve();
-      });
-    });
-    await new Promise((r) => child.on('close', r));
+    await killAfterCheckpoint(['meta-train', ...args, '--out', killed], killed, 8);
     expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false);
     expect((await zo('meta-train', '--resume', '--out', killed)).code).toBe(0);
     expect(fs.readFileSync(path.join(killed, 'finetuner.safetensors'))).toEqual(

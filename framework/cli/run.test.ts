@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +5,7 @@ import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../core/paths.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadModel } from '../models/load.js';
-import { zo } from './testing.js';
+import { killAfterCheckpoint, zo } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-run-${tag}-`));
@@ -68,26 +67,7 @@ describe('zo run', () => {
 
     // A real SIGKILL once a checkpoint at step ≥ 50 exists, wherever the run then is.
     const killed = path.join(tmp('killed'), 'run');
-    const child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'zo.js'), 'run', ...args, '--out', killed], { stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => {
-        try {
-          if (readJson(path.join(killed, 'checkpoint.json')).step >= 50) {
-            clearInterval(poll);
-            child.kill('SIGKILL');
-            resolve();
-          }
-        } catch {
-          // not written yet
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(poll);
-        resolve();
-      });
-      child.on('error', reject);
-    });
-    await new Promise((r) => child.on('close', r));
+    await killAfterCheckpoint(['run', ...args, '--out', killed], killed, 50);
     expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false); // it really was cut short
     const at = readJson(path.join(killed, 'checkpoint.json')).step;
     expect(at).toBeGreaterThanOrEqual(50);

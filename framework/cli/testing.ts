@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,4 +58,32 @@ export function writeCustomTask(fields: Record<string, unknown> = {}, data: { tr
       .join('\n') + '\n',
   );
   return file;
+}
+
+/**
+ * Runs the CLI and SIGKILLs it once `dir/checkpoint.json` names a step ≥ `atLeast`, wherever the run
+ * then is (or lets it end, if it finishes first): a real crash for the resume tests.
+ */
+export async function killAfterCheckpoint(args: readonly string[], dir: string, atLeast: number): Promise<void> {
+  const child = spawn(process.execPath, [ZO, ...args], { stdio: 'ignore' });
+  const closed = new Promise((r) => child.on('close', r));
+  await new Promise<void>((resolve, reject) => {
+    const poll = setInterval(() => {
+      try {
+        if (JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')).step >= atLeast) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      } catch {
+        // not written yet
+      }
+    }, 5);
+    child.on('exit', () => {
+      clearInterval(poll);
+      resolve();
+    });
+    child.on('error', reject);
+  });
+  await closed;
 }

@@ -48,3 +48,21 @@ export class Quadratic implements Problem {
     };
   }
 }
+
+/**
+ * The tests' two-block toy: `layer.weight` [2, 3] and `layer.bias` [3], with curvatures, targets and a
+ * start chosen so every coordinate moves differently. `a`, `target` and `theta0` run over both blocks.
+ */
+export const TOY = {
+  theta0: [0.1, 0.4, -0.3, 0.2, 0, 0.6, 0.5, -0.5, 0.1],
+  a: [1, 2, 0.5, 1.5, 3, 1, 2, 1, 0.5],
+  target: [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, -0.1, 0.2, 0.3],
+};
+
+export function toyQuadratic(): Quadratic {
+  const part = (xs: number[], from: number, to: number) => xs.slice(from, to);
+  return new Quadratic([
+    { name: 'layer.weight', shape: [2, 3], theta0: part(TOY.theta0, 0, 6), a: part(TOY.a, 0, 6), target: part(TOY.target, 0, 6) },
+    { name: 'layer.bias', shape: [3], theta0: part(TOY.theta0, 6, 9), a: part(TOY.a, 6, 9), target: part(TOY.target, 6, 9) },
+  ]);
+}

@@ -3,11 +3,11 @@ import { checkParity } from './parity.js';
 import { OrtExecutor } from './ort.js';
 import { parityOf } from '../cli/parity.js';
 import { FIXTURE_NAMES, fixtureDir } from '../models/fixtures.js';
+import { MODEL_VARIANTS } from '../models/testing.js';
 import { initParams } from '../models/init.js';
 import { gpt2 } from '../models/gpt2.js';
 import { llama } from '../models/llama.js';
 import { opt } from '../models/opt.js';
-import { qwen2 } from '../models/qwen2.js';
 import type { BaseConfig, Family } from './model.js';
 
 const TOL = 1e-4;
@@ -23,67 +23,7 @@ describe('ort and tfjs executors agree', () => {
   });
 
   // Options the fixtures do not cover, on in-memory models with O(1) weights.
-  const variants: [string, Family<any>, Record<string, unknown>][] = [
-    [
-      'llama MHA, tied, linear RoPE scaling, attention_bias',
-      llama,
-      {
-        model_type: 'llama',
-        vocab_size: 61,
-        hidden_size: 24,
-        intermediate_size: 40,
-        num_hidden_layers: 2,
-        num_attention_heads: 3,
-        tie_word_embeddings: true,
-        attention_bias: true,
-        rope_scaling: { type: 'linear', factor: 2 },
-      },
-    ],
-    [
-      'qwen2 with one kv head, untied',
-      qwen2,
-      {
-        model_type: 'qwen2',
-        vocab_size: 61,
-        hidden_size: 32,
-        intermediate_size: 40,
-        num_hidden_layers: 1,
-        num_attention_heads: 4,
-        num_key_value_heads: 1,
-        tie_word_embeddings: false,
-      },
-    ],
-    [
-      'opt post-LN with project_in/out (opt-350m shape)',
-      opt,
-      {
-        model_type: 'opt',
-        vocab_size: 61,
-        hidden_size: 32,
-        ffn_dim: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        max_position_embeddings: 64,
-        do_layer_norm_before: false,
-        word_embed_proj_dim: 16,
-      },
-    ],
-    [
-      'gpt2 with scale_attn_by_inverse_layer_idx and n_inner',
-      gpt2,
-      {
-        model_type: 'gpt2',
-        vocab_size: 61,
-        n_embd: 32,
-        n_layer: 2,
-        n_head: 4,
-        n_positions: 64,
-        n_inner: 40,
-        scale_attn_by_inverse_layer_idx: true,
-      },
-    ],
-  ];
-  test.each(variants)('%s', async (_label, family, raw) => {
+  test.each(MODEL_VARIANTS)('%s', async (_label, family, raw) => {
     const config = family.parseConfig(raw, 'test');
     const params = initParams(family, config, 7, 0.3);
     const batch = lmBatch([

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { ExactNoise } from '../core/noise.js';
 import { packageRoot } from '../core/paths.js';
 import type { Perturbation } from '../core/perturbation.js';
-import { Quadratic } from '../core/quadratic.js';
+import { toyQuadratic, type Quadratic } from '../core/quadratic.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
@@ -26,16 +26,7 @@ const withWeight = (nets: PertNN[], b: number, t: keyof PertNN, j: number, v: nu
   nets.map((net, i) => (i === b ? { ...net, [t]: Float32Array.from(net[t], (x, k) => (k === j ? v : x)) } : net));
 
 function quadraticCase(): { m: MetaStepInput; q: Quadratic } {
-  const q = new Quadratic([
-    {
-      name: 'layer.weight',
-      shape: [2, 3],
-      theta0: [0.1, 0.4, -0.3, 0.2, 0, 0.6],
-      a: [1, 2, 0.5, 1.5, 3, 1],
-      target: [0.3, -0.2, 0.1, 0.5, -0.4, 0.2],
-    },
-    { name: 'layer.bias', shape: [3], theta0: [0.5, -0.5, 0.1], a: [2, 1, 0.5], target: [-0.1, 0.2, 0.3] },
-  ]);
+  const q = toyQuadratic();
   const ft = randomFinetuner(q.params, { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false }, 2);
   const noise = new ExactNoise(4, [6, 3]);
   const m: MetaStepInput = {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeNoise, type NoiseKind } from '../core/noise.js';
-import { Quadratic } from '../core/quadratic.js';
+import { TOY, toyQuadratic } from '../core/quadratic.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { train } from '../harness/harness.js';
 import { fixtureDir } from '../models/fixtures.js';
@@ -67,16 +67,7 @@ describe('zo-ft at deployment', () => {
   });
 
   test('one step by hand on a 2-block quadratic: probes at ±ε·nf·σ_i, update η·nf·σ_i·g', async () => {
-    const q = new Quadratic([
-      {
-        name: 'layer.weight',
-        shape: [2, 3],
-        theta0: [0.1, 0.4, -0.3, 0.2, 0, 0.6],
-        a: [1, 2, 0.5, 1.5, 3, 1],
-        target: [0.3, -0.2, 0.1, 0.5, -0.4, 0.2],
-      },
-      { name: 'layer.bias', shape: [3], theta0: [0.5, -0.5, 0.1], a: [2, 1, 0.5], target: [-0.1, 0.2, 0.3] },
-    ]);
+    const q = toyQuadratic();
     const theta0 = [...q.params.get('layer.weight'), ...q.params.get('layer.bias')];
     const base = randomFinetuner(q.params, { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false }, 0);
     const ft = withNets(base, [constant(2), constant(0.5)]);
@@ -97,8 +88,8 @@ describe('zo-ft at deployment', () => {
     const nf = Math.sqrt(9 / 24.75);
     const z = [...noise.z(0, 0, 0), ...noise.z(0, 0, 1)];
     const scale = (i: number) => nf * (i < 6 ? 2 : 0.5);
-    const A = [1, 2, 0.5, 1.5, 3, 1, 2, 1, 0.5];
-    const T = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, -0.1, 0.2, 0.3];
+    const A = TOY.a;
+    const T = TOY.target;
     const L = (t: number[]) => t.reduce((s, v, i) => s + 0.5 * A[i]! * (v - T[i]!) ** 2, 0);
     const probe = (sign: number) => theta0.map((v, i) => v + sign * 0.01 * scale(i) * z[i]!);
     const g = (L(probe(1)) - L(probe(-1))) / 0.02;
