@@ -8,7 +8,7 @@ import type { ParamStore } from '../core/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
 import { allOptimizers, optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
-import { randomFinetuner, saveFinetuner } from '../learned/finetuner.js';
+import { FINETUNER_FILES, randomFinetuner, saveFinetuner } from '../learned/finetuner.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
@@ -59,7 +59,7 @@ export interface OptimizerStepRow {
 }
 
 export interface StepBench {
-  model: { family: string; layers?: number; hidden?: number; vocab: number; params: number; mb: number };
+  model: { dir?: string; family: string; layers?: number; hidden?: number; vocab: number; params: number; mb: number };
   batch: number;
   seq: number;
   threads: number;
@@ -123,6 +123,8 @@ export interface StepBenchOptions {
   maxSeconds?: number;
   /** Another model and batch shape (tests use a tiny one); defaults to forward.ts's bench model, 16 × 64. */
   model?: Model;
+  /** The folder `model` was loaded from: zo-ft binds to its own finetuner when it ships one. */
+  modelDir?: string;
   batchSize?: number;
   seqLen?: number;
   onProgress?: (msg: string) => void;
@@ -290,9 +292,12 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const sizes = params.names.map((n) => params.get(n).length);
   const exec = new OrtExecutor(model, { threads });
   const problem = new FixedBatchProblem(model, exec, batch);
-  // A learned optimizer is timed with a random bank: its step costs the same whatever ω is.
-  const bankDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-bench-ft-'));
-  saveFinetuner(bankDir, randomFinetuner(params, model.config, 0));
+  // A learned optimizer is timed with the model's own bank, else a random one: its step costs the same whatever ω is.
+  let bankDir = opts.modelDir;
+  if (!bankDir || !fs.existsSync(path.join(bankDir, FINETUNER_FILES.manifest))) {
+    bankDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-bench-ft-'));
+    saveFinetuner(bankDir, randomFinetuner(params, model.config, 0));
+  }
   const optimizers = (opts.optimizers ?? allOptimizers().map((o) => o.name))
     .map(optimizerNamed)
     .map((o) => o.bind?.({ params, modelDir: bankDir, batchSize: batch.B }) ?? o);
@@ -454,6 +459,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
 
     return {
       model: {
+        dir: opts.modelDir,
         family: model.family.name,
         layers: config.layers,
         hidden: config.hidden,

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
-import { jsonOption, printJson, threadsOption } from './common.js';
+import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
 
 type Suite = 'forward' | 'step' | 'generate' | 'all';
 const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'all'];
@@ -14,6 +14,8 @@ interface Args {
   suite: Suite;
   optimizers?: string;
   noise?: NoiseKind;
+  model?: string;
+  steps?: number;
 }
 
 const ms = (x: { median: number; p10: number; p90: number }) =>
@@ -45,6 +47,16 @@ export const benchCommand: CommandModule<object, Args> = {
       .option('noise', {
         choices: NOISE_KINDS,
         describe: `step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact'). ${NOISE_HELP}`,
+      })
+      .option('model', {
+        type: 'string',
+        describe:
+          'step suite: a model folder instead of the 4-layer bench model (batch 16 × 64 tokens); zo-ft uses its own finetuner when it has one',
+      })
+      .option('steps', {
+        type: 'number',
+        coerce: wholeNumberFlag('steps', 1),
+        describe: 'step suite: timed steps per zeroth-order optimizer row, after one warm-up (default 3)',
       })
       .option('threads', threadsOption)
       .option('json', jsonOption) as never,
@@ -88,11 +100,22 @@ export const benchCommand: CommandModule<object, Args> = {
     if (runs('step')) {
       section();
       const { benchSteps } = await import('../bench/step.js');
-      const r = await benchSteps({ threads: argv.threads, minSeconds: argv.seconds, optimizers, noise: argv.noise, onProgress });
+      const model = argv.model === undefined ? undefined : (await import('../models/load.js')).loadModel(argv.model);
+      const r = await benchSteps({
+        threads: argv.threads,
+        minSeconds: argv.seconds,
+        optimizers,
+        noise: argv.noise,
+        steps: argv.steps,
+        model,
+        modelDir: argv.model,
+        seqLen: model ? Math.min(64, model.config.maxPositions) : undefined,
+        onProgress,
+      });
       out.step = r;
       if (!argv.json) {
         console.log(
-          `step: ${r.model.layers}-layer d=${r.model.hidden} ${r.model.family}, ${r.model.params.toLocaleString('en')} params (P = ${r.model.mb.toFixed(1)} MB), ` +
+          `step: ${r.model.dir ?? `${r.model.layers}-layer d=${r.model.hidden} ${r.model.family}`}, ${r.model.params.toLocaleString('en')} params (P = ${r.model.mb.toFixed(1)} MB), ` +
             `batch ${r.batch} × seq ${r.seq}, ${r.threads} threads, the same batch every step`,
         );
         const { total, discarded, clean } = r.rounds;

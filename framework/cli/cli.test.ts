@@ -32,6 +32,36 @@ describe('zo CLI', () => {
     expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.executors.tfjs.backend);
   });
 
+  test('bench --suite step --model times the optimizers on that model folder', async () => {
+    const dir = fixtureDir('llama');
+    const r = await zo(
+      'bench',
+      '--suite',
+      'step',
+      '--model',
+      dir,
+      '--optimizers',
+      'mezo,zo-ft',
+      '--steps',
+      '1',
+      '--seconds',
+      '0.01',
+      '--threads',
+      '1',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const { step } = JSON.parse(r.stdout);
+    expect(step.model.dir).toBe(dir);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    expect(step.model.vocab).toBe(config.vocab_size);
+    expect(step.seq).toBe(Math.min(64, config.max_position_embeddings));
+    expect(step.optimizers.map((o: { name: string; error?: string }) => [o.name, o.error])).toEqual([
+      ['mezo', undefined],
+      ['zo-ft', undefined],
+    ]);
+  });
+
   test.each(['llama', 'gpt2'] as const)('forward --json on the %s fixture agrees across executors', async (name) => {
     const text = 'The quick brown fox jumps over the lazy dog';
     const a = JSON.parse((await zo('forward', '--model', fixtureDir(name), '--text', text, '--json')).stdout);
