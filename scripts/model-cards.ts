@@ -8,6 +8,11 @@
  *
  * `--zero-shot` re-measures only the zero-shot table of existing cards (after a change to the tiny
  * tasks), keeping the rest, timings included, as it was.
+ *
+ *   node dist/scripts/model-cards.js --finetuner NAME RUNDIR
+ *
+ * `--finetuner` installs the bank a `zo meta-train` run folder made (finetuner.safetensors and .json,
+ * its meta-loss plot and metrics) into models/NAME, and writes the card's ZO Fine-tuner section.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +27,10 @@ import { taskNamed } from '../datasets/registry.js';
 import { scoreTask } from '../framework/tasks/scoring.js';
 import { train } from '../framework/harness/harness.js';
 import { makeNoise } from '../framework/core/noise.js';
+import { checkFinetunerFits, FINETUNER_FILES, loadFinetuner, randomFinetuner, type Finetuner } from '../framework/learned/finetuner.js';
+import { byRole, referenceSigmas } from '../framework/learned/show.js';
+import { PERTNN_TENSORS } from '../framework/learned/pertnn.js';
+import type { MetaRecord } from '../framework/learned/meta-train.js';
 
 /** Which of the paper's base models each tiny one mirrors, and in what. */
 const MIRRORS: Record<string, string> = {
@@ -118,6 +127,112 @@ async function zeroShot(dir: string): Promise<{ task: string; metric: string; sc
 }
 
 const ZERO_SHOT_HEADING = '## Zero-shot scores on the tiny suite (test splits)';
+const FINETUNER_HEADING = '## ZO Fine-tuner';
+
+/** The files of a meta-training run that a model folder ships, under the names they get there. */
+const FINETUNER_SHIPPED: [string, string][] = [
+  [FINETUNER_FILES.weights, FINETUNER_FILES.weights],
+  [FINETUNER_FILES.manifest, FINETUNER_FILES.manifest],
+  ['meta-loss.png', 'finetuner-meta-loss.png'],
+  ['metrics.jsonl', 'finetuner-metrics.jsonl'],
+];
+
+/** ‖ω − ω₀‖ / ‖ω₀‖ over the whole bank: how far meta-training moved it from its initialisation. */
+function relativeMove(ft: Finetuner, init: Finetuner): number {
+  let d = 0;
+  let n = 0;
+  ft.nets.forEach((net, i) =>
+    PERTNN_TENSORS.forEach((t) =>
+      net[t].forEach((v, k) => {
+        const v0 = init.nets[i]![t][k]!;
+        d += (v - v0) ** 2;
+        n += v0 * v0;
+      }),
+    ),
+  );
+  return Math.sqrt(d / n);
+}
+
+const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * The card's ZO Fine-tuner section: how the shipped bank was made, its meta-loss curve, how much the
+ * look-ahead step gained, how far ω moved from its init, and nf·σ per role against a random bank.
+ */
+function finetunerSection(name: string, dir: string): string {
+  const ft = loadFinetuner(dir);
+  const model = loadModel(dir);
+  checkFinetunerFits(ft, model.params, dir);
+  const tr = ft.manifest.training as Record<string, number | string | boolean | string[]>;
+  const lines = readMetrics(path.join(dir, 'finetuner-metrics.jsonl')) as unknown as MetaRecord[];
+  const tenth = Math.max(1, Math.floor(lines.length / 10));
+  const [head, tail] = [lines.slice(0, tenth), lines.slice(-tenth)];
+  const meta = (xs: MetaRecord[]) => meanOf(xs.map((r) => r.metaLoss));
+  const gain = (xs: MetaRecord[]) => meanOf(xs.map((r) => r.metaLoss - r.trainLoss));
+  const init = randomFinetuner(model.params, model.config, tr.seed as number, ft.manifest.normalization);
+  // The reference loss: what the features saw at the first step on θ₀.
+  const loss = Number(lines[0]!.lossPlus.toFixed(2));
+  const batch = tr.batchSize as number;
+  const trained = byRole(referenceSigmas(ft, model.params, loss, batch));
+  const random = byRole(referenceSigmas(init, model.params, loss, batch));
+  const cell = (x: { mean: number; min: number; max: number }) => `${x.mean.toFixed(3)} (${x.min.toFixed(3)}–${x.max.toFixed(3)})`;
+  const tasks = (tr.tasks as string[]).map((t) => `--task ${t}`).join(' ');
+  const command =
+    `zo meta-train --model models/${name} ${tasks} --alpha ${tr.alpha} --eps ${tr.eps} --lr-model ${tr.lrModel} ` +
+    `--lr-mlp ${tr.lrMlp} --epochs ${tr.epochs} --epochs-per-restart ${tr.epochsPerRestart} --batch-size ${batch} ` +
+    `--seed ${tr.seed} --out runs/meta-${name}\n` +
+    `node dist/scripts/model-cards.js --finetuner ${name} runs/meta-${name}`;
+  const params = ft.nets.length * 449;
+  return `${FINETUNER_HEADING}
+
+\`finetuner.safetensors\` + \`finetuner.json\` are this model's own PertNN bank: ${ft.nets.length} blocks, one 5→64→1
+net each (${params.toLocaleString('en')} parameters). \`zo run --optimizer zo-ft\` uses it unless \`--finetuner\` names another.
+It was meta-trained on ${(tr.tasks as string[]).join(', ')}, as the paper's banks are on COPA, with a ${tr.trajectory === 'fo' ? 'first-order' : 'MeZO'} trajectory
+and the ${tr.metaGradient} meta-gradient (docs/methods/zo-finetuner.md#meta-training):
+
+\`\`\`bash
+${command}
+\`\`\`
+
+| | |
+|---|---|
+| steps | ${tr.steps} (${tr.epochs} epochs of batch ${batch}, θ reset every ${tr.epochsPerRestart} epochs) |
+| α (look-ahead LR), ε, trajectory LR, PertNN LR | ${tr.alpha}, ${tr.eps}, ${tr.lrModel}, ${tr.lrMlp} |
+| meta loss, mean of the first → last tenth of the steps | ${meta(head).toFixed(4)} → ${meta(tail).toFixed(4)} |
+| look-ahead gain L(θ′) − L(θ) on the step's batch, first → last tenth | ${gain(head).toExponential(2)} → ${gain(tail).toExponential(2)} |
+| ‖ω − ω₀‖ / ‖ω₀‖ (ω₀: the same seed's random init) | ${relativeMove(ft, init).toExponential(2)} |
+
+The meta loss falls mostly because the trajectory's θ improves; the look-ahead gain is what the
+policy itself adds, one ZO step at α.
+
+![meta loss](finetuner-meta-loss.png)
+
+nf·σ per block role at the reference state of \`zo finetuner show --loss ${loss}\` (θ₀, ℓ⁺ = ℓ⁻ = ${loss}, the
+first step's loss; σ at its fixed point), mean (min–max), against a random bank of the same seed:
+
+| role | blocks | meta-trained | random init |
+|---|---|---|---|
+${trained.map((x, i) => `| ${x.role} | ${x.blocks} | ${cell(x)} | ${cell(random[i]!)} |`).join('\n')}
+
+`;
+}
+
+/** Copies a meta-training run's bank into models/NAME and writes (or replaces) the card's ZO Fine-tuner section. */
+export function installFinetuner(name: string, runDir: string): void {
+  const dir = path.join(packageRoot(), 'models', name);
+  for (const [from] of FINETUNER_SHIPPED)
+    if (!fs.existsSync(path.join(runDir, from))) throw new Error(`${runDir}: no ${from}; is it a finished zo meta-train run?`);
+  checkFinetunerFits(loadFinetuner(runDir), loadModel(dir).params, runDir);
+  for (const [from, to] of FINETUNER_SHIPPED) fs.copyFileSync(path.join(runDir, from), path.join(dir, to));
+  const file = path.join(dir, 'README.md');
+  const card = fs.readFileSync(file, 'utf8');
+  const section = finetunerSection(name, dir);
+  const at = card.indexOf(FINETUNER_HEADING);
+  const zs = card.indexOf(ZERO_SHOT_HEADING);
+  if (zs < 0) throw new Error(`${file}: no "${ZERO_SHOT_HEADING}" section`);
+  fs.writeFileSync(file, card.slice(0, at >= 0 ? at : zs) + section + card.slice(zs));
+  console.log(`${name}: installed the finetuner from ${runDir}`);
+}
 
 /** The card's last section. */
 function zeroShotSection(scores: { task: string; metric: string; score: number; n: number }[]): string {
@@ -205,7 +320,7 @@ ${t.command}
 \`training.json\` records every setting, \`metrics.jsonl\` every step. Regenerate this card with
 \`node dist/scripts/model-cards.js ${name}\`.
 
-${zeroShotSection(scores)}`;
+${fs.existsSync(path.join(dir, FINETUNER_FILES.manifest)) ? finetunerSection(name, dir) : ''}${zeroShotSection(scores)}`;
   fs.writeFileSync(path.join(dir, 'README.md'), card);
   console.log(
     `${name}: ${t.parameters} params; val ${t.finalValLoss.toFixed(3)} vs unigram ${t.unigramEntropy.toFixed(3)}; MeZO step ${stepMs.table.toFixed(1)} ms (table) / ${stepMs.exact.toFixed(1)} ms (exact), 2 fwd ${stepMs.twoForwards.toFixed(1)} ms; ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`,
@@ -214,6 +329,10 @@ ${zeroShotSection(scores)}`;
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const root = path.join(packageRoot(), 'models');
+  if (process.argv[2] === '--finetuner') {
+    installFinetuner(process.argv[3]!, process.argv[4]!);
+    process.exit(0);
+  }
   const zeroShotOnly = process.argv[2] === '--zero-shot';
   const given = process.argv.slice(zeroShotOnly ? 3 : 2);
   const names = given.length > 0 ? given : fs.readdirSync(root).filter((n) => fs.existsSync(path.join(root, n, 'training.json')));
