@@ -8,16 +8,22 @@ import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
 import { LmProblem, readTextTokens } from '../tasks/lm-problem.js';
 import { blockStats, features } from './features.js';
-import { randomFinetuner, type Finetuner } from './finetuner.js';
+import { bankGroups, randomFinetuner, type Finetuner } from './finetuner.js';
 import { backpropMetaStep, omegaNoise, spsaMetaStep, type MetaStepInput } from './meta.js';
 import { effectiveSize } from './normalization.js';
 import { pertnnForward, type PertNN } from './pertnn.js';
 
-/** L_meta(ω) with g, nf and the history held at their values: what the meta-gradient differentiates. */
+/**
+ * L_meta(ω) with g, nf and the history held at their values: what the meta-gradient differentiates.
+ * `nets` in bank order; block i uses its group's net.
+ */
 function metaLossAt(m: MetaStepInput, nets: PertNN[], g: number, nf: number, loss: (p: Perturbation) => Promise<number>): Promise<number> {
+  const net = bankGroups(m.ft.manifest).index;
+  const t = m.ft.manifest.featureTransform;
   const sigma = m.params.names.map(
     (n, i) =>
-      pertnnForward(nets[i]!, features(blockStats(m.params.get(n)), m.history.lossPlus, m.history.lossMinus, m.history.sigma[i]!)).sigma,
+      pertnnForward(nets[net[i]!]!, features(blockStats(m.params.get(n)), m.history.lossPlus, m.history.lossMinus, m.history.sigma[i]!, t))
+        .sigma,
   );
   return loss(new Map(m.params.names.map((n, b) => [n, { kind: 'scalar', scale: -m.alpha * g * nf * sigma[b]!, z: m.z(b) }])));
 }
@@ -25,9 +31,11 @@ function metaLossAt(m: MetaStepInput, nets: PertNN[], g: number, nf: number, los
 const withWeight = (nets: PertNN[], b: number, t: keyof PertNN, j: number, v: number): PertNN[] =>
   nets.map((net, i) => (i === b ? { ...net, [t]: Float32Array.from(net[t], (x, k) => (k === j ? v : x)) } : net));
 
+const TOY_CONFIG = { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false };
+
 function quadraticCase(): { m: MetaStepInput; q: Quadratic } {
   const q = toyQuadratic();
-  const ft = randomFinetuner(q.params, { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false }, 2);
+  const ft = randomFinetuner(q.params, TOY_CONFIG, 2);
   const noise = new ExactNoise(4, [6, 3]);
   const m: MetaStepInput = {
     ft,
