@@ -2,13 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ParamStore } from '../core/params.js';
-import { makeNoise } from '../core/noise.js';
+import { ExactNoise, makeNoise } from '../core/noise.js';
 import { toyQuadratic } from '../core/quadratic.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
 import { blockStats, features, RAW_FEATURES, standardization, type FeatureTransform } from './features.js';
 import { loadFinetuner, randomFinetuner, saveFinetuner } from './finetuner.js';
 import { pertnnForward } from './pertnn.js';
+import { backpropMetaStep } from './meta.js';
+import { referenceSigmas } from './show.js';
 import { sigmas, zoFt } from './zo-ft.js';
 
 const TOY_CONFIG = { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false };
@@ -114,5 +116,44 @@ describe('zo-ft and the feature map', () => {
       q.params.names.forEach((n, i) => expect(state.scalars[`sigma/${n}`]).toBe(before[i]));
     }
     expect(state.scalars.lossPlus).not.toBe(0);
+  });
+});
+
+describe('meta-training and show use the same map', () => {
+  const t: FeatureTransform = { mode: 'standardized', shift: [0.1, 0.05, 0, 0, 0], scale: [0.2, 0.04, 2, 2, 1] };
+  /** Block n's features mapped by t, written out. */
+  const mapped = (theta: Float32Array, lp: number, lm: number, sigma: number) => {
+    const s = blockStats(theta);
+    return [(s.mean - 0.1) / 0.2, (s.variance - 0.05) / 0.04, lp / 2, lm / 2, sigma];
+  };
+
+  test('the meta step’s σ (the policy being trained) comes from the transformed features', async () => {
+    const q = toyQuadratic();
+    const ft = randomFinetuner(q.params, TOY_CONFIG, 4, { featureTransform: t });
+    const noise = new ExactNoise(2, [6, 3]);
+    const r = await backpropMetaStep({
+      ft,
+      params: q.params,
+      sizes: [6, 3],
+      objective: q.at(),
+      z: (b) => noise.z(0, 0, b),
+      history: { lossPlus: 0.9, lossMinus: 0.7, sigma: [1.2, 0.6] },
+      alpha: 0.2,
+      eps: 0.01,
+    });
+    q.params.names.forEach((n, b) =>
+      expect(r.sigma[b]).toBe(pertnnForward(ft.nets[b]!, mapped(q.params.get(n), 0.9, 0.7, [1.2, 0.6][b]!)).sigma),
+    );
+  });
+
+  test('zo finetuner show’s reference σ is the fixed point of the net on the transformed features', () => {
+    const q = toyQuadratic();
+    const ft = randomFinetuner(q.params, TOY_CONFIG, 4, { featureTransform: t });
+    const ref = referenceSigmas(ft, q.params, 1.5, 1);
+    ref.blocks.forEach((b, i) => {
+      const again = pertnnForward(ft.nets[i]!, mapped(q.params.get(b.name), 1.5, 1.5, b.sigma)).sigma;
+      expect(Math.abs(again - b.sigma)).toBeLessThanOrEqual(1e-8 * b.sigma);
+    });
+    expect(ref.iterations).toBeLessThan(100); // it settled
   });
 });
