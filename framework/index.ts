@@ -68,7 +68,10 @@ export {
   checkFinetunerFits,
   type Finetuner,
   type FinetunerManifest,
+  type FinetunerOptions,
 } from './learned/finetuner.js';
+export { standardization, RAW_FEATURES, type FeatureMode, type FeatureTransform } from './learned/features.js';
+export { SHARINGS, type Sharing } from './learned/sharing.js';
 export { backpropMetaStep, spsaMetaStep, type MetaStep, type MetaStepInput } from './learned/meta.js';
 
 // Training: the step loop over any optimizer, and whole runs with their folders.

@@ -34,3 +34,26 @@ export function makeExecutor(model: Model, executor: ExecutorName, threads?: num
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/**
+ * Every value of a repeated array flag, from the raw arguments. With last-wins duplicates (main.ts),
+ * yargs replaces an array flag's list at each occurrence, so `--task a --task b` would give [b]; a
+ * repeatable flag is meant to add. Undefined unless the flag occurs more than once (yargs' own list
+ * is then right). Values are read as yargs reads an array: `--flag=v`, or the words up to the next
+ * flag; a bare `--` ends the flags.
+ */
+export function repeatedFlag(raw: readonly string[], flag: string): string[] | undefined {
+  const values: string[] = [];
+  let seen = 0;
+  for (let i = 0; i < raw.length && raw[i] !== '--'; i++) {
+    const a = raw[i]!;
+    if (a.startsWith(`--${flag}=`)) {
+      seen++;
+      values.push(a.slice(flag.length + 3));
+    } else if (a === `--${flag}`) {
+      seen++;
+      while (i + 1 < raw.length && !raw[i + 1]!.startsWith('-')) values.push(raw[++i]!);
+    }
+  }
+  return seen > 1 ? values : undefined;
+}

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { standardization } from '../learned/features.js';
 import { loadFinetuner } from '../learned/finetuner.js';
 import { referenceSigmas } from '../learned/show.js';
 import { fixtureDir } from '../models/fixtures.js';
@@ -23,6 +24,32 @@ describe('zo finetuner', () => {
     expect(Math.max(...scales)).toBeGreaterThan(1);
     expect(Math.min(...scales)).toBeLessThan(1);
     for (const f of ['sigma.svg', 'sigma.png']) expect(fs.statSync(path.join(dir, f)).size).toBeGreaterThan(1000);
+  });
+
+  test('init --sharing global --features standardized: one net, the map from θ₀’s blocks with ℓ± unscaled; show reads it', async () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'zo-ftcli-')), 'ft');
+    const r = await zo(
+      'finetuner',
+      'init',
+      '--model',
+      fixtureDir('llama'),
+      '--out',
+      dir,
+      '--sharing',
+      'global',
+      '--features',
+      'standardized',
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/1 PertNNs, global sharing, standardized features; ℓ± unscaled/);
+    const ft = loadFinetuner(dir);
+    expect([ft.manifest.sharing, ft.nets.length]).toEqual(['global', 1]);
+    expect(ft.manifest.featureTransform).toEqual(standardization(loadModel(fixtureDir('llama')).params));
+    expect(ft.manifest.featureTransform.scale.slice(2)).toEqual([1, 1, 1]);
+    const show = await zo('finetuner', 'show', dir, '--model', fixtureDir('llama'), '--loss', '2', '--json');
+    expect(show.code).toBe(0);
+    const ref = referenceSigmas(ft, loadModel(fixtureDir('llama')).params, 2, 16);
+    expect(JSON.parse(show.stdout).nf).toBeCloseTo(ref.nf, 10);
   });
 
   test('a bank shown against another model is one line naming the first block that differs', async () => {

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { checkFinetunerFits, loadFinetuner, randomFinetuner, saveFinetuner, finetunerDir } from '../learned/finetuner.js';
+import { FEATURE_MODES, RAW_FEATURES, standardization, type FeatureMode } from '../learned/features.js';
+import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { byRole, referenceSigmas, sigmaBarSpec } from '../learned/show.js';
 import { loadModel } from '../models/load.js';
 import { renderChart } from '../plots/plot.js';
@@ -20,6 +22,8 @@ interface InitArgs {
   model: string;
   out: string;
   seed: number;
+  sharing: Sharing;
+  features: FeatureMode;
 }
 
 const show: CommandModule<object, ShowArgs> = {
@@ -59,8 +63,9 @@ const show: CommandModule<object, ShowArgs> = {
         blocks: r.blocks,
         plot: { svg: `${base}.svg`, png: `${base}.png` },
       });
+    const m = ft.manifest;
     console.log(
-      `${ft.manifest.baseModel.modelType} finetuner (${ft.manifest.blocks.length} blocks; ${JSON.stringify(ft.manifest.training)})`,
+      `${m.baseModel.modelType} finetuner (${m.blocks.length} blocks, ${ft.nets.length} PertNNs: ${m.sharing} sharing, ${m.featureTransform.mode} features; ${JSON.stringify(m.training)})`,
     );
     console.log(
       `reference: θ of ${model.dir}, ℓ⁺ = ℓ⁻ = ${r.loss}, σ at its fixed point (${r.iterations} iterations); nf = ${r.nf.toPrecision(4)}`,
@@ -81,11 +86,26 @@ const init: CommandModule<object, InitArgs> = {
     y
       .option('model', { type: 'string', demandOption: true, describe: 'the base model folder' })
       .option('out', { type: 'string', demandOption: true, describe: 'the folder for finetuner.safetensors and finetuner.json' })
-      .option('seed', { type: 'number', default: 0, coerce: wholeNumberFlag('seed', 0) }) as never,
+      .option('seed', { type: 'number', default: 0, coerce: wholeNumberFlag('seed', 0) })
+      .option('sharing', {
+        choices: SHARINGS,
+        default: 'block' as Sharing,
+        describe: 'which blocks share one PertNN: block (one each), layer (one per transformer layer), global (one for all)',
+      })
+      .option('features', {
+        choices: FEATURE_MODES,
+        default: 'raw' as FeatureMode,
+        describe: 'raw, or standardized by θ₀’s block statistics (no loss is known here: ℓ± keep scale 1)',
+      }) as never,
   handler: (argv) => {
     const model = loadModel(argv.model);
-    saveFinetuner(argv.out, randomFinetuner(model.params, model.config, argv.seed));
-    console.log(`random finetuner for ${model.params.names.length} blocks: ${argv.out}`);
+    // No batch is evaluated here, so a standardised map leaves ℓ± as they are (shift 0, scale 1).
+    const featureTransform = argv.features === 'standardized' ? standardization(model.params) : RAW_FEATURES;
+    const ft = randomFinetuner(model.params, model.config, argv.seed, { sharing: argv.sharing, featureTransform });
+    saveFinetuner(argv.out, ft);
+    console.log(
+      `random finetuner for ${model.params.names.length} blocks (${ft.nets.length} PertNNs, ${argv.sharing} sharing, ${argv.features} features${argv.features === 'standardized' ? '; ℓ± unscaled: no loss at θ₀ is known without a batch' : ''}): ${argv.out}`,
+    );
   },
 };
 

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
+import { repeatedFlag } from './common.js';
 import { finetunerCommand } from './finetuner.js';
 import { metaTrainCommand } from './meta-train.js';
 import { forwardCommand } from './forward.js';
@@ -25,6 +26,16 @@ export async function main(argv: string[]): Promise<void> {
       .scriptName('zo')
       // A repeated flag means the last one wins, not an array nobody asked for.
       .parserConfiguration({ 'duplicate-arguments-array': false })
+      // …except a repeatable (array) flag, whose occurrences add up: --task a --task b.
+      .middleware((args) => {
+        // An array flag's parsed value is an array (a scalar's never is, duplicates being off).
+        for (const [flag, value] of Object.entries(args)) {
+          const all = Array.isArray(value) && /^[a-z][a-z0-9-]*$/.test(flag) ? repeatedFlag(argv, flag) : undefined;
+          if (!all) continue;
+          args[flag] = all;
+          args[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] = all;
+        }
+      }, true)
       .usage('$0 <command> [options]\n\nZeroth-order fine-tuning of language models.')
       .command(infoCommand)
       .command(forwardCommand)

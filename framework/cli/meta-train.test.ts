@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { standardization } from '../learned/features.js';
 import { loadFinetuner } from '../learned/finetuner.js';
 import { fixtureDir } from '../models/fixtures.js';
+import { loadModel } from '../models/load.js';
 import { killAfterCheckpoint, zo } from './testing.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'zo-meta-'));
@@ -111,6 +113,76 @@ describe('zo meta-train', () => {
     expect(steps(killed)).toEqual(steps(straight));
   });
 
+  test('two tasks, layer sharing, standardised features: both recorded, a net per layer, the map fixed at θ₀; resumes byte for byte', async () => {
+    const two = [
+      '--model',
+      fixtureDir('llama'),
+      '--task',
+      'tiny-copa',
+      '--task',
+      'tiny-sentiment',
+      '--train-size',
+      '16',
+      '--dev-size',
+      '4',
+      '--test-size',
+      '4',
+      '--batch-size',
+      '4',
+      '--steps',
+      '4',
+      '--save-every',
+      '2',
+      '--threads',
+      '1',
+      '--sharing',
+      'layer',
+      '--features',
+      'standardized',
+    ];
+    const out = path.join(tmp(), 'ft');
+    const r = await zo('meta-train', ...two, '--out', out);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(0);
+    const lines = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const round of [0, 1])
+      expect(
+        lines
+          .slice(2 * round, 2 * round + 2)
+          .map((l) => l.task)
+          .sort(),
+      ).toEqual(['tiny-copa', 'tiny-sentiment']);
+    const ft = loadFinetuner(out);
+    expect(ft.manifest.training).toMatchObject({ tasks: ['tiny-copa', 'tiny-sentiment'], steps: 4 });
+    expect(ft.manifest.sharing).toBe('layer');
+    expect(ft.nets).toHaveLength(5); // embedding, layers 0 and 1, final norm, lm_head
+    expect(readJson(path.join(out, 'spec.json'))).toMatchObject({ sharing: 'layer', features: 'standardized' });
+    // Block statistics across θ₀'s blocks; ℓ± scaled by the loss at θ₀ on step 0's batch, which the
+    // trajectory's step 0 also measured (there by tfjs, here by ORT).
+    const { shift, scale } = ft.manifest.featureTransform;
+    const base = standardization(loadModel(fixtureDir('llama')).params);
+    expect([ft.manifest.featureTransform.mode, shift.slice(0, 2), scale.slice(0, 2)]).toEqual([
+      'standardized',
+      base.shift.slice(0, 2),
+      base.scale.slice(0, 2),
+    ]);
+    expect(scale[2]).toBeCloseTo(lines[0].trainLoss, 4);
+    expect([shift.slice(2), scale[3], scale[4]]).toEqual([[0, 0, 0], scale[2], 1]);
+    const show = await zo('finetuner', 'show', out, '--model', fixtureDir('llama'), '--json');
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.stdout).blocks).toHaveLength(21);
+    const killed = path.join(tmp(), 'ft');
+    await killAfterCheckpoint(['meta-train', ...two, '--out', killed], killed, 2);
+    expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false);
+    expect((await zo('meta-train', '--resume', '--out', killed)).code).toBe(0);
+    expect(fs.readFileSync(path.join(killed, 'finetuner.safetensors'))).toEqual(fs.readFileSync(path.join(out, 'finetuner.safetensors')));
+    expect(loadFinetuner(killed).manifest.featureTransform).toEqual(ft.manifest.featureTransform);
+  });
+
   test('bad input is one line, and nothing is written', async () => {
     const out = path.join(tmp(), 'ft');
     const r = await zo('meta-train', ...args, '--alpha', '-1', '--out', out);
@@ -118,6 +190,11 @@ describe('zo meta-train', () => {
     expect(r.stderr.trim()).toBe('zo: --alpha -1: must be a positive number');
     const none = await zo('meta-train', '--model', fixtureDir('llama'), '--task', 'no-such-task', '--out', out);
     expect(none.stderr.trim()).toMatch(/^zo: unknown task "no-such-task"/);
+    const sharing = await zo('meta-train', ...args, '--sharing', 'row', '--out', out);
+    expect([sharing.code, sharing.stderr.trim()]).toEqual([
+      2,
+      expect.stringMatching(/^zo: Invalid values: Argument: sharing, Given: "row"/),
+    ]);
     expect(fs.existsSync(out)).toBe(false);
   });
 });

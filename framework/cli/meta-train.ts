@@ -2,6 +2,8 @@ import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { FEATURE_MODES, type FeatureMode } from '../learned/features.js';
+import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { metaTrainRun, type MetaTrainSpec } from '../runs/meta-run.js';
 import { splitSizes } from './run.js';
 import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
@@ -24,6 +26,8 @@ interface Args {
   metaGradient: 'backprop' | 'spsa';
   delta: number;
   trajectory: 'fo' | 'zo';
+  sharing: Sharing;
+  features: FeatureMode;
   batchSize: number;
   seed: number;
   noise: NoiseKind;
@@ -106,6 +110,18 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         default: 'fo' as const,
         describe: 'fo: SGD with momentum on ∇θ; zo: MeZO (with --meta-gradient spsa: forward passes only)',
       })
+      .option('sharing', {
+        choices: SHARINGS,
+        default: 'block' as Sharing,
+        describe:
+          'which blocks share one PertNN: block (one each, the paper’s), layer (one per transformer layer; embeddings, final norm and lm_head keep their own), global (one for all); features stay per block',
+      })
+      .option('features', {
+        choices: FEATURE_MODES,
+        default: 'raw' as FeatureMode,
+        describe:
+          'raw (the paper’s) or standardized: mean and variance centred and scaled across θ₀’s blocks, ℓ± divided by the loss at θ₀ on the first batch; the map is stored in finetuner.json',
+      })
       .option('batch-size', {
         type: 'number',
         default: 8,
@@ -181,6 +197,8 @@ export const metaTrainCommand: CommandModule<object, Args> = {
           batchSize: argv.batchSize,
           seed: argv.seed,
         },
+        sharing: argv.sharing,
+        features: argv.features,
         noise: argv.noise,
         threads: argv.threads,
         saveEvery: argv.saveEvery,

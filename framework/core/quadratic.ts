@@ -10,11 +10,17 @@ import { perturbedBlock, type Perturbation } from './perturbation.js';
 export class Quadratic implements Problem {
   readonly params: ParamStore;
 
-  constructor(readonly blocks: { name: string; shape: number[]; theta0: number[]; a: number[]; target: number[] }[]) {
-    this.params = new ParamStore(
-      blocks.map((b) => ({ name: b.name, shape: b.shape })),
-      (spec) => Float32Array.from(blocks.find((b) => b.name === spec.name)!.theta0),
-    );
+  /** `params`: evaluate on another problem's θ (a second task on the same weights); θ0 is then unused. */
+  constructor(
+    readonly blocks: { name: string; shape: number[]; theta0: number[]; a: number[]; target: number[] }[],
+    params?: ParamStore,
+  ) {
+    this.params =
+      params ??
+      new ParamStore(
+        blocks.map((b) => ({ name: b.name, shape: b.shape })),
+        (spec) => Float32Array.from(blocks.find((b) => b.name === spec.name)!.theta0),
+      );
   }
 
   /** L at θ + perturbation, in float64 throughout (θ' too), so tests see the optimizer's math alone. */

@@ -5,10 +5,11 @@ import type { Problem } from '../core/problem.js';
 import { keyedPermutation, keyOf } from '../core/rng.js';
 import { BLOCK_ROLES, type BlockRole } from '../models/roles.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
-import type { Finetuner } from './finetuner.js';
+import { FEATURE_MODES } from './features.js';
+import { FEATURES, PERTNN_TENSORS } from './pertnn.js';
+import { bankGroups, type Finetuner } from './finetuner.js';
 import { backpropMetaStep, sgdOnBank, spsaMetaStep, type MetaStep } from './meta.js';
 import { effectiveSize } from './normalization.js';
-import { PERTNN_TENSORS } from './pertnn.js';
 
 /** Everything that shapes a meta-training run (docs/methods/zo-finetuner.md#meta-training). */
 export interface MetaTrainSettings {
@@ -58,17 +59,28 @@ export interface MetaRecord {
 }
 
 const historyKey = (task: string, what: string) => `history/${task}/${what}`;
+const transformKey = (what: 'shift' | 'scale', k: number) => `features/${what}/${k}`;
+/** The feature mode as a scalar: its index in FEATURE_MODES. */
+const MODE_KEY = 'features/mode';
 
 /**
  * The state of a meta-training run as plain data, so it checkpoints like an optimizer's: the bank's
- * tensors (`bank/<block>.<w1|b1|w2|b2>`), the trajectory's momentum (`<block>/momentum`), and per task
- * the loss history and σ of the previous step.
+ * tensors, one set per net (`bank/<group>.<w1|b1|w2|b2>`, the group being the block under 'block'
+ * sharing), its feature map (`features/mode`, `features/shift/<k>`, `features/scale/<k>`: fixed at
+ * the start from θ₀ and the first batch, so a resume reads it instead of recomputing it), the trajectory's momentum (`<block>/momentum`), and per task the
+ * loss history and σ of the previous step.
  */
 export function metaState(ft: Finetuner, params: ParamStore, tasks: readonly MetaTask[]): OptimizerState {
   const slots = new Map<string, Float32Array>();
-  ft.manifest.blocks.forEach((b, i) => PERTNN_TENSORS.forEach((t) => slots.set(`bank/${b.name}.${t}`, ft.nets[i]![t])));
+  bankGroups(ft.manifest).names.forEach((g, i) => PERTNN_TENSORS.forEach((t) => slots.set(`bank/${g}.${t}`, ft.nets[i]![t])));
   for (const n of params.names) slots.set(`${n}/momentum`, new Float32Array(params.get(n).length));
   const scalars: Record<string, number> = { started: 0 };
+  const { mode, shift, scale } = ft.manifest.featureTransform;
+  scalars[MODE_KEY] = FEATURE_MODES.indexOf(mode);
+  for (let k = 0; k < FEATURES; k++) {
+    scalars[transformKey('shift', k)] = shift[k]!;
+    scalars[transformKey('scale', k)] = scale[k]!;
+  }
   for (const t of tasks) {
     scalars[historyKey(t.name, 'lossPlus')] = 0;
     scalars[historyKey(t.name, 'lossMinus')] = 0;
@@ -77,13 +89,19 @@ export function metaState(ft: Finetuner, params: ParamStore, tasks: readonly Met
   return { slots, scalars };
 }
 
-/** The bank's nets as views of the state's slots, so an SGD step on them writes the state. */
+/**
+ * The bank's nets as views of the state's slots, so an SGD step on them writes the state, with the
+ * feature map the state holds (a checkpoint from before the map keeps `ft`'s).
+ */
 export function bankFromState(ft: Finetuner, state: OptimizerState): Finetuner {
-  const nets = ft.manifest.blocks.map((b) => {
-    const get = (t: (typeof PERTNN_TENSORS)[number]) => state.slots.get(`bank/${b.name}.${t}`)!;
+  const nets = bankGroups(ft.manifest).names.map((g) => {
+    const get = (t: (typeof PERTNN_TENSORS)[number]) => state.slots.get(`bank/${g}.${t}`)!;
     return { w1: get('w1'), b1: get('b1'), w2: get('w2'), b2: get('b2') };
   });
-  return { manifest: ft.manifest, nets };
+  const mode = FEATURE_MODES[state.scalars[MODE_KEY] ?? -1];
+  const stored = (what: 'shift' | 'scale') => Array.from({ length: FEATURES }, (_, k) => state.scalars[transformKey(what, k)]!);
+  const featureTransform = mode ? { mode, shift: stored('shift'), scale: stored('scale') } : ft.manifest.featureTransform;
+  return { manifest: { ...ft.manifest, featureTransform }, nets };
 }
 
 /** Which task step t trains on: each round visits every task once, in a keyed order. */

@@ -3,7 +3,7 @@ import type { BlockPerturbation, Perturbation } from '../core/perturbation.js';
 import type { StepObjective } from '../core/problem.js';
 import { fillGaussian } from '../core/rng.js';
 import { blockStats, features } from './features.js';
-import type { Finetuner } from './finetuner.js';
+import { bankGroups, type Finetuner } from './finetuner.js';
 import { normalizer } from './normalization.js';
 import { pertnnBackward, pertnnForward, PERTNN_TENSORS, type PertNN, type PertNNTrace } from './pertnn.js';
 
@@ -33,18 +33,38 @@ export interface MetaStep {
   sigma: number[];
   /** L(θ − α·g·nf·σ⊙z) on the same batch (the SPSA mode reports the mean of its two probes). */
   metaLoss: number;
+  /** One per net of the bank (per group): a shared net's is the sum over the blocks that use it. */
   grads: PertNNGrad[];
 }
 
 const scalarPerturbation = (params: ParamStore, z: (b: number) => Float32Array, scale: (b: number) => number): Perturbation =>
   new Map<string, BlockPerturbation>(params.names.map((n, b) => [n, { kind: 'scalar', scale: scale(b), z: z(b) }]));
 
-/** σ_i(ω) from the features, with the traces a backward pass needs. */
+/** σ_i(ω) from block i's features through its group's net (`nets` in bank order), with the traces a backward pass needs. */
 function policy(m: MetaStepInput, nets: readonly PertNN[]): { sigma: number[]; traces: PertNNTrace[] } {
+  const net = bankGroups(m.ft.manifest).index;
+  const t = m.ft.manifest.featureTransform;
   const out = m.params.names.map((name, i) =>
-    pertnnForward(nets[i]!, features(blockStats(m.params.get(name)), m.history.lossPlus, m.history.lossMinus, m.history.sigma[i]!)),
+    pertnnForward(
+      nets[net[i]!]!,
+      features(blockStats(m.params.get(name)), m.history.lossPlus, m.history.lossMinus, m.history.sigma[i]!, t),
+    ),
   );
   return { sigma: out.map((o) => o.sigma), traces: out.map((o) => o.trace) };
+}
+
+/**
+ * Per-block gradients summed into one per net: a shared net's ω reaches L_meta through the σ of
+ * every block that uses it. A net of one block keeps that block's arrays as they are (no 0 + x).
+ */
+function sumByGroup(m: MetaStepInput, perBlock: readonly PertNNGrad[]): PertNNGrad[] {
+  const out: PertNNGrad[] = [];
+  bankGroups(m.ft.manifest).index.forEach((g, b) => {
+    const acc = out[g];
+    if (!acc) out[g] = perBlock[b]!;
+    else for (const t of PERTNN_TENSORS) perBlock[b]![t].forEach((v, i) => (acc[t][i] = acc[t][i]! + v));
+  });
+  return out;
 }
 
 /** The ZO probes with the current policy: ℓ± at θ ± ε·nf·σ_i·z_i, and g = (ℓ⁺ − ℓ⁻)/2ε. */
@@ -68,14 +88,15 @@ export async function backpropMetaStep(m: MetaStepInput): Promise<MetaStep> {
   const nf = normalizer(m.sizes, sigma, m.ft.manifest.normalization);
   const { lossPlus, lossMinus, g } = await probe(m, sigma, nf);
   const { loss: metaLoss, grads } = await m.objective.lossAndGrads(lookAhead(m, g, nf, sigma));
-  const out = m.params.names.map((name, b) => {
+  const net = bankGroups(m.ft.manifest).index;
+  const perBlock = m.params.names.map((name, b) => {
     const G = grads.get(name)!;
     const z = m.z(b);
     let dot = 0;
     for (let i = 0; i < G.length; i++) dot += G[i]! * z[i]!;
-    return pertnnBackward(m.ft.nets[b]!, traces[b]!, -m.alpha * g * nf * dot);
+    return pertnnBackward(m.ft.nets[net[b]!]!, traces[b]!, -m.alpha * g * nf * dot);
   });
-  return { lossPlus, lossMinus, g, nf, sigma, metaLoss, grads: out };
+  return { lossPlus, lossMinus, g, nf, sigma, metaLoss, grads: sumByGroup(m, perBlock) };
 }
 
 /** A net moved by c·u (u in ω-space, one array per tensor). */
@@ -84,7 +105,7 @@ function shifted(net: PertNN, u: PertNNGrad, c: number): PertNN {
   return { w1: add(net.w1, u.w1), b1: add(net.b1, u.b1), w2: add(net.w2, u.w2), b2: add(net.b2, u.b2) };
 }
 
-/** N(0, I) in one net's ω-space, keyed (block `b` of the key's stream). */
+/** N(0, I) in one net's ω-space, keyed (net `b` of the key's stream: one draw per net, shared or not). */
 export function omegaNoise(key: number, b: number, net: PertNN): PertNNGrad {
   const draw = (t: (typeof PERTNN_TENSORS)[number], k: number) =>
     Float64Array.from(fillGaussian(new Float32Array(net[t].length), key + b * 4 + k));
@@ -93,7 +114,8 @@ export function omegaNoise(key: number, b: number, net: PertNN): PertNNGrad {
 
 /**
  * The forward-only meta-gradient: SPSA in ω-space, two more forward passes at σ(ω ± δu) with u a
- * keyed draw, g and nf detached as in the backprop mode: ∇_ω L_meta ≈ (L⁺ − L⁻)/(2δ)·u.
+ * keyed draw per net (a shared net moves once, for all its blocks), g and nf detached as in the
+ * backprop mode: ∇_ω L_meta ≈ (L⁺ − L⁻)/(2δ)·u.
  */
 export async function spsaMetaStep(m: MetaStepInput, delta: number, key: number): Promise<MetaStep> {
   const { sigma } = policy(m, m.ft.nets);

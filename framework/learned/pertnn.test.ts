@@ -1,4 +1,4 @@
-import { blockStats, features } from './features.js';
+import { blockStats, features, RAW_FEATURES } from './features.js';
 import { DEFAULT_NORMALIZATION, effectiveSize, normalizer } from './normalization.js';
 import { FEATURES, HIDDEN, initPertNN, pertnnBackward, pertnnForward, type PertNN } from './pertnn.js';
 
@@ -69,7 +69,7 @@ describe('features and the normaliser, by hand on three blocks', () => {
     const s = blockStats(Float32Array.of(1, 2, 3, 6));
     expect(s.mean).toBe(3);
     expect(s.variance).toBeCloseTo(14 / 3, 12);
-    expect([...features(s, 2.5, 2.4, 0.7)]).toEqual([3, 14 / 3, 2.5, 2.4, 0.7].map((v, i) => (i === 1 ? s.variance : v)));
+    expect([...features(s, 2.5, 2.4, 0.7, RAW_FEATURES)]).toEqual([3, 14 / 3, 2.5, 2.4, 0.7].map((v, i) => (i === 1 ? s.variance : v)));
   });
 
   test('effective sizes with the embedding rule, and nf', () => {

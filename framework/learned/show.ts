@@ -2,7 +2,7 @@ import type { ParamStore } from '../core/params.js';
 import { BLOCK_ROLES, type BlockRole } from '../models/roles.js';
 import type { VegaLiteSpec } from '../plots/plot.js';
 import { blockStats, features } from './features.js';
-import type { Finetuner } from './finetuner.js';
+import { blockNets, type Finetuner } from './finetuner.js';
 import { effectiveSize, normalizer } from './normalization.js';
 import { pertnnForward } from './pertnn.js';
 
@@ -28,10 +28,11 @@ const FIXED_POINT_STEPS = 100;
 
 export function referenceSigmas(ft: Finetuner, params: ParamStore, loss: number, batchSize: number): Reference {
   const stats = params.names.map((n) => blockStats(params.get(n)));
+  const nets = blockNets(ft);
   let sigma = params.names.map(() => 1);
   let iterations = 0;
   for (; iterations < FIXED_POINT_STEPS; iterations++) {
-    const next = sigma.map((s, i) => pertnnForward(ft.nets[i]!, features(stats[i]!, loss, loss, s)).sigma);
+    const next = sigma.map((s, i) => pertnnForward(nets[i]!, features(stats[i]!, loss, loss, s, ft.manifest.featureTransform)).sigma);
     const moved = Math.max(...next.map((v, i) => Math.abs(v - sigma[i]!) / Math.max(1e-12, Math.abs(v))));
     sigma = next;
     if (moved < 1e-9) break;

@@ -143,6 +143,7 @@ describe('the finetuner file', () => {
       name: 'model.embed_tokens.weight',
       shape: [...model.params.shape('model.embed_tokens.weight')],
       role: 'embedding',
+      group: 'model.embed_tokens.weight',
     });
   });
 

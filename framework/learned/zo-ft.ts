@@ -5,7 +5,7 @@ import { blockStats, features } from './features.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
-import { checkFinetunerFits, FINETUNER_FILES, loadFinetuner, type Finetuner } from './finetuner.js';
+import { blockNets, checkFinetunerFits, FINETUNER_FILES, loadFinetuner, type Finetuner } from './finetuner.js';
 import { effectiveSize, normalizer } from './normalization.js';
 import { pertnnForward } from './pertnn.js';
 
@@ -19,12 +19,19 @@ export type ZoFtHyperparameters = z.infer<typeof schema>;
 
 const sigmaKey = (name: string) => `sigma/${name}`;
 
-/** Each block's σ_i for this step, from its PertNN and the features of θ and the previous step. */
+/** Each block's σ_i for this step, from its (possibly shared) PertNN and its own features of θ and the previous step. */
 export function sigmas(ft: Finetuner, ctx: Pick<StepContext, 'params'>, state: OptimizerState): number[] {
   const { lossPlus, lossMinus } = state.scalars;
+  const nets = blockNets(ft);
   return ctx.params.names.map((name, i) => {
-    const x = features(blockStats(ctx.params.get(name)), lossPlus!, lossMinus!, state.scalars[sigmaKey(name)]!);
-    return pertnnForward(ft.nets[i]!, x).sigma;
+    const x = features(
+      blockStats(ctx.params.get(name)),
+      lossPlus!,
+      lossMinus!,
+      state.scalars[sigmaKey(name)]!,
+      ft.manifest.featureTransform,
+    );
+    return pertnnForward(nets[i]!, x).sigma;
   });
 }
 

@@ -17,3 +17,13 @@ const RULES: readonly [RegExp, BlockRole][] = [
 export function blockRole(name: string): BlockRole {
   return RULES.find(([re]) => re.test(name))?.[1] ?? 'other';
 }
+
+/**
+ * The transformer layer a block belongs to, as its name's prefix up to the layer index
+ * (`model.layers.3`, `model.decoder.layers.3` for OPT, `transformer.h.3` for GPT-2), or undefined
+ * for a block outside the layer stack (embeddings, the final norm, lm_head). The first (outermost)
+ * `layers.N` or `h.N` of the name counts.
+ */
+export function blockLayer(name: string): string | undefined {
+  return /^((?:.+?\.)?(?:layers|h)\.\d+)\./.exec(name)?.[1];
+}

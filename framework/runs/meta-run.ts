@@ -1,11 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
+import type { ParamStore } from '../core/params.js';
 import { makeNoise, type NoiseKind } from '../core/noise.js';
 import { packageVersion } from '../core/paths.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { randomFinetuner, saveFinetuner, type Finetuner } from '../learned/finetuner.js';
-import { bankFromState, metaState, metaTrain, type MetaRecord, type MetaTask, type MetaTrainSettings } from '../learned/meta-train.js';
+import { RAW_FEATURES, standardization, type FeatureMode, type FeatureTransform } from '../learned/features.js';
+import {
+  bankFromState,
+  metaState,
+  metaTrain,
+  taskAt,
+  type MetaRecord,
+  type MetaTask,
+  type MetaTrainSettings,
+} from '../learned/meta-train.js';
+import type { Sharing } from '../learned/sharing.js';
 import { loadModel } from '../models/load.js';
 import { lossCurveSpec, renderChart } from '../plots/plot.js';
 import { taskProblem } from '../tasks/build.js';
@@ -29,6 +40,10 @@ export interface MetaTrainSpec {
   /** Overrides epochs × steps per epoch (a short run, a test). */
   steps?: number;
   settings: Omit<MetaTrainSettings, 'steps' | 'cycleSteps'>;
+  /** Which blocks share a PertNN (docs/methods/zo-finetuner.md#switches); absent in older specs: 'block'. */
+  sharing?: Sharing;
+  /** Raw features (the paper's) or standardised by a map fixed at the start; absent: 'raw'. */
+  features?: FeatureMode;
   noise: NoiseKind;
   threads?: number;
   saveEvery: number;
@@ -93,7 +108,12 @@ export async function metaTrainRun(
     steps: spec.steps ?? spec.epochs * stepsPerEpoch,
     cycleSteps: spec.epochsPerRestart * stepsPerEpoch,
   };
-  const ft0: Finetuner = randomFinetuner(model.params, model.config, spec.settings.seed);
+  // On resume the checkpoint holds the feature map (bankFromState reads it), so it is made only once.
+  const featureTransform = resume ? RAW_FEATURES : await featureMap(spec.features ?? 'raw', model.params, tasks, settings.seed);
+  const ft0: Finetuner = randomFinetuner(model.params, model.config, spec.settings.seed, {
+    sharing: spec.sharing ?? 'block',
+    featureTransform,
+  });
   let state = metaState(ft0, model.params, tasks);
   let startStep = 0;
   let wall0 = 0;
@@ -120,7 +140,7 @@ export async function metaTrainRun(
         extra: { wallSeconds: wall0 + (performance.now() - t0) / 1000 },
       });
     hooks.log?.(
-      `meta-training ${model.params.names.length} PertNNs for ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
+      `meta-training ${ft0.nets.length} PertNNs (${ft0.manifest.sharing} sharing, ${spec.features ?? 'raw'} features) for the ${model.params.names.length} blocks of ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
     );
     try {
       const noise = makeNoise(
@@ -150,6 +170,13 @@ export async function metaTrainRun(
     for (const t of tasks) await (t.problem as { dispose?: () => Promise<void> }).dispose?.();
     await exec.dispose();
   }
+}
+
+/** The feature map of a new run: for 'standardized', from θ₀'s blocks and the loss at θ₀ on the first step's batch. */
+async function featureMap(mode: FeatureMode, params: ParamStore, tasks: readonly MetaTask[], seed: number): Promise<FeatureTransform> {
+  if (mode === 'raw') return RAW_FEATURES;
+  const first = taskAt(tasks.length, seed, 0);
+  return standardization(params, await tasks[first.task]!.problem.at(first.taskStep).loss());
 }
 
 /** The finetuner files (with how they were made), the meta-loss plot, and summary.json last. */
