@@ -169,7 +169,11 @@ function finetunerSection(name: string, dir: string): string {
   const [head, tail] = [lines.slice(0, tenth), lines.slice(-tenth)];
   const meta = (xs: MetaRecord[]) => meanOf(xs.map((r) => r.metaLoss));
   const gain = (xs: MetaRecord[]) => meanOf(xs.map((r) => r.metaLoss - r.trainLoss));
-  const init = randomFinetuner(model.params, model.config, tr.seed as number, ft.manifest.normalization);
+  const init = randomFinetuner(model.params, model.config, tr.seed as number, {
+    normalization: ft.manifest.normalization,
+    sharing: ft.manifest.sharing,
+    featureTransform: ft.manifest.featureTransform,
+  });
   // The reference loss: what the features saw at the first step on θ₀.
   const loss = Number(lines[0]!.lossPlus.toFixed(2));
   const batch = tr.batchSize as number;
@@ -183,10 +187,12 @@ function finetunerSection(name: string, dir: string): string {
     `--seed ${tr.seed} --out runs/meta-${name}\n` +
     `node dist/scripts/model-cards.js --finetuner ${name} runs/meta-${name}`;
   const params = ft.nets.length * 449;
+  const sharing =
+    ft.manifest.sharing === 'block' ? 'one 5→64→1 net each' : `nets shared per ${ft.manifest.sharing} (${ft.nets.length} nets)`;
   return `${FINETUNER_HEADING}
 
-\`finetuner.safetensors\` + \`finetuner.json\` are this model's own PertNN bank: ${ft.nets.length} blocks, one 5→64→1
-net each (${params.toLocaleString('en')} parameters). \`zo run --optimizer zo-ft\` uses it unless \`--finetuner\` names another.
+\`finetuner.safetensors\` + \`finetuner.json\` are this model's own PertNN bank: ${ft.manifest.blocks.length} blocks,
+${sharing} (${params.toLocaleString('en')} parameters). \`zo run --optimizer zo-ft\` uses it unless \`--finetuner\` names another.
 It was meta-trained on ${(tr.tasks as string[]).join(', ')}, as the paper's banks are on COPA, with a ${tr.trajectory === 'fo' ? 'first-order' : 'MeZO'} trajectory
 and the ${tr.metaGradient} meta-gradient (docs/methods/zo-finetuner.md#meta-training):
 
