@@ -81,6 +81,8 @@ describe('zo run --optimizer zo-ft', () => {
     expect((await zo('run', '--resume', '--out', killed, '--steps', '6')).code).toBe(0);
     const sha = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8')).weightsSha256;
     expect(sha(killed)).toBe(sha(straight));
+    // spec.json names the bank the run used, also when it was the model folder's own.
+    expect(JSON.parse(fs.readFileSync(path.join(straight, 'spec.json'), 'utf8')).finetuner).toBe(path.resolve(model));
     // Another bank gives other weights: the finetuner really drives the step.
     const other = path.join(tmp(), 'ft');
     await zo('finetuner', 'init', '--model', model, '--out', other, '--seed', '2');

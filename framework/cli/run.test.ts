@@ -186,7 +186,7 @@ describe('zo run', () => {
 });
 
 describe('the quick start', () => {
-  test('`zo run` with no model and no task fine-tunes tiny-llama-s on tiny-sentiment with MeZO (fewer steps here)', async () => {
+  test('`zo run` with no model and no task fine-tunes tiny-llama-s on tiny-copa with zo-ft and the finetuner it ships (fewer steps here)', async () => {
     const out = path.join(tmp('quick'), 'run');
     const r = await zo(
       'run',
@@ -205,9 +205,11 @@ describe('the quick start', () => {
     );
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('quick start');
-    expect(r.stdout).toMatch(/tiny-sentiment accuracy: zero-shot dev \d+\.\d → dev \d+\.\d \(best dev loss at step \d\), test \d+\.\d/);
+    expect(r.stdout).toMatch(/tiny-copa accuracy: zero-shot dev \d+\.\d → dev \d+\.\d \(best dev loss at step \d\), test \d+\.\d/);
     const spec = readJson(path.join(out, 'spec.json'));
     expect(spec.model).toMatch(/models[/\\]tiny-llama-s$/);
-    expect([spec.task, spec.optimizer, spec.hyperparameters.lr]).toEqual(['tiny-sentiment', 'mezo', 1e-4]);
+    expect([spec.task, spec.optimizer, spec.hyperparameters.lr]).toEqual(['tiny-copa', 'zo-ft', 1e-4]);
+    // No --finetuner: the bank is the model folder's own.
+    expect(spec.finetuner).toBe(spec.model);
   });
 });

@@ -82,7 +82,7 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
 }
 
 /** `zo run` with no model and no task: the quick start (hyperparameters tuned for it, see README). */
-export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-sentiment', lr: 1e-4, steps: 2000 };
+export const QUICK_START = { model: 'models/tiny-llama-s', task: 'tiny-copa', optimizer: 'zo-ft', lr: 1e-4, steps: 2000 };
 
 // Applied here, not by yargs, so that a resume can tell a typed flag (it must agree with the run's
 // spec.json) from one left out.
@@ -137,11 +137,13 @@ function newSpec(argv: Args): RunSpec {
   if (quick) {
     argv.model = path.join(packageRoot(), QUICK_START.model);
     argv.task = QUICK_START.task;
+    argv.optimizer ??= QUICK_START.optimizer;
     argv.lr ??= QUICK_START.lr;
     argv.steps ??= QUICK_START.steps;
+    const who = argv.optimizer === 'zo-ft' ? 'the ZO Fine-tuner (zo-ft, with the finetuner the model ships)' : argv.optimizer;
     if (!argv.json)
       process.stderr.write(
-        `zo run: no model or task given, so the quick start: MeZO fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`,
+        `zo run: no model or task given, so the quick start: ${who} fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`,
       );
   }
   if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');

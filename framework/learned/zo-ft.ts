@@ -110,6 +110,6 @@ export const zoFtOptimizer: Optimizer<ZoFtHyperparameters> = {
     const where = finetunerFor(ctx.modelDir, ctx.finetuner);
     const ft = loadFinetuner(where);
     checkFinetunerFits(ft, ctx.params, where);
-    return zoFt(ft, { batchSize: ctx.batchSize });
+    return { ...zoFt(ft, { batchSize: ctx.batchSize }), boundTo: path.resolve(where) };
   },
 };

@@ -57,6 +57,8 @@ export interface Optimizer<H extends { lr: number } = { lr: number }> {
    * so `zo optimizers` can list it.
    */
   bind?(ctx: BindContext): Optimizer<H>;
+  /** A bound learned optimizer's meta-parameters: the file or folder they came from (spec.json records it). */
+  readonly boundTo?: string;
   /** z probes drawn per step, ctx.z(0..n−1, ·) (default 1); table noise is laid out for exactly these. */
   probes?(h: H): number;
   /** True when the step needs ∂L/∂θ (tfjs autodiff) rather than losses only. */

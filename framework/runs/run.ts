@@ -139,6 +139,8 @@ async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume
       ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads })
       : await (await import('../engine/tfjs.js')).TfjsExecutor.create(model);
   const objective = await makeObjective(spec, model, exec);
+  // A run names the meta-parameters it used, also when they were the model folder's own.
+  if (optimizer.boundTo && !spec.finetuner) spec = { ...spec, finetuner: optimizer.boundTo };
   let state = optimizer.init(model.params, h);
   let startStep = 0;
   let progress: Progress = {};
