@@ -153,13 +153,16 @@ function relativeMove(ft: Finetuner, init: Finetuner): number {
   return Math.sqrt(d / n);
 }
 
+/** Steps at the start of a reset cycle over which the card compares the look-ahead gain. */
+const START = 20;
+
 const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
  * The card's ZO Fine-tuner section: how the shipped bank was made, its meta-loss curve, how much the
  * look-ahead step gained, how far ω moved from its init, and nf·σ per role against a random bank.
  */
-function finetunerSection(name: string, dir: string): string {
+async function finetunerSection(name: string, dir: string): Promise<string> {
   const ft = loadFinetuner(dir);
   const model = loadModel(dir);
   checkFinetunerFits(ft, model.params, dir);
@@ -186,6 +189,20 @@ function finetunerSection(name: string, dir: string): string {
     `--lr-mlp ${tr.lrMlp} --epochs ${tr.epochs} --epochs-per-restart ${tr.epochsPerRestart} --batch-size ${batch} ` +
     `--seed ${tr.seed} --out runs/meta-${name}\n` +
     `node dist/scripts/model-cards.js --finetuner ${name} runs/meta-${name}`;
+  // Each reset puts θ back at θ₀: the gain at the start of each cycle compares banks on the same states.
+  const cycle = tr.cycleSteps as number;
+  const cycleStarts = Array.from({ length: Math.ceil(lines.length / cycle) }, (_, c) => gain(lines.slice(c * cycle, c * cycle + START)));
+  // The policy's own effect, step by step: smoothed over a twentieth of the run, as the meta-loss plot is.
+  const k = Math.max(1, Math.floor(lines.length / 20));
+  const smoothed = lines.map((r, i) => ({ step: r.step, value: gain(lines.slice(Math.max(0, i - k + 1), i + 1)) }));
+  await renderChart(
+    lossCurveSpec([{ name: `L(θ′) − L(θ), mean of ${k} steps`, points: smoothed }], {
+      title: `${name}: what the look-ahead ZO step gains during meta-training`,
+      yTitle: 'loss change on the step’s batch',
+      xTitle: 'meta step',
+    }),
+    { png: path.join(dir, 'finetuner-gain.png') },
+  );
   const params = ft.nets.length * 449;
   const sharing =
     ft.manifest.sharing === 'block' ? 'one 5→64→1 net each' : `nets shared per ${ft.manifest.sharing} (${ft.nets.length} nets)`;
@@ -206,12 +223,15 @@ ${command}
 | α (look-ahead LR), ε, trajectory LR, PertNN LR | ${tr.alpha}, ${tr.eps}, ${tr.lrModel}, ${tr.lrMlp} |
 | meta loss, mean of the first → last tenth of the steps | ${meta(head).toFixed(4)} → ${meta(tail).toFixed(4)} |
 | look-ahead gain L(θ′) − L(θ) on the step's batch, first → last tenth | ${gain(head).toExponential(2)} → ${gain(tail).toExponential(2)} |
+| the same, over the first ${START} steps of each cycle (θ starts again from θ₀, so the states are alike; ω, the batches and z differ) | ${cycleStarts.map((g) => g.toExponential(2)).join(' → ')} |
 | ‖ω − ω₀‖ / ‖ω₀‖ (ω₀: the same seed's random init) | ${relativeMove(ft, init).toExponential(2)} |
 
 The meta loss falls mostly because the trajectory's θ improves; the look-ahead gain is what the
 policy itself adds, one ZO step at α.
 
 ![meta loss](finetuner-meta-loss.png)
+
+![look-ahead gain](finetuner-gain.png)
 
 nf·σ per block role at the reference state of \`zo finetuner show --loss ${loss}\` (θ₀, ℓ⁺ = ℓ⁻ = ${loss}, the
 first step's loss; σ at its fixed point), mean (min–max), against a random bank of the same seed:
@@ -224,7 +244,7 @@ ${trained.map((x, i) => `| ${x.role} | ${x.blocks} | ${cell(x)} | ${cell(random[
 }
 
 /** Copies a meta-training run's bank into models/NAME and writes (or replaces) the card's ZO Fine-tuner section. */
-export function installFinetuner(name: string, runDir: string): void {
+export async function installFinetuner(name: string, runDir: string): Promise<void> {
   const dir = path.join(packageRoot(), 'models', name);
   for (const [from] of FINETUNER_SHIPPED)
     if (!fs.existsSync(path.join(runDir, from))) throw new Error(`${runDir}: no ${from}; is it a finished zo meta-train run?`);
@@ -232,7 +252,7 @@ export function installFinetuner(name: string, runDir: string): void {
   for (const [from, to] of FINETUNER_SHIPPED) fs.copyFileSync(path.join(runDir, from), path.join(dir, to));
   const file = path.join(dir, 'README.md');
   const card = fs.readFileSync(file, 'utf8');
-  const section = finetunerSection(name, dir);
+  const section = await finetunerSection(name, dir);
   const at = card.indexOf(FINETUNER_HEADING);
   const zs = card.indexOf(ZERO_SHOT_HEADING);
   if (zs < 0) throw new Error(`${file}: no "${ZERO_SHOT_HEADING}" section`);
@@ -326,7 +346,7 @@ ${t.command}
 \`training.json\` records every setting, \`metrics.jsonl\` every step. Regenerate this card with
 \`node dist/scripts/model-cards.js ${name}\`.
 
-${fs.existsSync(path.join(dir, FINETUNER_FILES.manifest)) ? finetunerSection(name, dir) : ''}${zeroShotSection(scores)}`;
+${fs.existsSync(path.join(dir, FINETUNER_FILES.manifest)) ? await finetunerSection(name, dir) : ''}${zeroShotSection(scores)}`;
   fs.writeFileSync(path.join(dir, 'README.md'), card);
   console.log(
     `${name}: ${t.parameters} params; val ${t.finalValLoss.toFixed(3)} vs unigram ${t.unigramEntropy.toFixed(3)}; MeZO step ${stepMs.table.toFixed(1)} ms (table) / ${stepMs.exact.toFixed(1)} ms (exact), 2 fwd ${stepMs.twoForwards.toFixed(1)} ms; ${scores.map((s) => `${s.task} ${(100 * s.score).toFixed(1)}`).join(', ')}`,
@@ -336,7 +356,7 @@ ${fs.existsSync(path.join(dir, FINETUNER_FILES.manifest)) ? finetunerSection(nam
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const root = path.join(packageRoot(), 'models');
   if (process.argv[2] === '--finetuner') {
-    installFinetuner(process.argv[3]!, process.argv[4]!);
+    await installFinetuner(process.argv[3]!, process.argv[4]!);
     process.exit(0);
   }
   const zeroShotOnly = process.argv[2] === '--zero-shot';

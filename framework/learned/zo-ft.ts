@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import type { BlockPerturbation, Perturbation } from '../core/perturbation.js';
 import type { Optimizer, OptimizerState, StepContext } from '../optimizers/optimizer.js';
+import { compose } from '../optimizers/compose.js';
+import { spsa, type BlockScales } from '../optimizers/estimators.js';
+import { scaleByLearningRate } from '../optimizers/transforms.js';
 import { blockStats, features } from './features.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,49 +38,52 @@ export function sigmas(ft: Finetuner, ctx: Pick<StepContext, 'params'>, state: O
 }
 
 /**
- * The ZO Fine-tuner at deployment (docs/methods/zo-finetuner.md): MeZO whose perturbation of block i
- * is scaled by nf·σ_i, with σ_i from that block's frozen PertNN and nf keeping the d̂-weighted mean
- * square of nf·σ at 1. θ ± ε·nf·σ_i·z_i gives g = (ℓ⁺ − ℓ⁻)/2ε (the official /20ε·10 cancels), then
- * θ_i −= η·nf·σ_i·g·z_i: no momentum, no decay. ℓ⁺, ℓ⁻ and σ are kept for the next step's features;
- * at step 0 the history is (0, 0) and σ = 1. `batchSize` is the run's, for the embedding rule.
+ * The learned part of the ZO Fine-tuner: per-block SPSA scales s_i = nf·σ_i, σ_i from block i's
+ * frozen PertNN, nf keeping the d̂-weighted mean square of nf·σ at 1. Its state is the history the
+ * next step's features read: ℓ⁺, ℓ⁻ and each σ (at step 0: 0, 0 and 1). `batchSize` is the run's, for
+ * the embedding rule.
  */
-export function zoFt(ft: Finetuner, opts: { batchSize: number }): Optimizer<ZoFtHyperparameters> {
+export function pertnnScales(ft: Finetuner, opts: { batchSize: number }): BlockScales {
   let sizes: number[] | undefined;
+  // σ of the step in flight, from scales() to observe(): history is written only once every probe succeeded.
+  let sigma: number[] = [];
+  let names: readonly string[] = [];
   return {
-    name: 'zo-ft',
-    summary: 'ZO Fine-tuner: MeZO with a learned per-block perturbation scale nf·σ_i from a frozen PertNN bank',
-    hyperparameters: schema,
-    memoryFactor: () => 0,
-    forwardPasses: () => 2,
     init: (params) => {
       checkFinetunerFits(ft, params, 'zo-ft');
-      return { slots: new Map(), scalars: { lossPlus: 0, lossMinus: 0, ...Object.fromEntries(params.names.map((n) => [sigmaKey(n), 1])) } };
+      return { scalars: { lossPlus: 0, lossMinus: 0, ...Object.fromEntries(params.names.map((n) => [sigmaKey(n), 1])) } };
     },
-    async step(ctx, state, h) {
+    scales(ctx, state) {
       sizes ??= ctx.params.names.map((n, i) =>
         effectiveSize(ctx.params.shape(n), ft.manifest.blocks[i]!.role, opts.batchSize, ft.manifest.normalization),
       );
-      const sigma = sigmas(ft, ctx, state);
+      sigma = sigmas(ft, ctx, state);
+      names = ctx.params.names;
       const nf = normalizer(sizes, sigma, ft.manifest.normalization);
-      const probe = (sign: number): Perturbation =>
-        new Map<string, BlockPerturbation>(
-          ctx.params.names.map((n, b) => [n, { kind: 'scalar', scale: sign * h.eps * nf * sigma[b]!, z: ctx.z(0, b) }]),
-        );
-      const lPlus = await ctx.loss(probe(1));
-      const lMinus = await ctx.loss(probe(-1));
-      const g = (lPlus - lMinus) / (2 * h.eps);
-      ctx.params.names.forEach((name, b) => {
-        const theta = ctx.params.get(name);
-        const z = ctx.z(0, b);
-        const c = ctx.lr * nf * sigma[b]! * g;
-        for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - c * z[i]!;
-        state.scalars[sigmaKey(name)] = sigma[b]!;
-      });
-      state.scalars.lossPlus = lPlus;
-      state.scalars.lossMinus = lMinus;
-      return { loss: lPlus, projectedGrad: g };
+      return sigma.map((v) => nf * v);
+    },
+    observe(state, step) {
+      names.forEach((n, b) => (state.scalars[sigmaKey(n)] = sigma[b]!));
+      state.scalars.lossPlus = step.lossPlus[0]!;
+      state.scalars.lossMinus = step.lossMinus[0]!;
     },
   };
+}
+
+/**
+ * The ZO Fine-tuner at deployment (docs/methods/zo-finetuner.md): MeZO whose probe of block i is
+ * scaled by nf·σ_i. θ ± ε·nf·σ_i·z_i gives g = (ℓ⁺ − ℓ⁻)/2ε (the official /20ε·10 cancels), then
+ * θ_i −= η·nf·σ_i·g·z_i: no momentum, no decay. The meta-parameters make an ordinary optimizer,
+ * MeZO's own parts with learned scales.
+ */
+export function zoFt(ft: Finetuner, opts: { batchSize: number }): Optimizer<ZoFtHyperparameters> {
+  const scales = pertnnScales(ft, opts);
+  return compose({
+    name: 'zo-ft',
+    summary: 'ZO Fine-tuner: MeZO with a learned per-block perturbation scale nf·σ_i from a frozen PertNN bank',
+    hyperparameters: schema,
+    parts: (h) => [spsa({ eps: h.eps, scales }), scaleByLearningRate()],
+  });
 }
 
 /** Where a run's finetuner comes from: `--finetuner`, else the model folder's own (the zoo ships one per model). */
