@@ -6,7 +6,7 @@ import type { OptimizerState } from '../optimizers/optimizer.js';
 import { RAW_FEATURES, type FeatureTransform } from './features.js';
 import { randomFinetuner, type Finetuner } from './finetuner.js';
 import { backpropMetaStep, sgdOnBank } from './meta.js';
-import { bankFromState, metaState, metaTrain, type MetaRecord, type MetaTask, type MetaTrainSettings } from './meta-train.js';
+import { bankFromState, metaState, metaTrain, trajectoryLr, type MetaRecord, type MetaTask, type MetaTrainSettings } from './meta-train.js';
 import type { PertNN } from './pertnn.js';
 import type { Sharing } from './sharing.js';
 
@@ -189,5 +189,32 @@ describe('multi-task meta-training, two tasks on one bank', () => {
     expect(bankFromState(fresh, state).nets).toEqual(bankFromState(straight.ft, straight.state).nets);
     expect(state.scalars).toEqual(straight.state.scalars);
     a.params.names.forEach((n) => expect(a.params.get(n)).toEqual(straight.a.params.get(n)));
+  });
+});
+
+describe('the trajectory', () => {
+  test('its LR decays linearly to 0 within each reset cycle, and over the whole run with resets off', () => {
+    const s = { ...SETTINGS, lrModel: 0.1, steps: 40, cycleSteps: 10 };
+    const close = (got: number[], want: number[]) => got.forEach((g, i) => expect(g).toBeCloseTo(want[i]!, 12));
+    close(
+      [0, 5, 10, 15, 39].map((t) => trajectoryLr(s, t)),
+      [0.1, 0.05, 0.1, 0.05, 0.01],
+    );
+    const once = { ...s, reset: false };
+    close(
+      [0, 10, 20, 30].map((t) => trajectoryLr(once, t)),
+      [0.1, 0.075, 0.05, 0.025],
+    );
+  });
+
+  test('the forward-only trajectory holds no momentum: no model-sized buffer in the state', () => {
+    const problem = toyQuadratic();
+    const { params } = problem;
+    const ft = randomFinetuner(params, TOY_CONFIG, 0);
+    const tasks = [{ name: 't', problem }];
+    const slots = (trajectory: 'fo' | 'zo') =>
+      [...metaState(ft, params, tasks, trajectory).slots.keys()].filter((k) => !k.startsWith('bank/'));
+    expect(slots('fo')).toEqual(params.names.map((n) => `${n}/momentum`));
+    expect(slots('zo')).toEqual([]);
   });
 });

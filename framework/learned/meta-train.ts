@@ -70,10 +70,16 @@ const MODE_KEY = 'features/mode';
  * the start from θ₀ and the first batch, so a resume reads it instead of recomputing it), the trajectory's momentum (`<block>/momentum`), and per task the
  * loss history and σ of the previous step.
  */
-export function metaState(ft: Finetuner, params: ParamStore, tasks: readonly MetaTask[]): OptimizerState {
+export function metaState(
+  ft: Finetuner,
+  params: ParamStore,
+  tasks: readonly MetaTask[],
+  trajectory: MetaTrainSettings['trajectory'] = 'fo',
+): OptimizerState {
   const slots = new Map<string, Float32Array>();
   bankGroups(ft.manifest).names.forEach((g, i) => PERTNN_TENSORS.forEach((t) => slots.set(`bank/${g}.${t}`, ft.nets[i]![t])));
-  for (const n of params.names) slots.set(`${n}/momentum`, new Float32Array(params.get(n).length));
+  // Only the first-order trajectory has momentum: the forward-only mode holds no model-sized buffer.
+  if (trajectory === 'fo') for (const n of params.names) slots.set(`${n}/momentum`, new Float32Array(params.get(n).length));
   const scalars: Record<string, number> = { started: 0 };
   const { mode, shift, scale } = ft.manifest.featureTransform;
   scalars[MODE_KEY] = FEATURE_MODES.indexOf(mode);
@@ -110,8 +116,12 @@ export function taskAt(tasks: number, seed: number, step: number): { task: numbe
   return { task: keyedPermutation(tasks, keyOf(seed, round, 0x7a5c))[step % tasks]!, taskStep: round };
 }
 
-/** The trajectory's LR at step t: linear decay to 0 within each reset cycle. */
-export const trajectoryLr = (s: MetaTrainSettings, step: number) => s.lrModel * (1 - (step % s.cycleSteps) / s.cycleSteps);
+/** The trajectory's LR at step t: linear decay to 0 within each reset cycle (over the whole run with resets off). */
+export const trajectoryLr = (s: MetaTrainSettings, step: number) => {
+  // Without resets there is one trajectory, so one decay over the whole run rather than warm restarts.
+  const period = s.reset ? s.cycleSteps : s.steps;
+  return s.lrModel * (1 - (step % period) / period);
+};
 
 export interface MetaTrainHooks {
   onStep?: (r: MetaRecord) => void | Promise<void>;
@@ -144,7 +154,7 @@ export async function metaTrain(
     const reset = s.reset && step > 0 && step % s.cycleSteps === 0;
     if (reset) {
       hooks.resetWeights();
-      for (const n of params.names) state.slots.get(`${n}/momentum`)!.fill(0);
+      for (const n of params.names) state.slots.get(`${n}/momentum`)?.fill(0);
       state.scalars.started = 0;
     }
     const { task, taskStep } = taskAt(tasks.length, s.seed, step);

@@ -114,7 +114,7 @@ export async function metaTrainRun(
     sharing: spec.sharing ?? 'block',
     featureTransform,
   });
-  let state = metaState(ft0, model.params, tasks);
+  let state = metaState(ft0, model.params, tasks, settings.trajectory);
   let startStep = 0;
   let wall0 = 0;
   if (resume) {
