@@ -1,11 +1,13 @@
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
+import type { MemoryBench } from '../bench/memory.js';
 import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
 
-type Suite = 'forward' | 'step' | 'generate' | 'all';
-const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'all'];
+type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'all'];
 
 interface Args {
   json: boolean;
@@ -16,6 +18,8 @@ interface Args {
   noise?: NoiseKind;
   model?: string;
   steps?: number;
+  memorySteps?: number;
+  memoryTaskSteps?: number;
 }
 
 const ms = (x: { median: number; p10: number; p90: number }) =>
@@ -25,14 +29,17 @@ const ms = (x: { median: number; p10: number; p90: number }) =>
  * `zo bench`: speed measured as ratios within one run, never asserted in tests (docs/architecture.md#conventions).
  * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model; the
  * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's; the
- * generate suite compares greedy generation, with and without the KV cache, with one forward pass.
+ * generate suite compares greedy generation, with and without the KV cache, with one forward pass; the
+ * memory suite compares the peak RSS of a MeZO and a zo-ft run with zo's inference on the same batch.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
   describe:
     "benchmarks on a 4-layer d=256 Llama: the ort executor's forward against a hand-built ONNX graph (forward), " +
     'each optimizer’s step time and extra memory against MeZO and two forwards (step), and, there and on tiny-llama-s ' +
-    'with tiny-squad prompts, greedy generation of 50 tokens with the KV cache and recomputing, against one forward pass (generate)',
+    'with tiny-squad prompts, greedy generation of 50 tokens with the KV cache and recomputing, against one forward pass (generate), ' +
+    'and the peak RSS of a MeZO and a zo-ft run against inference on the same batch of a 23.7M-parameter Llama, each in its own process, ' +
+    'and of a MeZO run on a task of varied lengths (memory)',
   builder: (y) =>
     y
       .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
@@ -58,7 +65,17 @@ export const benchCommand: CommandModule<object, Args> = {
         coerce: wholeNumberFlag('steps', 1),
         describe: 'step suite: timed steps per zeroth-order optimizer row, after one warm-up (default 3)',
       })
-      .option('threads', threadsOption)
+      .option('memory-steps', {
+        type: 'number',
+        coerce: wholeNumberFlag('memory-steps', 1),
+        describe: 'memory suite: steps of the MeZO and zo-ft runs (default 20)',
+      })
+      .option('memory-task-steps', {
+        type: 'number',
+        coerce: wholeNumberFlag('memory-task-steps', 1),
+        describe: 'memory suite: steps of the MeZO run on a task of varied lengths (default 100)',
+      })
+      .option('threads', { ...threadsOption, describe: `${threadsOption.describe}; the memory suite's default is 1` })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     const onProgress = argv.json ? undefined : (msg: string) => process.stderr.write(`${msg}\n`);
@@ -170,9 +187,44 @@ export const benchCommand: CommandModule<object, Args> = {
       out.generate = r;
       if (!argv.json) printGenerate(r);
     }
+
+    if (runs('memory')) {
+      section();
+      const { benchMemory } = await import('../bench/memory.js');
+      const r = await benchMemory({ threads: argv.threads, steps: argv.memorySteps, taskSteps: argv.memoryTaskSteps, onProgress });
+      out.memory = r;
+      if (!argv.json) printMemory(r);
+    }
     if (argv.json) printJson(out);
   },
 };
+
+function printMemory(r: MemoryBench): void {
+  console.log(
+    `memory: ${r.model.layers}-layer d=${r.model.hidden} ${r.model.family}, ${r.model.params.toLocaleString('en')} params (P = ${r.model.mb.toFixed(1)} MB), ` +
+      `batch ${r.batch} × seq ${r.seq}, ${r.threads} thread${r.threads === 1 ? '' : 's'}; peak RSS of each command in its own process`,
+  );
+  const v = r.varied;
+  const rows: [string, number, string][] = [
+    ['inference (zo forward --text-file)', r.inference.peakMb, ''],
+    ...r.runs.map((x): [string, number, string] => [
+      `${x.optimizer}, ${x.steps} steps (zo run --text-file)`,
+      x.peakMb,
+      `extra ${x.extraMb.toFixed(1)} MB = ${x.extraP.toFixed(2)} P, goal ≤ ${r.goalP} P: ${x.holds ? 'holds' : 'does not hold'}`,
+    ]),
+    [
+      `mezo on ${v.task}, ${v.steps} steps (varied lengths)`,
+      v.peakMb,
+      `= ${v.peakP.toFixed(1)} P of its model (${path.basename(v.model)}, ${v.params.toLocaleString('en')} params, P = ${v.mb.toFixed(1)} MB)`,
+    ],
+  ];
+  const w = Math.max(...rows.map(([l]) => l.length));
+  const mbW = Math.max(...rows.map(([, x]) => x.toFixed(1).length));
+  for (const [l, x, note] of rows) console.log(`  ${l.padEnd(w)}  ${x.toFixed(1).padStart(mbW)} MB${note ? `   ${note}` : ''}`);
+  console.log(
+    `  (${r.seconds.toFixed(1)} s; 1-min load average ${r.loadAvg[0].toFixed(2)} at the start, ${r.loadAvg[1].toFixed(2)} at the end, ${r.cores} cores)`,
+  );
+}
 
 function printGenerate(r: GenerateBench): void {
   const n = r.rows[0]?.newTokens ?? 0;

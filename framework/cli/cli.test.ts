@@ -2,17 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixtureDir } from '../models/fixtures.js';
-import { zo } from './testing.js';
-
-/** A user error: exit 2, exactly one line on stderr that names the problem, no stack trace. */
-function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
-  expect(r.code).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^zo: /);
-  for (const f of fragments) expect(lines[0]).toContain(f);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
+import { expectOneLineError, zo } from './testing.js';
 
 /** A scratch copy of a fixture model to break in one way. */
 function brokenCopy(name: 'llama' | 'gpt2', breakIt: (dir: string) => void): string {

@@ -1,12 +1,18 @@
 import type { CommandModule } from 'yargs';
 import { lmBatch } from '../engine/batch.js';
 import { ZoError } from '../core/errors.js';
-import { loadModel } from '../models/load.js';
-import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, type ExecutorName } from './common.js';
+import { peakRssMb } from '../core/rss.js';
+import { loadModel, type LoadedModel } from '../models/load.js';
+import { RUN_DEFAULTS } from '../runs/spec.js';
+import { evalBatches, meanLoss, readTextTokens } from '../tasks/lm-problem.js';
+import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, wholeNumberFlag, type ExecutorName } from './common.js';
 
 interface Args {
   model: string;
-  text: string;
+  text?: string;
+  textFile?: string;
+  batchSize?: number;
+  seqLen?: number;
   executor: ExecutorName;
   json: boolean;
   threads?: number;
@@ -30,18 +36,41 @@ export function topK(logits: Float32Array, k: number): { id: number; prob: numbe
 
 export const forwardCommand: CommandModule<object, Args> = {
   command: 'forward',
-  describe: 'tokenize a text, print its ids, mean next-token loss and the top-5 next tokens',
+  describe:
+    'tokenize a text, print its ids, mean next-token loss and the top-5 next tokens; or, with --text-file, ' +
+    "the mean next-token loss of one batch of the file's windows (inference on a training-sized batch)",
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder' })
-      .option('text', { type: 'string', demandOption: true, describe: 'the text to score' })
+      .option('text', { type: 'string', describe: 'the text to score' })
+      .option('text-file', {
+        type: 'string',
+        describe: 'score one batch of a text file instead: --batch-size consecutive windows of --seq-len tokens from its start',
+      })
+      .option('batch-size', {
+        type: 'number',
+        coerce: wholeNumberFlag('batch-size', 1),
+        describe: `--text-file: windows in the batch (default ${RUN_DEFAULTS.batchSize}, as zo run)`,
+      })
+      .option('seq-len', {
+        type: 'number',
+        // A window of one token predicts nothing: its mean loss would be 0/0.
+        coerce: wholeNumberFlag('seq-len', 2),
+        describe: `--text-file: tokens per window, at most the model's max_position_embeddings (default ${RUN_DEFAULTS.seqLen}, as zo run)`,
+      })
+      .conflicts('text', 'text-file')
       .option('executor', executorOption)
       .option('threads', threadsOption)
       .option('json', jsonOption) as never,
   handler: async (argv) => {
+    if (argv.text === undefined && argv.textFile === undefined) throw new ZoError('give --text "..." or --text-file FILE');
+    if (argv.textFile === undefined && (argv.batchSize !== undefined || argv.seqLen !== undefined))
+      throw new ZoError('--batch-size and --seq-len go with --text-file');
     const model = loadModel(argv.model);
-    const ids = model.tokenizer.encode(argv.text);
-    if (ids.length < 2) throw new ZoError(`--text: "${argv.text}" is ${ids.length} token(s); the loss needs at least 2`);
+    if (argv.textFile !== undefined) return forwardTextFile(argv, argv.textFile, model);
+    const text = argv.text!;
+    const ids = model.tokenizer.encode(text);
+    if (ids.length < 2) throw new ZoError(`--text: "${text}" is ${ids.length} token(s); the loss needs at least 2`);
     const exec = await makeExecutor(model, argv.executor, argv.threads);
     try {
       const batch = lmBatch([ids]);
@@ -62,3 +91,37 @@ export const forwardCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/**
+ * `zo forward --text-file`: one forward pass over the first B windows of S tokens of the file, the
+ * windows `zo run --text-file` evaluates its held-out loss on (evalBatches), and the mean next-token
+ * loss over them. On the batch shape of a run, this process's peak RSS is zo's inference baseline
+ * (`zo bench --suite memory`).
+ */
+async function forwardTextFile(argv: Args, file: string, model: LoadedModel): Promise<void> {
+  const B = argv.batchSize ?? RUN_DEFAULTS.batchSize;
+  const S = argv.seqLen ?? RUN_DEFAULTS.seqLen;
+  if (S > model.config.maxPositions) throw new ZoError(`--seq-len ${S}: the model has only ${model.config.maxPositions} positions`);
+  const tokens = readTextTokens(file, model);
+  if (tokens.length < B * S)
+    throw new ZoError(
+      `${file}: ${tokens.length} tokens; --batch-size ${B} × --seq-len ${S} needs ${B * S}; use a longer text or a smaller batch`,
+    );
+  const batch = evalBatches({ tokens, seqLen: S, batchSize: B }, 1)[0]!;
+  const exec = await makeExecutor(model, argv.executor, argv.threads);
+  try {
+    const loss = await meanLoss(exec, [batch]);
+    // Read after the pass, before anything is released: the process's peak so far is its peak.
+    const peak = peakRssMb();
+    const predictions = B * (S - 1);
+    if (argv.json) return printJson({ loss, batch: B, seqLen: S, tokens: tokens.length, predictions, peakRssMb: peak });
+    console.log(`model     ${argv.model} (${model.family.name}, ${model.params.size.toLocaleString('en')} parameters)`);
+    console.log(`executor  ${exec.describe()}`);
+    console.log(`text      ${file} (${tokens.length.toLocaleString('en')} tokens)`);
+    console.log(`batch     ${B} consecutive windows × ${S} tokens from the start (${B * S} tokens)`);
+    console.log(`loss      ${loss.toFixed(4)} (mean over ${predictions} next-token predictions)`);
+    console.log(`peak RSS  ${peak} MB`);
+  } finally {
+    await exec.dispose();
+  }
+}

@@ -27,6 +27,16 @@ export async function zoWith(
   }
 }
 
+/** A user error: exit 2, exactly one line on stderr that names the problem, no stack trace. */
+export function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^zo: /);
+  for (const f of fragments) expect(lines[0]).toContain(f);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
 /** The path of the CLI entry point, for tests that spawn it themselves (signals, concurrency). */
 export const ZO_BIN = ZO;
 

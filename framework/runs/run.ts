@@ -11,6 +11,7 @@ import { registerLearnedOptimizers } from '../learned/registry.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../core/paths.js';
+import { peakRssMb } from '../core/rss.js';
 import { lmProblem, taskProblem } from '../tasks/build.js';
 import { resolveTask } from '../../datasets/registry.js';
 import { scoreTask, taskLoss, type Encoded } from '../tasks/scoring.js';
@@ -33,6 +34,7 @@ export interface RunSummary {
   finalLoss: number;
   weightsSha256: string;
   wallSeconds: number;
+  /** This process's peak RSS when the run ended, in MB (10⁶ bytes; core/rss.ts). */
   peakRssMb: number;
   skippedSteps: number;
   /** Tasks only. */
@@ -340,7 +342,7 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     summary.test = await t.score('test');
   }
   summary.wallSeconds = Math.round(wall() * 100) / 100;
-  summary.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  summary.peakRssMb = peakRssMb();
   writeJsonAtomic(path.join(p.outDir, 'summary.json'), summary);
   return summary;
 }
