@@ -30,9 +30,9 @@ describe('benchSteps', () => {
     expect(r.model.params).toBe(P);
     expect([r.batch, r.seq, r.threads]).toEqual([2, 8, 1]);
     expect(r.twoForwardsMs.median).toBeGreaterThan(0);
-    expect(r.mezo.map((m) => m.noise)).toEqual(['exact', 'table']);
+    expect(r.mezo.map((m) => m.noise)).toEqual(['ziggurat', 'exact', 'table']);
     for (const m of r.mezo) expect(m.ratio).toBeCloseTo(m.stepMs.median / r.twoForwardsMs.median, 10);
-    expect(r.optimizerNoise).toBe('exact');
+    expect(r.optimizerNoise).toBe('ziggurat');
     // The built-ins, then zo-ft (bound to a random bank for timing).
     expect(r.optimizers.map((o) => o.name)).toEqual([...OPTIMIZERS.map((o) => o.name), 'zo-ft']);
     for (const o of r.optimizers) {

@@ -12,7 +12,7 @@ import { FINETUNER_FILES, randomFinetuner, saveFinetuner } from '../learned/fine
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
-import { makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../core/noise.js';
+import { DEFAULT_NOISE, makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../core/noise.js';
 import type { Perturbation } from '../core/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 
@@ -104,7 +104,7 @@ export interface StepBenchOptions {
   /** Optimizers for the per-optimizer table (default: the whole registry; [] skips it). */
   optimizers?: string[];
   /**
-   * Noise source. Unset: the headline reports both sources and the optimizer rows use 'exact'
+   * Noise source. Unset: the headline reports every source and the optimizer rows use the default (ziggurat)
    * (`zo run`'s default). Set: only that source, for both.
    */
   noise?: NoiseKind;
@@ -281,7 +281,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const load0 = os.loadavg()[0]!;
   const runOthers = watchOthers();
   const headlineNoise: NoiseKind[] = opts.noise ? [opts.noise] : [...NOISE_KINDS];
-  const optimizerNoise: NoiseKind = opts.noise ?? 'exact';
+  const optimizerNoise: NoiseKind = opts.noise ?? DEFAULT_NOISE;
   registerLearnedOptimizers();
   const model: Model = opts.model ?? benchModel();
   // layers/hidden are not on BaseConfig; every decoder family here has them.

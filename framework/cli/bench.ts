@@ -53,7 +53,7 @@ export const benchCommand: CommandModule<object, Args> = {
       })
       .option('noise', {
         choices: NOISE_KINDS,
-        describe: `step suite: noise source (default: MeZO is reported with both, the optimizer table uses 'exact'). ${NOISE_HELP}`,
+        describe: `step suite: noise source (default: MeZO is reported with each, the optimizer table uses the default, ziggurat). ${NOISE_HELP}`,
       })
       .option('model', {
         type: 'string',

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
-import { NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { DEFAULT_NOISE, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import { FEATURE_MODES, type FeatureMode } from '../learned/features.js';
 import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { metaTrainRun, type MetaTrainSpec } from '../runs/meta-run.js';
@@ -134,7 +134,7 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         coerce: wholeNumberFlag('seed', 0),
         describe: 'keys the bank’s init, the batches, z and u',
       })
-      .option('noise', { choices: NOISE_KINDS, default: 'exact' as NoiseKind })
+      .option('noise', { choices: NOISE_KINDS, default: DEFAULT_NOISE })
       .option('train-set-seed', { type: 'number', default: 0, coerce: wholeNumberFlag('train-set-seed', 0) })
       .option('train-size', { type: 'number' })
       .option('dev-size', { type: 'number' })

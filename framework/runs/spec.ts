@@ -2,7 +2,7 @@ import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import type { SplitSizes } from '../tasks/task.js';
 import { SCHEDULES, type ScheduleKind } from '../harness/harness.js';
-import { checkNoiseVersion, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { checkNoiseVersion, DEFAULT_NOISE, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 
 /** Everything that determines a run; written to spec.json and read back by a resume. */
 export interface RunSpec {
@@ -54,7 +54,7 @@ export const RUN_DEFAULTS = {
   batchSize: 16,
   seqLen: 64,
   seed: 0,
-  noise: 'exact' as NoiseKind,
+  noise: DEFAULT_NOISE,
   schedule: 'constant' as ScheduleKind,
   executor: 'ort' as 'ort' | 'tfjs',
   saveEvery: 0,
