@@ -4,10 +4,11 @@ import { ZoError } from '../core/errors.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
 import type { MemoryBench } from '../bench/memory.js';
+import type { EvalBench } from '../bench/evaluate.js';
 import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
 
-type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'all';
-const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'all'];
+type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'all'];
 
 interface Args {
   json: boolean;
@@ -30,7 +31,8 @@ const ms = (x: { median: number; p10: number; p90: number }) =>
  * The forward suite compares zo's traced ORT graph with a hand-written graph of the same model; the
  * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's; the
  * generate suite compares greedy generation, with and without the KV cache, with one forward pass; the
- * memory suite compares the peak RSS of a MeZO and a zo-ft run with zo's inference on the same batch.
+ * memory suite compares the peak RSS of a MeZO and a zo-ft run with zo's inference on the same batch;
+ * the eval suite reports evaluation examples per second per task type.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
@@ -39,7 +41,7 @@ export const benchCommand: CommandModule<object, Args> = {
     'each optimizer’s step time and extra memory against MeZO and two forwards (step), and, there and on tiny-llama-s ' +
     'with tiny-squad prompts, greedy generation of 50 tokens with the KV cache and recomputing, against one forward pass (generate), ' +
     'and the peak RSS of a MeZO and a zo-ft run against inference on the same batch of a 23.7M-parameter Llama, each in its own process, ' +
-    'and of a MeZO run on a task of varied lengths (memory)',
+    'and of a MeZO run on a task of varied lengths (memory), and evaluation examples/s per task type on tiny-llama-s (eval)',
   builder: (y) =>
     y
       .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
@@ -195,9 +197,29 @@ export const benchCommand: CommandModule<object, Args> = {
       out.memory = r;
       if (!argv.json) printMemory(r);
     }
+    if (runs('eval')) {
+      section();
+      const { benchEvaluate } = await import('../bench/evaluate.js');
+      const r = await benchEvaluate({ threads: argv.threads, onProgress });
+      out.eval = r;
+      if (!argv.json) printEval(r);
+    }
     if (argv.json) printJson(out);
   },
 };
+
+function printEval(r: EvalBench): void {
+  console.log(
+    `eval: ${r.model} (${r.params.toLocaleString('en')} params), ${r.threads} thread${r.threads === 1 ? '' : 's'}; ` +
+      'examples/s of the dev loss and of the whole score (loss + candidates or generation), each on a warm second pass',
+  );
+  console.log('  task             type              examples   loss ex/s   score ex/s   score');
+  for (const x of r.rows)
+    console.log(
+      `  ${x.task.padEnd(16)} ${x.type.padEnd(16)} ${String(x.examples).padStart(9)} ${x.lossPerSecond.toFixed(1).padStart(11)} ${x.scorePerSecond.toFixed(1).padStart(12)}   ${x.metric} ${(100 * x.score).toFixed(1)}`,
+    );
+  console.log(`  (${r.seconds.toFixed(1)} s)`);
+}
 
 function printMemory(r: MemoryBench): void {
   console.log(
