@@ -48,6 +48,9 @@ describe('benchSteps', () => {
       expect(o.extraP).toBeCloseTo((o.stateBytes + o.noiseBytes) / (4 * P), 10);
     }
     expect(r.tfjsBackend).toBeDefined();
+    // zo-ft against mezo head to head, its ratio from its own medians.
+    expect(r.pairs.map((p) => [p.base, p.other, p.target, p.rounds])).toEqual([['mezo', 'zo-ft', 1.05, 10]]);
+    for (const p of r.pairs) expect(p.ratio).toBeCloseTo(p.otherMs.median / p.baseMs.median, 10);
     model.params.names.forEach((n, b) => expect(model.params.get(n)).toEqual(before[b]));
   });
 

@@ -58,6 +58,23 @@ export interface OptimizerStepRow {
   error?: string;
 }
 
+/** Two optimizers' steps timed in alternating blocks: a ratio that drift between rows cannot fake. */
+export interface PairedStepRow {
+  base: string;
+  other: string;
+  baseMs: Timing;
+  otherMs: Timing;
+  /** median other / median base. */
+  ratio: number;
+  /** The target for `other` against `base`, when the issues set one. */
+  target?: number;
+  rounds: number;
+}
+
+/** Pairs timed head to head when both are in the optimizer list, with their targets (zo-ft: issue #10). */
+export const PAIRS: readonly { base: string; other: string; target: number }[] = [{ base: 'mezo', other: 'zo-ft', target: 1.05 }];
+const PAIR_ROUNDS = 10;
+
 export interface StepBench {
   model: { dir?: string; family: string; layers?: number; hidden?: number; vocab: number; params: number; mb: number };
   batch: number;
@@ -82,6 +99,8 @@ export interface StepBench {
   /** Noise source of the per-optimizer rows. */
   optimizerNoise: NoiseKind;
   optimizers: OptimizerStepRow[];
+  /** PAIRS present in the optimizer list, timed in alternating blocks of BLOCK steps. */
+  pairs: PairedStepRow[];
   /** The tfjs backend first-order gradients ran on, when any first-order optimizer ran. */
   tfjsBackend?: string;
   seconds: number;
@@ -457,6 +476,37 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       restore();
     }
 
+    // --- Pairs: alternating blocks, θ restored before each, so both see the same state and machine. ----
+    const pairs: PairedStepRow[] = [];
+    for (const pair of PAIRS) {
+      const [a, b] = [pair.base, pair.other].map((n) => optimizers.find((o) => o.name === n));
+      if (!a || !b || rows.some((r) => (r.name === a.name || r.name === b.name) && r.error)) continue;
+      progress(`  ${b.name} against ${a.name}: ${PAIR_ROUNDS} rounds of ${BLOCK} steps each, alternating`);
+      const steppers = [a, b].map((o) =>
+        stepper(o, problem, noiseFor(optimizerNoise, probesPerStep(o, parseHyperparameters(o, { lr: LR })))),
+      );
+      const samples: number[][] = [[], []];
+      for (let round = -1; round < PAIR_ROUNDS; round++)
+        for (const [i, st] of steppers.entries()) {
+          restore();
+          await settle();
+          const records = await st.run(BLOCK);
+          // Round −1 is the warm-up of both.
+          if (round >= 0) samples[i]!.push(...records.map((r) => r.ms));
+        }
+      restore();
+      const [baseMs, otherMs] = samples.map(timing) as [Timing, Timing];
+      pairs.push({
+        base: a.name,
+        other: b.name,
+        baseMs,
+        otherMs,
+        ratio: otherMs.median / baseMs.median,
+        target: pair.target,
+        rounds: PAIR_ROUNDS,
+      });
+    }
+
     return {
       model: {
         dir: opts.modelDir,
@@ -477,6 +527,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       table: tableReport(sources.get('table/1'), P),
       optimizerNoise,
       optimizers: rows,
+      pairs,
       tfjsBackend,
       seconds: (performance.now() - t0) / 1000,
       cores: os.availableParallelism(),

@@ -173,6 +173,12 @@ export const benchCommand: CommandModule<object, Args> = {
             console.log(err === undefined ? line(row) : `  ${row[0]!.padEnd(widths[0]!)}  failed: ${err}`);
           });
           if (r.tfjsBackend) console.log(`  first-order (fo) gradients through tfjs ${r.tfjsBackend}`);
+          for (const p of r.pairs)
+            console.log(
+              `  ${p.other} against ${p.base}, alternating blocks (${p.rounds} rounds): ${p.otherMs.median.toFixed(1)} vs ${p.baseMs.median.toFixed(1)} ms, ` +
+                `ratio ${p.ratio.toFixed(3)}×` +
+                (p.target === undefined ? '' : ` ${p.ratio <= p.target ? '≤' : '>'} ${p.target} target`),
+            );
           if (r.optimizers.some((o) => (o.otherCpu ?? 0) > 0.1)) console.log('  * timed while other processes took CPU: distorted');
         }
         const others = r.otherCpu
