@@ -187,7 +187,7 @@ async function finetunerSection(name: string, dir: string): Promise<string> {
   const command =
     `zo meta-train --model models/${name} ${tasks} --alpha ${tr.alpha} --eps ${tr.eps} --lr-model ${tr.lrModel} ` +
     `--lr-mlp ${tr.lrMlp} --epochs ${tr.epochs} --epochs-per-restart ${tr.epochsPerRestart} --batch-size ${batch} ` +
-    `--seed ${tr.seed} --out runs/meta-${name}\n` +
+    `--seed ${tr.seed} --noise ${tr.noise} --out runs/meta-${name}\n` +
     `node dist/scripts/model-cards.js --finetuner ${name} runs/meta-${name}`;
   // Each reset puts θ back at θ₀: the gain at the start of each cycle compares banks on the same states.
   const cycle = tr.cycleSteps as number;
