@@ -5,6 +5,7 @@ import { lastLogits, objective } from './objective.js';
 import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
+import { MARKERS, NotSymbolic, TraceDims, type Markers } from './ort-dims.js';
 import { OrtKvDecoder } from './ort-decoder.js';
 import { int64, type GraphRunner, type GraphSpec } from './ort-session.js';
 import type { InputName, Ops, Past, Shape } from './ops.js';
@@ -29,7 +30,8 @@ const INPUT_TYPES: Record<InputName, ElemType> = {
 
 /**
  * Ops that record ONNX nodes instead of computing. Weights become graph inputs named by their HF
- * names, so ORT reads θ's Float32Arrays in place on every run.
+ * names, so ORT reads θ's Float32Arrays in place on every run. With `markers`, the trace is symbolic
+ * (ort-dims.ts): spec.B, spec.S and the KV slots are the markers, and the graph serves every size.
  */
 export class OrtTracer implements Ops<Sym> {
   readonly kind = 'ort' as const;
@@ -40,7 +42,24 @@ export class OrtTracer implements Ops<Sym> {
     private readonly spec: GraphSpec,
     private readonly paramShape: (name: string) => Shape,
     private readonly perturbed: ReadonlyMap<string, { kind: BlockPerturbation['kind']; rank?: number }> = new Map(),
-  ) {}
+    markers?: Markers,
+  ) {
+    const mask = () => this.input('mask').name;
+    const C = spec.candidates ?? 1;
+    this.dims = new TraceDims(g, markers, {
+      // mask is [C·E, 1, S, S] in every graph; past_mask [C·E, 1, S, T] in a decode graph, whose
+      // prefill is told T by an input of its own.
+      E: () => {
+        const B = g.op('Shape', [mask()], { start: 0, end: 1 });
+        return C === 1 ? B : g.op('Div', [B, g.ints([C])]);
+      },
+      S: () => g.op('Shape', [mask()], { start: 2, end: 3 }),
+      T: () => (spec.kv?.past ? g.op('Shape', [this.pastMaskInput().name], { start: 3, end: 4 }) : g.input('slots', [1], 'int64')),
+    });
+  }
+
+  /** The trace's dimensions: plain numbers, or symbolic ones computed in the graph. */
+  readonly dims: TraceDims;
 
   private readonly inputs = new Map<string, Sym>();
   /** Each layer's keys and values, in layer order, in a KV-cache graph. */
@@ -68,7 +87,7 @@ export class OrtTracer implements Ops<Sym> {
     if (hit) return hit;
     const { B, S, candidates } = this.spec;
     const shape = name === 'mask' ? [B, 1, S, S] : name === 'gold' ? [B / (candidates ?? 1)] : name === 'last' ? [B] : [B * S];
-    const sym = { name: this.g.input(name, shape, INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
+    const sym = { name: this.g.input(name, this.dims.dims(shape), INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
     this.inputs.set(name, sym);
     return sym;
   }
@@ -105,6 +124,7 @@ export class OrtTracer implements Ops<Sym> {
   }
 
   constant(values: Float32Array, shape: Shape): Sym {
+    if (shape.some((n) => this.dims.symbolic(n))) throw new NotSymbolic(`a constant of shape [${shape}]`);
     return { name: this.g.constant(values, shape), shape, type: 'float' };
   }
 
@@ -121,7 +141,11 @@ export class OrtTracer implements Ops<Sym> {
     return this.node('Div', [a, b], broadcast(a.shape, b.shape));
   }
   scale(x: Sym, s: number): Sym {
-    return s === 1 ? x : this.mul(x, this.constant(Float32Array.of(s), []));
+    if (s === 1) return x;
+    // 1/(a size), e.g. the mean over E examples: in a symbolic graph computed from that size.
+    const n = this.dims.reciprocalOf(s);
+    if (n !== undefined) return this.mul(x, { name: this.dims.reciprocal(n), shape: [], type: 'float' });
+    return this.mul(x, this.constant(Float32Array.of(s), []));
   }
   neg(x: Sym): Sym {
     return this.node('Neg', [x], x.shape);
@@ -151,7 +175,7 @@ export class OrtTracer implements Ops<Sym> {
   }
 
   reshape(x: Sym, shape: Shape): Sym {
-    return { name: this.g.op('Reshape', [x.name, this.g.ints(shape)]), shape, type: x.type };
+    return { name: this.g.op('Reshape', [x.name, this.dims.value(shape)]), shape, type: x.type };
   }
   transpose(x: Sym, perm: readonly number[]): Sym {
     return this.node(
@@ -163,7 +187,9 @@ export class OrtTracer implements Ops<Sym> {
   }
   slice(x: Sym, axis: number, start: number, end: number): Sym {
     const shape = x.shape.map((d, i) => (i === axis ? end - start : d));
-    const ins = [x.name, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])];
+    // A symbolic slice to the end says so (INT64_MAX clamps to the end): that end may be a sum of sizes.
+    const to = this.dims.markers && end === x.shape[axis] ? this.g.ints([Number.MAX_SAFE_INTEGER]) : this.dims.value([end]);
+    const ins = [x.name, this.dims.value([start]), to, this.g.ints([axis])];
     return { name: this.g.op('Slice', ins), shape, type: x.type };
   }
   concat(xs: readonly Sym[], axis: number): Sym {
@@ -171,7 +197,7 @@ export class OrtTracer implements Ops<Sym> {
     return this.node('Concat', xs, shape, { axis });
   }
   expand(x: Sym, shape: Shape): Sym {
-    return { name: this.g.op('Expand', [x.name, this.g.ints(shape)]), shape, type: x.type };
+    return { name: this.g.op('Expand', [x.name, this.dims.value(shape)]), shape, type: x.type };
   }
   castFloat(x: Sym): Sym {
     return this.node('Cast', [x], x.shape, { to: 1 });
@@ -233,20 +259,32 @@ export class OrtTracer implements Ops<Sym> {
     const [B, Hkv, S, D] = keys.shape as [number, number, number, number];
     const pad = (x: Sym): Sym => {
       if (!kv.slots || kv.slots === S) return x;
-      const pads = this.g.ints([0, 0, 0, 0, 0, 0, kv.slots - S, 0]);
-      return { name: this.g.op('Pad', [x.name, pads]), shape: [B, Hkv, kv.slots, D], type: 'float' };
+      let by: string;
+      if (this.dims.markers) {
+        // T − S slots of padding, T from the `slots` input.
+        const n = this.g.op('Sub', [this.dims.size(kv.slots), this.dims.size(S)]);
+        by = this.g.op('Concat', [this.g.ints([0, 0, 0, 0, 0, 0]), n, this.g.ints([0])], { axis: 0 });
+      } else by = this.g.ints([0, 0, 0, 0, 0, 0, kv.slots - S, 0]);
+      return { name: this.g.op('Pad', [x.name, by]), shape: [B, Hkv, kv.slots, D], type: 'float' };
     };
     const layer = this.presents.length;
     this.presents.push({ keys: pad(keys), values: pad(values) });
     if (!kv.past) return undefined;
-    const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, shape), shape, type: 'float' });
-    // One mask serves every layer: which cached slots are filled is the same in all of them.
-    this.pastMask ??= input('past_mask', [B, 1, S, kv.past]);
+    const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, this.dims.dims(shape)), shape, type: 'float' });
+    const mask = this.pastMaskInput();
     return {
       keys: input(`past.${layer}.key`, [B, Hkv, kv.past, D]),
       values: input(`past.${layer}.value`, [B, Hkv, kv.past, D]),
-      mask: this.pastMask,
+      mask,
     };
+  }
+
+  /** One mask serves every layer: which cached slots are filled is the same in all of them. */
+  private pastMaskInput(): Sym {
+    const { B, S, kv } = this.spec;
+    const shape = [B, 1, S, kv!.past];
+    this.pastMask ??= { name: this.g.input('past_mask', this.dims.dims(shape)), shape, type: 'float' };
+    return this.pastMask;
   }
 }
 
@@ -262,22 +300,30 @@ export function broadcast(a: Shape, b: Shape): number[] {
   return out;
 }
 
-/** Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes. */
+/**
+ * Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes; with
+ * `markers`, for every batch shape of spec's kind (spec's sizes are then ignored, see traceSymbolic).
+ */
 export function traceModel<C extends BaseConfig>(
   model: Model<C>,
   spec: GraphSpec,
   perturbation?: Perturbation,
+  markers?: Markers,
 ): { bytes: Uint8Array; params: string[] } {
+  if (markers) {
+    const kv = spec.kv && { past: spec.kv.past ? markers.T : 0, slots: spec.kv.slots ? markers.T : undefined };
+    spec = { ...spec, B: (spec.candidates ?? 1) * markers.E, S: markers.S, kv };
+  }
   const { B, S } = spec;
   const g = new OnnxGraph();
   const kinds = new Map(
     [...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]),
   );
-  const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds);
+  const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds, markers);
   const logits = model.family.logits(ops, model.config, B, S);
   const output = (name: string, x: Sym) => {
     g.op('Identity', [x.name], {}, name);
-    g.output(name, x.shape);
+    g.output(name, ops.dims.dims(x.shape));
   };
   if (!spec.kv) {
     const out = objective(ops, logits, B, S, spec.candidates);
@@ -292,6 +338,28 @@ export function traceModel<C extends BaseConfig>(
     output(`present.${i}.value`, p.values);
   });
   return { bytes: g.bytes(), params: [...ops.usedParams] };
+}
+
+/**
+ * The one graph of spec's kind (see `graphKind`) for every batch and sequence size, or undefined
+ * where the model's definition uses a size in a way the symbolic dimensions cannot follow. Traced
+ * with both marker sets, which must give the same bytes: a use of a size that escaped them (a float
+ * constant computed from S, say) would differ between the two.
+ */
+export function traceSymbolic<C extends BaseConfig>(model: Model<C>, spec: GraphSpec, perturbation?: Perturbation): Uint8Array | undefined {
+  try {
+    const [a, b] = MARKERS.map((m) => traceModel(model, spec, perturbation, m).bytes);
+    return Buffer.from(a!).equals(Buffer.from(b!)) ? a : undefined;
+  } catch (e) {
+    if (e instanceof NotSymbolic) return undefined;
+    throw e;
+  }
+}
+
+/** What a symbolic graph depends on besides θ: spec without its sizes. */
+export function graphKind(spec: GraphSpec): string {
+  const kv = spec.kv && { past: spec.kv.past > 0, slots: !!spec.kv.slots };
+  return JSON.stringify({ candidates: spec.candidates ?? 0, logits: !!spec.logits, lastLogits: !!spec.lastLogits, kv });
 }
 
 export interface OrtOptions {
