@@ -367,17 +367,35 @@ export interface OrtOptions {
   threads?: number;
   /** 'cpu' (default) or 'cuda' where an ORT build with the CUDA EP is installed. */
   device?: 'cpu' | 'cuda';
+  /**
+   * 'symbolic' (default): one graph per kind of pass (`graphKind`: candidates, outputs, KV mode and
+   * perturbation signature), with symbolic batch, sequence and cache sizes, so one session and one
+   * memory arena serve every batch shape; a kind whose model definition does not trace symbolically
+   * falls back to 'fixed'. 'fixed': one graph per batch shape, each session with its own arena.
+   */
+  shapes?: 'symbolic' | 'fixed';
 }
 
 /**
- * Runs a model in onnxruntime-node. Graphs are cached by batch shape; weights are zero-copy
- * `ort.Tensor` views of θ's Float32Arrays, created once.
+ * Runs a model in onnxruntime-node. Sessions are cached per kind of pass (or per batch shape, with
+ * `shapes: 'fixed'`); weights are zero-copy `ort.Tensor` views of θ's Float32Arrays, created once.
+ *
+ * Each ORT session keeps its own memory arena, sized by the largest batch it has run, so the number
+ * of sessions is what the peak memory grows with: on variable-length task data a graph per batch
+ * shape meant a session per (rows, sequence bucket, kind), 3.4 GB peak RSS on tiny-llama-m's 4 MB of
+ * weights for tiny-boolq; one graph per kind holds 3 sessions there, 0.8 GB.
  */
 export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor, GraphRunner {
   readonly name = 'ort' as const;
   readonly threads: number;
   readonly device: 'cpu' | 'cuda';
-  private readonly graphs = new Map<string, Promise<ort.InferenceSession>>();
+  readonly shapes: 'symbolic' | 'fixed';
+  /** Compiled sessions, by graphKind (symbolic) or by batch shape (fixed, and kinds that fell back to it). */
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Kinds that did not trace symbolically: their sessions are per batch shape. */
+  private readonly fixedKinds = new Set<string>();
+  /** Every (batch shape, kind) run so far. */
+  private readonly served = new Set<string>();
   private readonly weightTensors = new Map<string, ort.Tensor>();
 
   constructor(
@@ -386,35 +404,60 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   ) {
     this.threads = opts.threads ?? os.availableParallelism();
     this.device = opts.device ?? 'cpu';
+    this.shapes = opts.shapes ?? 'symbolic';
   }
 
   describe(): string {
     return `ort ${ort.env.versions.node ?? ort.env.versions.common} ${this.device}, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
   }
 
-  /** How many graphs this executor has traced and compiled (one per batch shape and kind). */
+  /**
+   * How many distinct graphs, one per batch shape and kind, this executor has run: what it compiled
+   * with `shapes: 'fixed'`. With symbolic shapes they share sessions; `sessionCount` counts those.
+   */
   get graphCount(): number {
-    return this.graphs.size;
+    return this.served.size;
   }
 
-  /** The compiled session of `spec`, traced on first use and cached. */
+  /** How many ORT sessions (each with its memory arena) this executor has compiled and holds. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The compiled session of `spec`, traced on first use and cached: one per kind, or per batch shape. */
   session(spec: GraphSpec, perturbation?: Perturbation): Promise<ort.InferenceSession> {
-    const key = `${JSON.stringify(spec)}|${perturbationSignature(perturbation)}`;
-    let hit = this.graphs.get(key);
-    if (!hit) {
-      hit = (async () => {
-        const { bytes } = traceModel(this.model, spec, perturbation);
-        return ort.InferenceSession.create(bytes, {
-          intraOpNumThreads: this.threads,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-          executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-        });
-      })();
-      this.graphs.set(key, hit);
+    const sig = perturbationSignature(perturbation);
+    const shapeKey = `${JSON.stringify(spec)}|${sig}`;
+    this.served.add(shapeKey);
+    if (this.shapes === 'symbolic') {
+      const kindKey = `${graphKind(spec)}|${sig}`;
+      const hit = this.sessions.get(kindKey);
+      if (hit) return hit;
+      if (!this.fixedKinds.has(kindKey)) {
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = traceSymbolic(this.model, spec, perturbation);
+        } catch (e) {
+          return Promise.reject(e as Error);
+        }
+        if (bytes) return this.compile(kindKey, () => bytes);
+        this.fixedKinds.add(kindKey);
+      }
     }
-    return hit;
+    return this.sessions.get(shapeKey) ?? this.compile(shapeKey, () => traceModel(this.model, spec, perturbation).bytes);
+  }
+
+  private compile(key: string, trace: () => Uint8Array): Promise<ort.InferenceSession> {
+    const session = (async () =>
+      ort.InferenceSession.create(trace(), {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      }))();
+    this.sessions.set(key, session);
+    return session;
   }
 
   private weight(name: string): ort.Tensor {
@@ -489,8 +532,10 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   refresh(): void {}
 
   async dispose(): Promise<void> {
-    for (const g of this.graphs.values()) await (await g).release();
-    this.graphs.clear();
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
+    this.fixedKinds.clear();
+    this.served.clear();
   }
 }
 
