@@ -79,6 +79,16 @@ export class TraceDims {
     return out;
   }
 
+  /** Whether `n` is a plain number (no marker factor, not a sum of sizes): it may be written as it is. */
+  plain(n: number): boolean {
+    try {
+      return !this.symbolic(n);
+    } catch (e) {
+      if (e instanceof NotSymbolic) return false;
+      throw e;
+    }
+  }
+
   symbolic(n: number): boolean {
     const { e, s, t } = this.factor(n);
     return e + s + t > 0;

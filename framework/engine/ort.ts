@@ -187,8 +187,10 @@ export class OrtTracer implements Ops<Sym> {
   }
   slice(x: Sym, axis: number, start: number, end: number): Sym {
     const shape = x.shape.map((d, i) => (i === axis ? end - start : d));
-    // A symbolic slice to the end says so (INT64_MAX clamps to the end): that end may be a sum of sizes.
-    const to = this.dims.markers && end === x.shape[axis] ? this.g.ints([Number.MAX_SAFE_INTEGER]) : this.dims.value([end]);
+    // A slice to a symbolic end says so (INT64_MAX clamps to the end): that end may be a sum of sizes.
+    // A plain end stays as it is, so ORT still fuses sibling slices into one Split.
+    const toEnd = end === x.shape[axis] && !this.dims.plain(end);
+    const to = toEnd ? this.g.ints([Number.MAX_SAFE_INTEGER]) : this.dims.value([end]);
     const ins = [x.name, this.dims.value([start]), to, this.g.ints([axis])];
     return { name: this.g.op('Slice', ins), shape, type: x.type };
   }
