@@ -5,6 +5,8 @@ const DT = onnx.TensorProto.DataType;
 const AT = onnx.AttributeProto.AttributeType;
 
 export type ElemType = 'float' | 'int64';
+/** A dimension of a graph input or output: a number, or a name (ONNX dim_param) that stands for one. */
+export type Dim = number | string;
 const ELEM: Record<ElemType, number> = { float: DT.FLOAT, int64: DT.INT64 };
 
 export type AttrValue = number | number[] | string;
@@ -28,12 +30,12 @@ export class OnnxGraph {
     return `${prefix}${this.counter++}`;
   }
 
-  input(name: string, shape: readonly number[], type: ElemType = 'float'): string {
+  input(name: string, shape: readonly Dim[], type: ElemType = 'float'): string {
     this.inputs.push(valueInfo(name, shape, type));
     return name;
   }
 
-  output(name: string, shape: readonly number[], type: ElemType = 'float'): void {
+  output(name: string, shape: readonly Dim[], type: ElemType = 'float'): void {
     this.outputs.push(valueInfo(name, shape, type));
   }
 
@@ -91,10 +93,12 @@ export class OnnxGraph {
   }
 }
 
-function valueInfo(name: string, shape: readonly number[], type: ElemType): object {
+function valueInfo(name: string, shape: readonly Dim[], type: ElemType): object {
   return {
     name,
-    type: { tensorType: { elemType: ELEM[type], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+    type: {
+      tensorType: { elemType: ELEM[type], shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } },
+    },
   };
 }
 

@@ -2,8 +2,10 @@
  * The small tensor vocabulary every model family is written against, once (docs/architecture.md#executors).
  *
  * Two executors implement it: `ort` traces the calls into an ONNX graph, `tfjs` runs them eagerly with
- * autodiff. Shapes are concrete numbers at call time (the ort executor keys its graph cache by shape),
- * so a model definition can read `ops.shape(x)` and do ordinary arithmetic on dimensions.
+ * autodiff. Shapes are concrete numbers at call time, so a model definition can read `ops.shape(x)` and
+ * do ordinary arithmetic on dimensions. (The ort executor traces with marker sizes to make its graphs'
+ * batch and sequence sizes symbolic, ort-dims.ts: products of sizes and plain numbers are followed, a
+ * float computed from a size or a sum of sizes makes that graph one per batch shape instead.)
  */
 export type Shape = readonly number[];
 

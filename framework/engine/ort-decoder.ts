@@ -64,6 +64,8 @@ export class OrtKvDecoder implements Decoder {
       positions: int64(f.positions),
       mask: new ort.Tensor('float32', f.mask, [B, 1, S, S]),
       last: int64(f.last),
+      // The cache's size, which a prefill graph with symbolic sizes pads the keys and values to.
+      slots: int64(Int32Array.of(T)),
     };
     const out = await this.exec.run(spec, data, cache.tensors('present'));
     this.cache = cache;

@@ -5,6 +5,7 @@ import { lastLogits, objective } from './objective.js';
 import { feedsFor, type Batch } from './batch.js';
 import type { Executor, ForwardOptions, ForwardResult, Model } from './executor.js';
 import { OnnxGraph, type ElemType } from './onnx-graph.js';
+import { MARKERS, NotSymbolic, TraceDims, type Markers } from './ort-dims.js';
 import { OrtKvDecoder } from './ort-decoder.js';
 import { int64, type GraphRunner, type GraphSpec } from './ort-session.js';
 import type { InputName, Ops, Past, Shape } from './ops.js';
@@ -29,7 +30,8 @@ const INPUT_TYPES: Record<InputName, ElemType> = {
 
 /**
  * Ops that record ONNX nodes instead of computing. Weights become graph inputs named by their HF
- * names, so ORT reads θ's Float32Arrays in place on every run.
+ * names, so ORT reads θ's Float32Arrays in place on every run. With `markers`, the trace is symbolic
+ * (ort-dims.ts): spec.B, spec.S and the KV slots are the markers, and the graph serves every size.
  */
 export class OrtTracer implements Ops<Sym> {
   readonly kind = 'ort' as const;
@@ -40,7 +42,24 @@ export class OrtTracer implements Ops<Sym> {
     private readonly spec: GraphSpec,
     private readonly paramShape: (name: string) => Shape,
     private readonly perturbed: ReadonlyMap<string, { kind: BlockPerturbation['kind']; rank?: number }> = new Map(),
-  ) {}
+    markers?: Markers,
+  ) {
+    const mask = () => this.input('mask').name;
+    const C = spec.candidates ?? 1;
+    this.dims = new TraceDims(g, markers, {
+      // mask is [C·E, 1, S, S] in every graph; past_mask [C·E, 1, S, T] in a decode graph, whose
+      // prefill is told T by an input of its own.
+      E: () => {
+        const B = g.op('Shape', [mask()], { start: 0, end: 1 });
+        return C === 1 ? B : g.op('Div', [B, g.ints([C])]);
+      },
+      S: () => g.op('Shape', [mask()], { start: 2, end: 3 }),
+      T: () => (spec.kv?.past ? g.op('Shape', [this.pastMaskInput().name], { start: 3, end: 4 }) : g.input('slots', [1], 'int64')),
+    });
+  }
+
+  /** The trace's dimensions: plain numbers, or symbolic ones computed in the graph. */
+  readonly dims: TraceDims;
 
   private readonly inputs = new Map<string, Sym>();
   /** Each layer's keys and values, in layer order, in a KV-cache graph. */
@@ -68,7 +87,7 @@ export class OrtTracer implements Ops<Sym> {
     if (hit) return hit;
     const { B, S, candidates } = this.spec;
     const shape = name === 'mask' ? [B, 1, S, S] : name === 'gold' ? [B / (candidates ?? 1)] : name === 'last' ? [B] : [B * S];
-    const sym = { name: this.g.input(name, shape, INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
+    const sym = { name: this.g.input(name, this.dims.dims(shape), INPUT_TYPES[name]), shape, type: INPUT_TYPES[name] };
     this.inputs.set(name, sym);
     return sym;
   }
@@ -105,6 +124,7 @@ export class OrtTracer implements Ops<Sym> {
   }
 
   constant(values: Float32Array, shape: Shape): Sym {
+    if (shape.some((n) => this.dims.symbolic(n))) throw new NotSymbolic(`a constant of shape [${shape}]`);
     return { name: this.g.constant(values, shape), shape, type: 'float' };
   }
 
@@ -121,7 +141,11 @@ export class OrtTracer implements Ops<Sym> {
     return this.node('Div', [a, b], broadcast(a.shape, b.shape));
   }
   scale(x: Sym, s: number): Sym {
-    return s === 1 ? x : this.mul(x, this.constant(Float32Array.of(s), []));
+    if (s === 1) return x;
+    // 1/(a size), e.g. the mean over E examples: in a symbolic graph computed from that size.
+    const n = this.dims.reciprocalOf(s);
+    if (n !== undefined) return this.mul(x, { name: this.dims.reciprocal(n), shape: [], type: 'float' });
+    return this.mul(x, this.constant(Float32Array.of(s), []));
   }
   neg(x: Sym): Sym {
     return this.node('Neg', [x], x.shape);
@@ -151,7 +175,7 @@ export class OrtTracer implements Ops<Sym> {
   }
 
   reshape(x: Sym, shape: Shape): Sym {
-    return { name: this.g.op('Reshape', [x.name, this.g.ints(shape)]), shape, type: x.type };
+    return { name: this.g.op('Reshape', [x.name, this.dims.value(shape)]), shape, type: x.type };
   }
   transpose(x: Sym, perm: readonly number[]): Sym {
     return this.node(
@@ -163,7 +187,11 @@ export class OrtTracer implements Ops<Sym> {
   }
   slice(x: Sym, axis: number, start: number, end: number): Sym {
     const shape = x.shape.map((d, i) => (i === axis ? end - start : d));
-    const ins = [x.name, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])];
+    // A slice to a symbolic end says so (INT64_MAX clamps to the end): that end may be a sum of sizes.
+    // A plain end stays as it is, so ORT still fuses sibling slices into one Split.
+    const toEnd = end === x.shape[axis] && !this.dims.plain(end);
+    const to = toEnd ? this.g.ints([Number.MAX_SAFE_INTEGER]) : this.dims.value([end]);
+    const ins = [x.name, this.dims.value([start]), to, this.g.ints([axis])];
     return { name: this.g.op('Slice', ins), shape, type: x.type };
   }
   concat(xs: readonly Sym[], axis: number): Sym {
@@ -171,7 +199,7 @@ export class OrtTracer implements Ops<Sym> {
     return this.node('Concat', xs, shape, { axis });
   }
   expand(x: Sym, shape: Shape): Sym {
-    return { name: this.g.op('Expand', [x.name, this.g.ints(shape)]), shape, type: x.type };
+    return { name: this.g.op('Expand', [x.name, this.dims.value(shape)]), shape, type: x.type };
   }
   castFloat(x: Sym): Sym {
     return this.node('Cast', [x], x.shape, { to: 1 });
@@ -233,20 +261,32 @@ export class OrtTracer implements Ops<Sym> {
     const [B, Hkv, S, D] = keys.shape as [number, number, number, number];
     const pad = (x: Sym): Sym => {
       if (!kv.slots || kv.slots === S) return x;
-      const pads = this.g.ints([0, 0, 0, 0, 0, 0, kv.slots - S, 0]);
-      return { name: this.g.op('Pad', [x.name, pads]), shape: [B, Hkv, kv.slots, D], type: 'float' };
+      let by: string;
+      if (this.dims.markers) {
+        // T − S slots of padding, T from the `slots` input.
+        const n = this.g.op('Sub', [this.dims.size(kv.slots), this.dims.size(S)]);
+        by = this.g.op('Concat', [this.g.ints([0, 0, 0, 0, 0, 0]), n, this.g.ints([0])], { axis: 0 });
+      } else by = this.g.ints([0, 0, 0, 0, 0, 0, kv.slots - S, 0]);
+      return { name: this.g.op('Pad', [x.name, by]), shape: [B, Hkv, kv.slots, D], type: 'float' };
     };
     const layer = this.presents.length;
     this.presents.push({ keys: pad(keys), values: pad(values) });
     if (!kv.past) return undefined;
-    const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, shape), shape, type: 'float' });
-    // One mask serves every layer: which cached slots are filled is the same in all of them.
-    this.pastMask ??= input('past_mask', [B, 1, S, kv.past]);
+    const input = (name: string, shape: Shape): Sym => ({ name: this.g.input(name, this.dims.dims(shape)), shape, type: 'float' });
+    const mask = this.pastMaskInput();
     return {
       keys: input(`past.${layer}.key`, [B, Hkv, kv.past, D]),
       values: input(`past.${layer}.value`, [B, Hkv, kv.past, D]),
-      mask: this.pastMask,
+      mask,
     };
+  }
+
+  /** One mask serves every layer: which cached slots are filled is the same in all of them. */
+  private pastMaskInput(): Sym {
+    const { B, S, kv } = this.spec;
+    const shape = [B, 1, S, kv!.past];
+    this.pastMask ??= { name: this.g.input('past_mask', this.dims.dims(shape)), shape, type: 'float' };
+    return this.pastMask;
   }
 }
 
@@ -262,22 +302,30 @@ export function broadcast(a: Shape, b: Shape): number[] {
   return out;
 }
 
-/** Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes. */
+/**
+ * Traces a model's objective (and optionally its logits) for one batch shape into ONNX bytes; with
+ * `markers`, for every batch shape of spec's kind (spec's sizes are then ignored, see traceSymbolic).
+ */
 export function traceModel<C extends BaseConfig>(
   model: Model<C>,
   spec: GraphSpec,
   perturbation?: Perturbation,
+  markers?: Markers,
 ): { bytes: Uint8Array; params: string[] } {
+  if (markers) {
+    const kv = spec.kv && { past: spec.kv.past ? markers.T : 0, slots: spec.kv.slots ? markers.T : undefined };
+    spec = { ...spec, B: (spec.candidates ?? 1) * markers.E, S: markers.S, kv };
+  }
   const { B, S } = spec;
   const g = new OnnxGraph();
   const kinds = new Map(
     [...(perturbation ?? [])].map(([name, p]) => [name, { kind: p.kind, rank: p.kind === 'lowrank' ? p.rank : undefined }]),
   );
-  const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds);
+  const ops = new OrtTracer(g, spec, (name) => model.params.shape(name), kinds, markers);
   const logits = model.family.logits(ops, model.config, B, S);
   const output = (name: string, x: Sym) => {
     g.op('Identity', [x.name], {}, name);
-    g.output(name, x.shape);
+    g.output(name, ops.dims.dims(x.shape));
   };
   if (!spec.kv) {
     const out = objective(ops, logits, B, S, spec.candidates);
@@ -294,22 +342,62 @@ export function traceModel<C extends BaseConfig>(
   return { bytes: g.bytes(), params: [...ops.usedParams] };
 }
 
+/**
+ * The one graph of spec's kind (see `graphKind`) for every batch and sequence size, or undefined
+ * where the model's definition uses a size in a way the symbolic dimensions cannot follow. Traced
+ * with both marker sets, which must give the same bytes: a use of a size that escaped them (a float
+ * constant computed from S, say) would differ between the two.
+ */
+export function traceSymbolic<C extends BaseConfig>(model: Model<C>, spec: GraphSpec, perturbation?: Perturbation): Uint8Array | undefined {
+  try {
+    const [a, b] = MARKERS.map((m) => traceModel(model, spec, perturbation, m).bytes);
+    return Buffer.from(a!).equals(Buffer.from(b!)) ? a : undefined;
+  } catch (e) {
+    if (e instanceof NotSymbolic) return undefined;
+    throw e;
+  }
+}
+
+/** What a symbolic graph depends on besides θ: spec without its sizes. */
+export function graphKind(spec: GraphSpec): string {
+  const kv = spec.kv && { past: spec.kv.past > 0, slots: !!spec.kv.slots };
+  return JSON.stringify({ candidates: spec.candidates ?? 0, logits: !!spec.logits, lastLogits: !!spec.lastLogits, kv });
+}
+
 export interface OrtOptions {
   /** Intra-op threads; defaults to the machine's available parallelism. */
   threads?: number;
   /** 'cpu' (default) or 'cuda' where an ORT build with the CUDA EP is installed. */
   device?: 'cpu' | 'cuda';
+  /**
+   * 'symbolic' (default): one graph per kind of pass (`graphKind`: candidates, outputs, KV mode and
+   * perturbation signature), with symbolic batch, sequence and cache sizes, so one session and one
+   * memory arena serve every batch shape; a kind whose model definition does not trace symbolically
+   * falls back to 'fixed'. 'fixed': one graph per batch shape, each session with its own arena.
+   */
+  shapes?: 'symbolic' | 'fixed';
 }
 
 /**
- * Runs a model in onnxruntime-node. Graphs are cached by batch shape; weights are zero-copy
- * `ort.Tensor` views of θ's Float32Arrays, created once.
+ * Runs a model in onnxruntime-node. Sessions are cached per kind of pass (or per batch shape, with
+ * `shapes: 'fixed'`); weights are zero-copy `ort.Tensor` views of θ's Float32Arrays, created once.
+ *
+ * Each ORT session keeps its own memory arena, sized by the largest batch it has run, so the number
+ * of sessions is what the peak memory grows with: on variable-length task data a graph per batch
+ * shape meant a session per (rows, sequence bucket, kind), 3.4 GB peak RSS on tiny-llama-m's 4 MB of
+ * weights for tiny-boolq; one graph per kind holds 3 sessions there, 0.8 GB.
  */
 export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor, GraphRunner {
   readonly name = 'ort' as const;
   readonly threads: number;
   readonly device: 'cpu' | 'cuda';
-  private readonly graphs = new Map<string, Promise<ort.InferenceSession>>();
+  readonly shapes: 'symbolic' | 'fixed';
+  /** Compiled sessions, by graphKind (symbolic) or by batch shape (fixed, and kinds that fell back to it). */
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Kinds that did not trace symbolically: their sessions are per batch shape. */
+  private readonly fixedKinds = new Set<string>();
+  /** Every (batch shape, kind) run so far. */
+  private readonly served = new Set<string>();
   private readonly weightTensors = new Map<string, ort.Tensor>();
 
   constructor(
@@ -318,35 +406,60 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   ) {
     this.threads = opts.threads ?? os.availableParallelism();
     this.device = opts.device ?? 'cpu';
+    this.shapes = opts.shapes ?? 'symbolic';
   }
 
   describe(): string {
     return `ort ${ort.env.versions.node ?? ort.env.versions.common} ${this.device}, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
   }
 
-  /** How many graphs this executor has traced and compiled (one per batch shape and kind). */
+  /**
+   * How many distinct graphs, one per batch shape and kind, this executor has run: what it compiled
+   * with `shapes: 'fixed'`. With symbolic shapes they share sessions; `sessionCount` counts those.
+   */
   get graphCount(): number {
-    return this.graphs.size;
+    return this.served.size;
   }
 
-  /** The compiled session of `spec`, traced on first use and cached. */
+  /** How many ORT sessions (each with its memory arena) this executor has compiled and holds. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The compiled session of `spec`, traced on first use and cached: one per kind, or per batch shape. */
   session(spec: GraphSpec, perturbation?: Perturbation): Promise<ort.InferenceSession> {
-    const key = `${JSON.stringify(spec)}|${perturbationSignature(perturbation)}`;
-    let hit = this.graphs.get(key);
-    if (!hit) {
-      hit = (async () => {
-        const { bytes } = traceModel(this.model, spec, perturbation);
-        return ort.InferenceSession.create(bytes, {
-          intraOpNumThreads: this.threads,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-          executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-        });
-      })();
-      this.graphs.set(key, hit);
+    const sig = perturbationSignature(perturbation);
+    const shapeKey = `${JSON.stringify(spec)}|${sig}`;
+    this.served.add(shapeKey);
+    if (this.shapes === 'symbolic') {
+      const kindKey = `${graphKind(spec)}|${sig}`;
+      const hit = this.sessions.get(kindKey);
+      if (hit) return hit;
+      if (!this.fixedKinds.has(kindKey)) {
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = traceSymbolic(this.model, spec, perturbation);
+        } catch (e) {
+          return Promise.reject(e as Error);
+        }
+        if (bytes) return this.compile(kindKey, () => bytes);
+        this.fixedKinds.add(kindKey);
+      }
     }
-    return hit;
+    return this.sessions.get(shapeKey) ?? this.compile(shapeKey, () => traceModel(this.model, spec, perturbation).bytes);
+  }
+
+  private compile(key: string, trace: () => Uint8Array): Promise<ort.InferenceSession> {
+    const session = (async () =>
+      ort.InferenceSession.create(trace(), {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      }))();
+    this.sessions.set(key, session);
+    return session;
   }
 
   private weight(name: string): ort.Tensor {
@@ -421,8 +534,10 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   refresh(): void {}
 
   async dispose(): Promise<void> {
-    for (const g of this.graphs.values()) await (await g).release();
-    this.graphs.clear();
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
+    this.fixedKinds.clear();
+    this.served.clear();
   }
 }
 
