@@ -71,12 +71,18 @@ describe('one run per folder at a time', () => {
     const out = path.join(tmp('two'), 'run');
     const first = spawnZo(['run', ...common, '--steps', '400', '--log-every', '1', '--out', out]);
     await until(() => fs.existsSync(path.join(out, 'spec.json')));
-    const second = await zo('run', ...common, '--steps', '5', '--optimizer', 'zo-adam', '--out', out);
-    expectOneLineError(second, out, 'already holds a run');
-    const resumed = await zo('run', '--resume', '--out', out);
-    // No checkpoint yet, or the lock: either way it is refused and changes nothing.
-    expect(resumed.code).toBe(2);
-    expect(resumed.stderr).toMatch(/^zo: .*(another zo process \(pid \d+|no checkpoint)/);
+    // Paused, the first run holds the folder for as long as the checks take, however fast its steps are.
+    first.child.kill('SIGSTOP');
+    try {
+      const second = await zo('run', ...common, '--steps', '5', '--optimizer', 'zo-adam', '--out', out);
+      expectOneLineError(second, out, 'already holds a run');
+      const resumed = await zo('run', '--resume', '--out', out);
+      // No checkpoint yet, or the lock: either way it is refused and changes nothing.
+      expect(resumed.code).toBe(2);
+      expect(resumed.stderr).toMatch(/^zo: .*(another zo process \(pid \d+|no checkpoint)/);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
     const r = await first.done;
     expect(r.code).toBe(0);
     expect(readJson(path.join(out, 'spec.json')).optimizer).toBe('mezo');
