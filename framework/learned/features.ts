@@ -1,21 +1,20 @@
 import type { ParamStore } from '../core/params.js';
+import { sums } from '../optimizers/update.js';
 
 /**
  * The statistics a PertNN sees of its block: the mean and the unbiased (n − 1) variance of θ_i, as
  * torch's `mean()` and `var()` give them. Float64 sums, one pass.
  */
 export function blockStats(theta: Float32Array): { mean: number; variance: number } {
-  const n = theta.length;
-  let sum = 0;
-  let sq = 0;
-  for (let i = 0; i < n; i++) {
-    const v = theta[i]!;
-    sum += v;
-    sq += v * v;
-  }
+  const [sum, sumSq] = sums(theta);
+  return statsFromSums(sum, sumSq, theta.length);
+}
+
+/** The same from Σθ and Σθ² (an update's own pass can sum them: `applyUpdate`'s stats sink). */
+export function statsFromSums(sum: number, sumSq: number, n: number): { mean: number; variance: number } {
   const mean = sum / n;
   // Σ(x − mean)² = Σx² − n·mean²; a one-element block has no spread (torch would give NaN).
-  const variance = n > 1 ? Math.max(0, sq - n * mean * mean) / (n - 1) : 0;
+  const variance = n > 1 ? Math.max(0, sumSq - n * mean * mean) / (n - 1) : 0;
   return { mean, variance };
 }
 

@@ -157,3 +157,48 @@ describe('the finetuner file', () => {
     expect(() => zoFt(ft, { batchSize: 2 }).init(qwen.params, { lr: 1e-6, eps: 1e-3 })).toThrow('block 3');
   });
 });
+
+describe('zo-ft reads its block statistics from the update’s own pass', () => {
+  const TOY_CONFIG = { modelType: 'toy', vocabSize: 1, maxPositions: 1, tieWordEmbeddings: false };
+  /** Steps zo-ft on the toy quadratic, with one optimizer throughout or a fresh one (no cached sums) per step; `meddle` may write θ between steps. */
+  const run = async (fresh: boolean, meddle?: (step: number, q: ReturnType<typeof toyQuadratic>) => void) => {
+    const q = toyQuadratic();
+    const ft = randomFinetuner(q.params, TOY_CONFIG, 3);
+    const make = () => zoFt(ft, { batchSize: 1 });
+    const h = { lr: 0.05, eps: 0.01 };
+    const state = make().init(q.params, h);
+    const noise = makeNoise('ziggurat', 2, [6, 3]);
+    let opt = make();
+    for (let t = 0; t < 6; t++) {
+      if (fresh) opt = make();
+      await train({
+        optimizer: opt,
+        hyperparameters: h,
+        problem: q,
+        state,
+        noise,
+        seed: 2,
+        steps: t + 1,
+        startStep: t,
+        schedule: 'constant',
+      });
+      meddle?.(t, q);
+    }
+    return { theta: [...q.params.get('layer.weight'), ...q.params.get('layer.bias')], state };
+  };
+
+  test('the sums the update takes give bit for bit the σ a fresh pass over θ gives', async () => {
+    const [cached, fresh] = [await run(false), await run(true)];
+    expect(cached.theta).toEqual(fresh.theta);
+    expect(cached.state.scalars).toEqual(fresh.state.scalars);
+  });
+
+  test('θ written between steps (a script restoring it) is seen: the stale sums are not used', async () => {
+    const restore = (step: number, q: ReturnType<typeof toyQuadratic>) => {
+      if (step === 2) q.params.get('layer.weight').set(TOY.theta0.slice(0, 6));
+    };
+    const [cached, fresh] = [await run(false, restore), await run(true, restore)];
+    expect(cached.theta).toEqual(fresh.theta);
+    expect(cached.state.scalars).toEqual(fresh.state.scalars);
+  });
+});

@@ -3,7 +3,7 @@ import type { Optimizer, OptimizerState, StepContext } from '../optimizers/optim
 import { compose } from '../optimizers/compose.js';
 import { spsa, type BlockScales } from '../optimizers/estimators.js';
 import { scaleByLearningRate } from '../optimizers/transforms.js';
-import { blockStats, features } from './features.js';
+import { blockStats, features, statsFromSums } from './features.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
@@ -22,17 +22,16 @@ export type ZoFtHyperparameters = z.infer<typeof schema>;
 const sigmaKey = (name: string) => `sigma/${name}`;
 
 /** Each block's σ_i for this step, from its (possibly shared) PertNN and its own features of θ and the previous step. */
-export function sigmas(ft: Finetuner, ctx: Pick<StepContext, 'params'>, state: OptimizerState): number[] {
+export function sigmas(
+  ft: Finetuner,
+  ctx: Pick<StepContext, 'params'>,
+  state: OptimizerState,
+  stats: (block: number) => { mean: number; variance: number } = (b) => blockStats(ctx.params.get(ctx.params.names[b]!)),
+): number[] {
   const { lossPlus, lossMinus } = state.scalars;
   const nets = blockNets(ft);
   return ctx.params.names.map((name, i) => {
-    const x = features(
-      blockStats(ctx.params.get(name)),
-      lossPlus!,
-      lossMinus!,
-      state.scalars[sigmaKey(name)]!,
-      ft.manifest.featureTransform,
-    );
+    const x = features(stats(i), lossPlus!, lossMinus!, state.scalars[sigmaKey(name)]!, ft.manifest.featureTransform);
     return pertnnForward(nets[i]!, x).sigma;
   });
 }
@@ -48,6 +47,12 @@ export function pertnnScales(ft: Finetuner, opts: { batchSize: number }): BlockS
   // σ of the step in flight, from scales() to observe(): history is written only once every probe succeeded.
   let sigma: number[] = [];
   let names: readonly string[] = [];
+  // Σθ and Σθ² of each block after the last update, summed in the update's own pass, and the step they
+  // are θ's statistics for: that step skips its own pass over θ (bit for bit the same sums).
+  // A few of θ's values, read when the sums were taken, guard against θ written in between (a script
+  // that restores θ): every element moves at every step, so a changed θ shows in them.
+  let summed: { step: number; sum: Float64Array; sumSq: Float64Array; blocks: number; probes: number[] } | undefined;
+  const probe = (t: Float32Array) => [t[0]!, t[t.length >> 1]!, t[t.length - 1]!];
   return {
     init: (params) => {
       checkFinetunerFits(ft, params, 'zo-ft');
@@ -57,10 +62,27 @@ export function pertnnScales(ft: Finetuner, opts: { batchSize: number }): BlockS
       sizes ??= ctx.params.names.map((n, i) =>
         effectiveSize(ctx.params.shape(n), ft.manifest.blocks[i]!.role, opts.batchSize, ft.manifest.normalization),
       );
-      sigma = sigmas(ft, ctx, state);
+      const fresh =
+        summed?.step === ctx.step &&
+        summed.blocks === ctx.params.names.length &&
+        ctx.params.names.every((n, b) => probe(ctx.params.get(n)).every((v, k) => Object.is(v, summed!.probes[3 * b + k])))
+          ? summed
+          : undefined;
+      sigma = fresh
+        ? sigmas(ft, ctx, state, (b) => statsFromSums(fresh.sum[b]!, fresh.sumSq[b]!, ctx.params.get(ctx.params.names[b]!).length))
+        : sigmas(ft, ctx, state);
       names = ctx.params.names;
       const nf = normalizer(sizes, sigma, ft.manifest.normalization);
       return sigma.map((v) => nf * v);
+    },
+    updated(step, b, sum, sumSq, theta) {
+      if (b === 0)
+        summed = { step: step + 1, sum: new Float64Array(names.length), sumSq: new Float64Array(names.length), blocks: 0, probes: [] };
+      if (summed?.step !== step + 1) return;
+      summed.sum[b] = sum;
+      summed.sumSq[b] = sumSq;
+      summed.probes.push(...probe(theta));
+      summed.blocks++;
     },
     observe(state, step) {
       names.forEach((n, b) => (state.scalars[sigmaKey(n)] = sigma[b]!));

@@ -38,7 +38,7 @@ export function compose<H extends { lr: number }>(c: Composition<H>): Optimizer<
       const estimate = await estimator.estimate(ctx, state);
       let u: Update = estimate;
       for (const t of transforms) u = await t.update(u, ctx, state);
-      applyUpdate(ctx.params, u);
+      applyUpdate(ctx.params, u, estimate.stats);
       return { loss: estimate.loss, projectedGrad: estimate.projectedGrad };
     },
   };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ParamStore } from '../core/params.js';
 import type { Perturbation } from '../core/perturbation.js';
 import type { OptimizerState, StepContext } from './optimizer.js';
-import { explicit, implicit, type Update } from './update.js';
+import { explicit, implicit, type BlockStatsSink, type Update } from './update.js';
 
 /** What a part of an optimizer adds to its state and its cost; every field is optional. */
 export interface Part {
@@ -20,6 +20,8 @@ export interface Estimate extends Update {
   readonly loss: number;
   /** The scalar projected gradient g (averaged over probes); the gradient norm for autodiff. */
   readonly projectedGrad: number;
+  /** Told each block's Σθ and Σθ² once the step's update is written (compose passes it to applyUpdate). */
+  readonly stats?: BlockStatsSink;
 }
 
 /** The first part of every optimizer: losses (or gradients) in, an estimate of ∇L out. */
@@ -48,6 +50,8 @@ export interface BlockScales extends Part {
   scales(ctx: StepContext, state: OptimizerState): ArrayLike<number>;
   /** Called once every probe has succeeded: where scales that depend on history record it (the ZO Fine-tuner's ℓ±, σ). */
   observe?(state: OptimizerState, step: { scales: ArrayLike<number>; lossPlus: number[]; lossMinus: number[] }): void;
+  /** Told Σθ and Σθ² of block b after step `step`'s update, summed in the update's own pass (features of θ). */
+  updated?(step: number, block: number, sum: number, sumSq: number, theta: Float32Array): void;
 }
 
 /** θ + scale·s_b·z_probe on every block: the MeZO probe. */
@@ -77,9 +81,11 @@ export function spsa(o: { eps: number; q?: number; oneSided?: boolean; scales?: 
         gs.push(l0 === undefined ? (lPlus[j]! - lMinus[j]!) / (2 * o.eps) : (lPlus[j]! - l0) / o.eps);
       }
       if (s) o.scales!.observe?.(state, { scales: s, lossPlus: lPlus, lossMinus: lMinus });
+      const updated = o.scales?.updated;
       return {
         loss: lPlus[0]!,
         projectedGrad: gs.reduce((a, b) => a + b, 0) / q,
+        stats: updated && ((b, sum, sumSq, theta) => updated(ctx.step, b, sum, sumSq, theta)),
         block: (b) =>
           implicit(gs.map((g, j) => ({ coef: (s ? g * s[b]! : g) / q, direction: () => ({ kind: 'scalar', z: ctx.z(j, b) }) }))),
       };

@@ -188,14 +188,36 @@ export function asPerturbation(bu: BlockUpdate, scale: number): BlockPerturbatio
 }
 
 /** Writes the update into θ in place, block by block. */
-export function applyUpdate(params: ParamStore, u: Update): void {
+export function applyUpdate(params: ParamStore, u: Update, stats?: BlockStatsSink): void {
   let scratch: Float64Array | undefined; // only explicit updates need one
   params.names.forEach((name, b) => {
     const theta = params.get(name);
     const bu = u.block(b);
-    if (bu.kind === 'implicit') applyTerms(theta, params.shape(name), bu);
-    else applyExplicit(theta, bu, (scratch ??= new Float64Array(CHUNK)));
+    const fused = bu.kind === 'implicit' ? applyTerms(theta, params.shape(name), bu, !!stats) : undefined;
+    if (bu.kind === 'explicit') applyExplicit(theta, bu, (scratch ??= new Float64Array(CHUNK)));
+    if (stats) {
+      const [sum, sumSq] = fused ?? sums(theta);
+      stats(b, sum, sumSq, theta);
+    }
   });
+}
+
+/**
+ * Told Σθ and Σθ² of each block as updated (float64, in index order): what a learned optimizer's
+ * features read next step, so it need not pass over θ again (the ZO Fine-tuner's block statistics).
+ */
+export type BlockStatsSink = (block: number, sum: number, sumSq: number, theta: Float32Array) => void;
+
+/** Σθ and Σθ² in index order, in float64. */
+export function sums(theta: Float32Array): [number, number] {
+  let sum = 0;
+  let sq = 0;
+  for (let i = 0; i < theta.length; i++) {
+    const v = theta[i]!;
+    sum += v;
+    sq += v * v;
+  }
+  return [sum, sq];
 }
 
 /** θ ← θ − s·(g + λθ), or θ·(1 − ηλ′) − s·(g + λθ) with decoupled decay (torch's AdamW), a chunk at a time. */
@@ -218,9 +240,24 @@ function applyExplicit(theta: Float32Array, bu: ExplicitUpdate, scratch: Float64
  * decoupled −ηλ′θ join the first term, from θ at the start of the step, as in MeZO's single-expression
  * update. A bare scalar term is MeZO's θ − (η·g)·z.
  */
-function applyTerms(theta: Float32Array, shape: readonly number[], bu: ImplicitUpdate): void {
+function applyTerms(theta: Float32Array, shape: readonly number[], bu: ImplicitUpdate, wantSums = false): [number, number] | undefined {
   const s = bu.scale;
   const n = theta.length;
+  // MeZO's bare single term, θ − c·z: the one pass also sums the new θ (read back as stored, float32).
+  const only = wantSums && bu.terms.length === 1 && bu.lambda === undefined && s === 1 && bu.decay === 0 ? bu.terms[0]! : undefined;
+  const d = only?.direction();
+  if (only && d?.kind === 'scalar') {
+    const [c, z] = [only.coef, d.z];
+    let sum = 0;
+    let sq = 0;
+    for (let i = 0; i < n; i++) {
+      theta[i] = theta[i]! - c * z[i]!;
+      const v = theta[i]!;
+      sum += v;
+      sq += v * v;
+    }
+    return [sum, sq];
+  }
   if (bu.terms.length === 0 && !(bu.lambda === undefined && bu.decay === 0)) {
     const [lam, w] = [bu.lambda ?? 0, bu.decay];
     for (let i = 0; i < n; i++) theta[i] = theta[i]! - s * (lam * theta[i]!) - w * theta[i]!;
@@ -250,4 +287,5 @@ function applyTerms(theta: Float32Array, shape: readonly number[], bu: ImplicitU
         }
     }
   });
+  return undefined;
 }
