@@ -179,7 +179,8 @@ export function fillGaussianZiggurat(out: Float32Array, key: number, offset = 0)
   const n = out.length;
   for (let i = 0; i < n; i++) {
     const c = offset + i;
-    // triple32 of k1 + c, inlined: this loop is the default noise's whole cost.
+    // mix32(k1 + c) written out: this loop is the default noise's whole cost, and calling mix32 made
+    // it 30% slower here (17 against 13 ms for 3.3M values).
     let x = (k1 + c) | 0;
     x ^= x >>> 17;
     x = imul(x, 0xed5ad4bb);
