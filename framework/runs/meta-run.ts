@@ -18,7 +18,7 @@ import {
 } from '../learned/meta-train.js';
 import type { Sharing } from '../learned/sharing.js';
 import { loadModel } from '../models/load.js';
-import { lossCurveSpec, renderChart } from '../plots/plot.js';
+import { lossCurveSpec, readMetrics, renderChart } from '../plots/plot.js';
 import { taskProblem } from '../tasks/build.js';
 import type { SplitSizes } from '../tasks/task.js';
 import { resolveTask } from '../../datasets/registry.js';
@@ -188,11 +188,7 @@ async function finish(
   tasks: string[],
   wallSeconds: number,
 ): Promise<MetaTrainSummary> {
-  const lines = fs
-    .readFileSync(path.join(outDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as MetaRecord);
+  const lines = readMetrics(path.join(outDir, 'metrics.jsonl')) as unknown as MetaRecord[];
   const tenth = Math.max(1, Math.floor(lines.length / 10));
   const mean = (xs: MetaRecord[]) => xs.reduce((a, r) => a + r.metaLoss, 0) / xs.length;
   const [firstMetaLoss, finalMetaLoss] = [mean(lines.slice(0, tenth)), mean(lines.slice(-tenth))];
