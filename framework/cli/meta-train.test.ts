@@ -5,7 +5,7 @@ import { standardization } from '../learned/features.js';
 import { loadFinetuner } from '../learned/finetuner.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
-import { killAfterCheckpoint, zo } from './testing.js';
+import { killAfterCheckpoint, readJsonl, zo } from './testing.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'zo-meta-'));
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
@@ -38,11 +38,7 @@ describe('zo meta-train', () => {
     const r = await zo('meta-train', ...args, '--out', out);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(0);
-    const lines = fs
-      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = readJsonl(path.join(out, 'metrics.jsonl'));
     // 32 examples / batch 4 = 8 steps an epoch, 3 epochs; θ reset at the start of epochs 2 and 3.
     expect(lines.map((l) => l.step)).toEqual(Array.from({ length: 24 }, (_, i) => i));
     expect(lines.filter((l) => l.reset).map((l) => l.step)).toEqual([8, 16]);
@@ -103,13 +99,7 @@ describe('zo meta-train', () => {
     expect(fs.readFileSync(path.join(killed, 'finetuner.safetensors'))).toEqual(
       fs.readFileSync(path.join(straight, 'finetuner.safetensors')),
     );
-    const steps = (d: string) =>
-      fs
-        .readFileSync(path.join(d, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .map((l) => [l.step, l.metaLoss]);
+    const steps = (d: string) => readJsonl(path.join(d, 'metrics.jsonl')).map((l) => [l.step, l.metaLoss]);
     expect(steps(killed)).toEqual(steps(straight));
   });
 
@@ -144,11 +134,7 @@ describe('zo meta-train', () => {
     const r = await zo('meta-train', ...two, '--out', out);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(0);
-    const lines = fs
-      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = readJsonl(path.join(out, 'metrics.jsonl'));
     for (const round of [0, 1])
       expect(
         lines

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../core/paths.js';
-import { ZO_BIN, writeCustomTask, zo, zoWith } from './testing.js';
+import { expectOneLineError, readJsonl, writeCustomTask, zo, ZO_BIN, zoWith } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-folder-${tag}-`));
@@ -18,15 +18,6 @@ const common = ['--model', fixtureDir('llama'), '--text-file', TEXT, '--batch-si
 type Result = { code: number; stdout: string; stderr: string };
 const SHORT_TEXT = path.join(tmp('short'), 'short.txt');
 fs.writeFileSync(SHORT_TEXT, 'Call me Ishmael.');
-
-function expectOneLineError(r: Result, ...fragments: string[]): void {
-  expect(r.code).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^zo: /);
-  for (const f of fragments) expect(lines[0]).toContain(f);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 /** Every file under `dir` with its bytes, to prove a refused command changed nothing. */
 function snapshot(dir: string): Record<string, string> {
@@ -218,12 +209,7 @@ describe('resume never goes backwards, never loses the checkpoint, never leaves 
     expect((await zo('run', ...args, '--steps', '3', '--out', out)).code).toBe(0);
     fs.appendFileSync(path.join(out, 'metrics.jsonl'), '{"step": 3, "loss": 7.5');
     expect((await zo('run', '--resume', '--out', out, '--steps', '6')).code).toBe(0);
-    const lines = (dir: string) =>
-      fs
-        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
+    const lines = (dir: string) => readJsonl(path.join(dir, 'metrics.jsonl'));
     expect(lines(out).map((l) => [l.step, l.loss])).toEqual(lines(straight).map((l) => [l.step, l.loss]));
     expect(readJson(path.join(out, 'summary.json')).weightsSha256).toBe(readJson(path.join(straight, 'summary.json')).weightsSha256);
   });

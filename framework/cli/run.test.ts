@@ -5,7 +5,7 @@ import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../core/paths.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadModel } from '../models/load.js';
-import { killAfterCheckpoint, zo } from './testing.js';
+import { killAfterCheckpoint, readJsonl, zo } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-run-${tag}-`));
@@ -51,11 +51,7 @@ describe('zo run', () => {
     expect(summary.peakRssMb).toBeGreaterThan(0);
     const spec = readJson(path.join(out, 'spec.json'));
     expect(spec.hyperparameters).toEqual({ lr: 1e-3, eps: 1e-3, weightDecay: 0, q: 1, oneSided: false });
-    const lines = fs
-      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = readJsonl(path.join(out, 'metrics.jsonl'));
     expect(lines.map((l) => l.step)).toEqual([...Array.from({ length: 12 }, (_, i) => i * 25), 299]);
     for (const l of lines) expect(Object.keys(l).sort()).toEqual(['loss', 'lr', 'ms', 'projectedGrad', 'step']);
   });
@@ -80,12 +76,7 @@ describe('zo run', () => {
     expect(b.weightsSha256).toBe(a.weightsSha256);
     expect(b.finalLoss).toBe(a.finalLoss);
     // metrics.jsonl is whole again: every step once, with the same losses.
-    const steps = (dir: string) =>
-      fs
-        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
+    const steps = (dir: string) => readJsonl(path.join(dir, 'metrics.jsonl'));
     expect(steps(killed).map((l) => [l.step, l.loss])).toEqual(steps(straight).map((l) => [l.step, l.loss]));
   });
 
@@ -114,11 +105,7 @@ describe('zo run', () => {
     const r = await zo('run', ...common, '--optimizer', 'mezo', '--lr', '1e38', '--steps', '50', '--out', out);
     expectOneLineError(r, '5 non-finite losses in a row', 'lower --lr');
     expect(r.code).toBe(2);
-    const lines = fs
-      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = readJsonl(path.join(out, 'metrics.jsonl'));
     expect(lines.filter((l) => l.skipped)).toHaveLength(5);
     expect(lines.filter((l) => l.skipped).map((l) => l.step)).toEqual([1, 2, 3, 4, 5]);
     expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);

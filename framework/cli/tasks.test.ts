@@ -5,7 +5,7 @@ import { fixtureDir } from '../models/fixtures.js';
 import { loadCustomTask } from '../tasks/custom.js';
 import { taskNamed } from '../../datasets/registry.js';
 import type { LoadOptions, Row, Splits } from '../tasks/task.js';
-import { zo } from './testing.js';
+import { readJsonl, zo } from './testing.js';
 
 /** A custom sentiment task: YAML next to JSONL, as a user would write it. */
 function customTask(overrides: Record<string, unknown> = {}, rows?: { train?: string; dev?: string; test?: string }): string {
@@ -82,12 +82,7 @@ describe('custom tasks from a file', () => {
     expect(s.finalTrainLoss).toBeGreaterThan(0);
     expect([10, 20]).toContain(s.bestStep);
     expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
-    const devLines = fs
-      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => 'devLoss' in l);
+    const devLines = readJsonl(path.join(out, 'metrics.jsonl')).filter((l) => 'devLoss' in l);
     expect(devLines.map((l) => l.step)).toEqual([9, 19]);
     expect(Math.min(...devLines.map((l) => l.devLoss))).toBeCloseTo(s.devBestLoss, 10);
   });

@@ -27,6 +27,15 @@ export async function zoWith(
   }
 }
 
+/** The rows of a JSONL file (metrics.jsonl, an exported split), parsed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read fields of rows they just had written
+export const readJsonl = (file: string): any[] =>
+  fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+
 /** A user error: exit 2, exactly one line on stderr that names the problem, no stack trace. */
 export function expectOneLineError(r: { code: number; stderr: string }, ...fragments: string[]): void {
   expect(r.code).toBe(2);
