@@ -12,6 +12,7 @@ const LAYERS = [
   'framework/harness',
   'framework/runs',
   'framework/pretrain',
+  'framework/grid',
   'framework/bench',
   'framework/cli',
   'framework/index.ts',

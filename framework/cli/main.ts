@@ -5,6 +5,7 @@ import { repeatedFlag } from './common.js';
 import { finetunerCommand } from './finetuner.js';
 import { metaTrainCommand } from './meta-train.js';
 import { forwardCommand } from './forward.js';
+import { gridCommand, reportCommand } from './grid.js';
 import { infoCommand } from './info.js';
 import { evalCommand } from './eval.js';
 import { optimizersCommand } from './optimizers.js';
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<void> {
       .command(benchCommand)
       .command(finetunerCommand)
       .command(metaTrainCommand)
+      .command(gridCommand)
+      .command(reportCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()
       .help()

@@ -47,8 +47,13 @@ export function saveCheckpoint(runDir: string, params: ParamStore, state: Optimi
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Writes a file through a temporary one and a rename, so a reader never sees half of it. */
+export function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
 }
 

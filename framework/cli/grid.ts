@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import type { CommandModule } from 'yargs';
+import { ZoError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
+import { cellSummary, type Cell } from '../grid/expand.js';
+import { gridJsonSchema } from '../grid/file.js';
+import { planGrid, runGrid, type GridResult } from '../grid/grid.js';
+import type { Job } from '../grid/local.js';
+import { hpText, writeReport, type Report } from '../grid/report.js';
+import { headline } from '../grid/winrate.js';
+import type { RunSummary } from '../runs/run.js';
+import { jsonOption, printJson, wholeNumberFlag } from './common.js';
+
+interface GridArgs {
+  file?: string;
+  out?: string;
+  workers?: number;
+  modelsDir?: string;
+  dataDir?: string;
+  paper: string;
+  plots: boolean;
+  dryRun: boolean;
+  schema: boolean;
+  json: boolean;
+}
+
+/** The paper's reported figures as shipped; `--paper none` leaves paper-vs-ours.md out. */
+const DEFAULT_PAPER = () => path.join(packageRoot(), 'baselines', 'paper.json');
+const paperFile = (p: string) => (p === 'none' ? undefined : p);
+
+const paperOption = {
+  type: 'string',
+  describe: "the paper's reported cells for paper-vs-ours.md (default: zo's baselines/paper.json; none to skip)",
+} as const;
+
+const label = (c: Cell) => `${c.model} ${c.task} ${c.method} seed ${c.seed} ${hpText(c.hyperparameters)}`;
+const f4 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(4));
+
+function printDryRun(file: string, out: string | undefined, json: boolean): void {
+  const plan = planGrid(file, out);
+  const cells = [...plan.pilot, ...plan.main];
+  if (json) return printJson(cells.map(cellSummary));
+  if (plan.pilot.length) console.log(`pilot: ${plan.pilot.length} cells (every combination on seeds ${plan.grid.pilot!.seeds.join(', ')})`);
+  for (const c of plan.pilot) console.log(`  ${c.hash}  ${label(c)}`);
+  console.log(`${plan.pilot.length ? 'main: ' : ''}${plan.main.length} cells`);
+  for (const c of plan.main) console.log(`  ${c.hash}  ${label(c)}`);
+  if (plan.waiting.length)
+    console.log(
+      `then ${plan.waiting.length * plan.grid.seeds.length} more: ${plan.waiting.length} (model, task, method) × ${plan.grid.seeds.length} seeds, at the pilot's choice once it is done`,
+    );
+}
+
+/** The grid's progress: one bar on a terminal (steps done over steps to do, with its ETA), plain lines otherwise. */
+function progress(tty: boolean) {
+  const started = Date.now();
+  const bars = tty
+    ? new cliProgress.MultiBar(
+        { format: '{stage} [{bar}] {cells} cells | {percentage}% | eta {eta_formatted}', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  const stepsOf = new Map<Job, number>();
+  let total = 0;
+  let finished = 0;
+  let cells = 0;
+  let stage = '';
+  const log = (s: string) => (bars ? bars.log(`${s}\n`) : process.stderr.write(`${s}\n`));
+  const update = () =>
+    bar?.update(
+      [...stepsOf.values()].reduce((a, b) => a + b, 0),
+      { cells: `${finished}/${cells}`, stage },
+    );
+  return {
+    onStage: (s: 'pilot' | 'main', todo: Job[], done: number) => {
+      stage = s;
+      cells = todo.length;
+      finished = 0;
+      stepsOf.clear();
+      total = todo.reduce((a, j) => a + j.cell.steps, 0);
+      log(`${s}: ${done} cell(s) already finished, ${todo.length} to run`);
+      if (bars && todo.length) {
+        bar?.stop();
+        bar = bars.create(total, 0, { cells: `0/${cells}`, stage });
+      }
+    },
+    onStep: (job: Job, step: number) => {
+      stepsOf.set(job, step);
+      update();
+    },
+    onDone: (job: Job, s: RunSummary) => {
+      stepsOf.set(job, job.cell.steps);
+      finished++;
+      const eta = finished < cells ? `, eta ${Math.round((((Date.now() - started) / 1000) * (cells - finished)) / finished)} s` : '';
+      log(
+        `[${finished}/${cells}] ${job.cell.hash} ${label(job.cell)}: dev loss ${f4(s.devBestLoss)}, train loss ${f4(s.finalTrainLoss)}, test ${f4(s.test)} (${s.wallSeconds.toFixed(1)} s${bars ? '' : eta})`,
+      );
+      update();
+    },
+    onFail: (job: Job, message: string) => {
+      stepsOf.set(job, job.cell.steps);
+      finished++;
+      log(`[${finished}/${cells}] ${job.cell.hash} ${label(job.cell)}: FAILED: ${message}`);
+      update();
+    },
+    stop: () => bars?.stop(),
+  };
+}
+
+function printReport(name: string, r: Report, dir: string): void {
+  console.log(`${name}: ${r.rows.length} cells → ${path.join(dir, 'results.csv')}, winrate.md, ${r.files.length - 3} more file(s)`);
+  for (const m of r.loss.methods) console.log(`  lowest final train loss  ${headline(m)}`);
+  for (const m of r.test.methods) console.log(`  highest test metric      ${headline(m)}`);
+}
+
+export const gridCommand: CommandModule<object, GridArgs> = {
+  command: 'grid [file]',
+  describe: 'run an experiment grid (models × tasks × optimizers × hyperparameters × seeds) and aggregate it',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', describe: 'a grid file (YAML or JSON; see experiments/ and docs/grid.md)' })
+      .option('out', { type: 'string', describe: 'the results folder: cells/<hash>/ run folders, results.csv, winrate.md, plots' })
+      .option('workers', {
+        type: 'number',
+        describe: 'worker processes (default: the cores; each gets cores/workers threads)',
+        coerce: wholeNumberFlag('workers', 1, 1024),
+      })
+      .option('models-dir', { type: 'string', describe: "where the grid's relative model paths resolve (overrides its modelRoot)" })
+      .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
+      .option('paper', paperOption)
+      .option('plots', { type: 'boolean', default: true, describe: 'render the plots (--no-plots skips them)' })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: "print the cells (with --out: the pilot's choices so far) and run nothing",
+      })
+      .option('schema', { type: 'boolean', default: false, describe: "print the grid file's JSON Schema" })
+      .option('json', jsonOption) as never,
+  handler: async (argv) => {
+    if (argv.schema) return printJson(gridJsonSchema());
+    if (!argv.file) throw new ZoError('name a grid file: zo grid FILE --out DIR (see experiments/)');
+    if (argv.dryRun) return printDryRun(argv.file, argv.out, argv.json);
+    if (!argv.out) throw new ZoError('--out is required: the results folder (e.g. --out results/mine)');
+    const p = progress(process.stderr.isTTY && !argv.json);
+    let r: GridResult;
+    try {
+      r = await runGrid(argv.file, argv.out, {
+        workers: argv.workers,
+        modelsDir: argv.modelsDir,
+        dataDir: argv.dataDir,
+        paper: paperFile(argv.paper ?? DEFAULT_PAPER()),
+        plots: argv.plots,
+        events: p,
+      });
+    } finally {
+      p.stop();
+    }
+    if (argv.json) return printJson({ out: argv.out, failed: r.failed, cells: r.plan.main.length, waiting: r.plan.waiting.length });
+    if (r.pilot) printReport('pilot', r.pilot, path.join(argv.out, 'pilot'));
+    if (r.main) printReport('grid', r.main, argv.out);
+    if (r.failed) {
+      console.log(
+        `${r.failed} cell(s) failed; each error is in ${path.join(argv.out, '[pilot/]failed', '<hash>.json')}, and the next call retries them`,
+      );
+      process.exitCode = 1;
+    }
+  },
+};
+
+export const reportCommand: CommandModule<object, { dir: string; paper?: string; plots: boolean; json: boolean }> = {
+  command: 'report <dir>',
+  describe: 'aggregate finished cell folders into results.csv, win-rate tables, paper-vs-ours.md and plots',
+  builder: (y) =>
+    y
+      .positional('dir', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a grid results folder (its cells/), or any folder of run folders',
+      })
+      .option('paper', paperOption)
+      .option('plots', { type: 'boolean', default: true, describe: 'render the plots (--no-plots skips them)' })
+      .option('json', jsonOption) as never,
+  handler: async (argv) => {
+    if (!fs.existsSync(argv.dir)) throw new ZoError(`${argv.dir}: no such folder`);
+    const r = await writeReport(argv.dir, { paper: paperFile(argv.paper ?? DEFAULT_PAPER()), plots: argv.plots });
+    if (argv.json) return printJson({ cells: r.rows.length, files: r.files, loss: r.loss.methods, test: r.test.methods });
+    printReport('report', r, argv.dir);
+  },
+};

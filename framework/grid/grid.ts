@@ -1,0 +1,198 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ZoError } from '../core/errors.js';
+import { fsError } from '../runs/folder.js';
+import { writeJsonAtomic } from '../runs/checkpoint.js';
+import { resolveTask } from '../../datasets/registry.js';
+import type { RunSummary } from '../runs/run.js';
+import { isFinished, writeCellFile } from './cell.js';
+import {
+  canonicalJson,
+  expandConfigs,
+  mainCells,
+  pilotCells,
+  resolveGridPath,
+  runInput,
+  type Cell,
+  type Config,
+  type Hyperparameters,
+} from './expand.js';
+import { loadGrid, type GridFile } from './file.js';
+import { runPool, type Job, type PoolEvents } from './local.js';
+import { writeReport, type Report } from './report.js';
+import { readRow } from './results.js';
+
+export interface GridOptions {
+  /** Worker processes (default: the cores); each gets cores / workers ORT threads. */
+  workers?: number;
+  /** Overrides the grid's modelRoot: where relative model paths resolve. */
+  modelsDir?: string;
+  dataDir?: string;
+  /** baselines/paper.json, for paper-vs-ours.md. */
+  paper?: string;
+  plots?: boolean;
+  events?: PoolEvents & { onStage?: (stage: 'pilot' | 'main', todo: Job[], done: number) => void };
+}
+
+/** A grid expanded against a results folder: what is planned, and what the pilot has chosen so far. */
+export interface Plan {
+  grid: GridFile;
+  configs: Config[];
+  pilot: Cell[];
+  /** The main stage's cells that can be named now (with a pilot: those whose choice is made). */
+  main: Cell[];
+  /** Configs still waiting for their pilot cells. */
+  waiting: Config[];
+}
+
+const stageDir = (out: string, c: Cell) => (c.stage === 'pilot' ? path.join(out, 'pilot') : out);
+export const cellDir = (out: string, c: Cell) => path.join(stageDir(out, c), 'cells', c.hash);
+const failureFile = (out: string, c: Cell) => path.join(stageDir(out, c), 'failed', `${c.hash}.json`);
+
+/** The pilot's choice for a config: the combination with the lowest mean dev loss, once every pilot cell is done. */
+function pilotChoice(out: string | undefined, pilot: Cell[]): Hyperparameters | undefined {
+  if (!out) return undefined;
+  const rows = pilot.map((c) => ({ c, row: readRow(cellDir(out, c)) }));
+  if (rows.some((r) => !r.row)) return undefined;
+  const byCombo = new Map<string, { h: Hyperparameters; dev: number[] }>();
+  for (const { c, row } of rows) {
+    const k = canonicalJson(c.hyperparameters);
+    byCombo.set(k, { h: c.hyperparameters, dev: [...(byCombo.get(k)?.dev ?? []), row!.dev_loss] });
+  }
+  let best: { h: Hyperparameters; mean: number } | undefined;
+  for (const { h, dev } of byCombo.values()) {
+    const mean = dev.reduce((a, b) => a + b, 0) / dev.length;
+    if (!best || mean < best.mean) best = { h, mean };
+  }
+  return best?.h;
+}
+
+/** Expands a grid file; with `out`, the pilot's finished cells decide the main stage's choices. */
+export function planGrid(file: string, out?: string): Plan {
+  const grid = loadGrid(file);
+  const configs = expandConfigs(grid, file);
+  const pilot = pilotCells(grid, configs);
+  const waiting: Config[] = [];
+  const main = mainCells(grid, configs, (c, p) => {
+    const h = pilotChoice(out, p);
+    if (!h) waiting.push(c);
+    return h;
+  });
+  return { grid, configs, pilot, main, waiting };
+}
+
+/** Every model folder, task and finetuner the grid names exists, before any cell is started. */
+function checkInputs(plan: Plan, file: string, modelRoot: string | undefined): void {
+  for (const m of plan.grid.models) {
+    const dir = resolveGridPath(m, modelRoot);
+    if (!fs.existsSync(path.join(dir, 'config.json')))
+      throw new ZoError(
+        `${file}: models: ${m}: no Hugging Face model folder at ${dir} (no config.json)${modelRoot ? '' : '; set modelRoot or --models-dir'}`,
+      );
+  }
+  for (const t of plan.grid.tasks) {
+    try {
+      if (/\.(ya?ml|json)$/i.test(t)) resolveTask(undefined, resolveGridPath(t));
+      else resolveTask(t);
+    } catch (e) {
+      throw new ZoError(`${file}: tasks: ${(e as Error).message}`);
+    }
+  }
+  for (const c of plan.configs)
+    if (c.finetuner && !fs.existsSync(resolveGridPath(c.finetuner)))
+      throw new ZoError(`${file}: optimizers.${c.method}.finetuner: ${c.finetuner} does not exist`);
+}
+
+function prepareOut(out: string): void {
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new ZoError(`--out ${out}: is a file, not a folder`);
+  try {
+    fs.mkdirSync(out, { recursive: true });
+    fs.accessSync(out, fs.constants.W_OK);
+  } catch (e) {
+    throw fsError(`--out ${out}`, 'cannot write the results folder', e);
+  }
+}
+
+/** Runs a stage's unfinished cells on the pool; records failures, and each finished cell's cell.json. */
+async function runStage(cells: Cell[], out: string, plan: Plan, opts: GridOptions, modelRoot?: string): Promise<number> {
+  const cores = os.availableParallelism();
+  const workers = Math.max(1, opts.workers ?? cores);
+  const threads = Math.max(1, Math.floor(cores / workers));
+  const place = {
+    modelRoot,
+    dataDir: opts.dataDir ?? plan.grid.dataDir,
+    threads,
+    saveEvery: plan.grid.saveEvery,
+    logEvery: plan.grid.logEvery,
+  };
+  const todo: Job[] = [];
+  let done = 0;
+  for (const c of cells) {
+    const dir = cellDir(out, c);
+    if (isFinished(dir)) {
+      if (!fs.existsSync(path.join(dir, 'cell.json'))) writeCellFile(dir, c);
+      done++;
+      continue;
+    }
+    // A main cell the pilot already ran (same hash: same spec) is copied, not run again.
+    const twin = c.stage === 'main' ? cellDir(out, { ...c, stage: 'pilot' }) : undefined;
+    if (twin && isFinished(twin)) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.cpSync(twin, dir, { recursive: true });
+      writeCellFile(dir, c);
+      done++;
+      continue;
+    }
+    todo.push({ cell: c, dir, input: runInput(c, place) });
+  }
+  opts.events?.onStage?.(cells[0]?.stage ?? 'main', todo, done);
+  let failed = 0;
+  await runPool(todo, workers, {
+    ...opts.events,
+    onDone: (job, summary: RunSummary) => {
+      writeCellFile(job.dir, job.cell);
+      fs.rmSync(failureFile(out, job.cell), { force: true });
+      opts.events?.onDone?.(job, summary);
+    },
+    onFail: (job, message) => {
+      failed++;
+      const f = failureFile(out, job.cell);
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      writeJsonAtomic(f, { ...job.cell, error: message, at: new Date().toISOString() });
+      opts.events?.onFail?.(job, message);
+    },
+  });
+  return failed;
+}
+
+export interface GridResult {
+  plan: Plan;
+  failed: number;
+  pilot?: Report;
+  main?: Report;
+}
+
+/**
+ * Runs every unfinished cell of a grid file into `out`, the pilot first if there is one, then
+ * aggregates each stage. Finished cells are never run again; a killed cell resumes from its last
+ * checkpoint; a failed cell is recorded under failed/ and retried on the next call.
+ */
+export async function runGrid(file: string, out: string, opts: GridOptions = {}): Promise<GridResult> {
+  let plan = planGrid(file, out);
+  const modelRoot = opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
+  checkInputs(plan, file, modelRoot);
+  prepareOut(out);
+  let failed = 0;
+  const result: GridResult = { plan, failed };
+  if (plan.pilot.length) {
+    failed += await runStage(plan.pilot, out, plan, opts, modelRoot);
+    if (plan.pilot.some((c) => isFinished(cellDir(out, c))))
+      result.pilot = await writeReport(path.join(out, 'pilot'), { plots: opts.plots, only: plan.pilot.map((c) => c.hash) });
+    plan = planGrid(file, out);
+  }
+  failed += await runStage(plan.main, out, plan, opts, modelRoot);
+  if (plan.main.some((c) => isFinished(cellDir(out, c))))
+    result.main = await writeReport(out, { paper: opts.paper, plots: opts.plots, only: plan.main.map((c) => c.hash) });
+  return { ...result, plan, failed };
+}

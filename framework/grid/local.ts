@@ -1,0 +1,73 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import type { RunSpecInput, RunSummary } from '../runs/run.js';
+import type { CellJob, CellMessage } from './cell-process.js';
+import type { Cell } from './expand.js';
+
+export interface Job {
+  cell: Cell;
+  dir: string;
+  input: RunSpecInput;
+}
+
+export interface PoolEvents {
+  onStart?: (job: Job) => void;
+  /** Steps done so far in this cell (sent a few times a second). */
+  onStep?: (job: Job, step: number) => void;
+  onDone?: (job: Job, summary: RunSummary) => void;
+  onFail?: (job: Job, message: string) => void;
+}
+
+const CELL_PROCESS = new URL('./cell-process.js', import.meta.url);
+
+const live = new Set<ChildProcess>();
+let exitHook = false;
+
+/** Runs one job in a fresh process; resolves when it ends, however it ends. */
+function runJob(job: Job, ev: PoolEvents): Promise<void> {
+  return new Promise((resolve) => {
+    const child = fork(CELL_PROCESS, [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    live.add(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let ended = false;
+    const end = (fn: () => void) => {
+      if (ended) return;
+      ended = true;
+      fn();
+    };
+    child.on('message', (m: CellMessage) => {
+      if (m.type === 'step') ev.onStep?.(job, m.step);
+      else if (m.type === 'done') end(() => ev.onDone?.(job, m.summary as RunSummary));
+      else end(() => ev.onFail?.(job, m.user ? m.message : `a bug: ${m.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      live.delete(child);
+      end(() => {
+        const last = stderr.trim().split('\n').slice(-3).join(' | ');
+        ev.onFail?.(job, `its process ended (${signal ?? `exit code ${code}`}) before the run finished${last ? `: ${last}` : ''}`);
+      });
+      resolve();
+    });
+    ev.onStart?.(job);
+    child.send({ dir: job.dir, input: job.input } satisfies CellJob);
+  });
+}
+
+/**
+ * Runs the jobs on `workers` processes at a time, in order. A failed job is reported and the rest go
+ * on. If this process exits, the cells' processes are stopped with it (they also stop on their own
+ * when the IPC channel closes, which covers a SIGKILL).
+ */
+export async function runPool(jobs: Job[], workers: number, ev: PoolEvents = {}): Promise<void> {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGTERM');
+    });
+  }
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) await runJob(jobs[next++]!, ev);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(workers, jobs.length)) }, lane));
+}
