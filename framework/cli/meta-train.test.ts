@@ -89,6 +89,15 @@ describe('zo meta-train', () => {
     expect(loadFinetuner(out).manifest.training).toMatchObject({ metaGradient: 'spsa', trajectory: 'zo', steps: 6 });
   });
 
+  test('--no-normalization keeps nf at 1 in every step, and the bank says so', async () => {
+    const out = path.join(tmp(), 'ft');
+    const r = await zo('meta-train', ...args, '--steps', '3', '--no-normalization', '--out', out);
+    expect(r.code).toBe(0);
+    expect(loadFinetuner(out).manifest.normalization.enabled).toBe(false);
+    expect(readJson(path.join(out, 'spec.json')).normalization).toBe(false);
+    expect(readJsonl(path.join(out, 'metrics.jsonl')).map((l) => l.nf)).toEqual([1, 1, 1]);
+  });
+
   test('a run killed after a checkpoint resumes to the same bank, byte for byte', async () => {
     const straight = path.join(tmp(), 'ft');
     expect((await zo('meta-train', ...args, '--out', straight)).code).toBe(0);

@@ -28,6 +28,7 @@ interface Args {
   trajectory: 'fo' | 'zo';
   sharing: Sharing;
   features: FeatureMode;
+  normalization: boolean;
   batchSize: number;
   seed: number;
   noise: NoiseKind;
@@ -116,6 +117,11 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         describe:
           'which blocks share one PertNN: block (one each, the paper’s), layer (one per transformer layer; embeddings, final norm and lm_head keep their own), global (one for all); features stay per block',
       })
+      .option('normalization', {
+        type: 'boolean',
+        default: true,
+        describe: 'the normaliser nf, so that the d̂-weighted mean square of nf·σ is 1 (--no-normalization: nf = 1, an ablation)',
+      })
       .option('features', {
         choices: FEATURE_MODES,
         default: 'raw' as FeatureMode,
@@ -199,6 +205,7 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         },
         sharing: argv.sharing,
         features: argv.features,
+        normalization: argv.normalization,
         noise: argv.noise,
         threads: argv.threads,
         saveEvery: argv.saveEvery,

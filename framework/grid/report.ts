@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../runs/checkpoint.js';
 import { comparePaper, readPaper, type PaperBaseline } from './paper.js';
 import { renderGridPlots } from './plots.js';
 import { readRows, resultsCsv } from './results.js';
+import { canonicalJson } from './expand.js';
 import { aggregate, headline, isZo, type Aggregate, type WinTable } from './winrate.js';
 
 /** An aggregate and the files written for it. */
@@ -78,12 +79,21 @@ export function winrateMarkdown(r: Aggregate): string {
       '## Chosen hyperparameters',
       '',
       mdTable(
-        ['model', 'task', 'optimizer', 'chosen', 'mean dev loss', 'seeds', 'mean final train loss', 'mean test metric'],
+        [
+          'model',
+          'task',
+          'optimizer',
+          'chosen (of the values tried)',
+          'mean dev loss',
+          'seeds',
+          'mean final train loss',
+          'mean test metric',
+        ],
         r.choices.map((c) => [
           c.model,
           c.task,
           c.method,
-          hpText(c.hyperparameters),
+          hpText(Object.fromEntries((c.varied.length ? c.varied : ['lr']).map((k) => [k, c.hyperparameters[k]]))),
           fmt(c.devLoss),
           c.rows.length,
           fmt(c.rows.reduce((a, x) => a + x.final_train_loss, 0) / c.rows.length),
@@ -112,7 +122,7 @@ export function winrateCsv(r: Aggregate): string {
         c.model,
         c.task,
         c.method,
-        JSON.stringify(c.hyperparameters),
+        canonicalJson(c.hyperparameters),
         c.devLoss,
         c.rows.length,
         l.s?.score ?? '',

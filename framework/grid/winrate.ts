@@ -12,10 +12,17 @@ export interface Choice {
   hyperparameters: Record<string, unknown>;
   /** Mean best-dev loss over seeds: what chose this combination. */
   devLoss: number;
+  /** The hyperparameters whose values differ between the method's combinations in this pair (the choice made). */
+  varied: string[];
   rows: Row[];
 }
 
-const hpOf = (r: Row) => ({ lr: r.lr, eps: r.eps, ...r.hp });
+/** lr and eps, then the others by name: the same order whether a row came from a folder or a CSV. */
+const hpOf = (r: Row): Record<string, unknown> => ({
+  lr: r.lr,
+  eps: r.eps,
+  ...Object.fromEntries(Object.entries(r.hp).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+});
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const groupBy = <T>(xs: T[], key: (x: T) => string) => {
   const m = new Map<string, T[]>();
@@ -31,6 +38,8 @@ export function chooseByDev(rows: Row[]): Choice[] {
   const out: Choice[] = [];
   for (const group of groupBy(rows, (r) => `${r.model}\u0000${r.task}\u0000${r.optimizer}`).values()) {
     const combos = [...groupBy(group, (r) => canonicalJson(hpOf(r))).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const all = combos.map(([, cells]) => hpOf(cells[0]!));
+    const varied = Object.keys(all[0]!).filter((k) => new Set(all.map((h) => JSON.stringify(h[k]))).size > 1);
     let best: Choice | undefined;
     for (const [, cells] of combos) {
       const devLoss = mean(cells.map((r) => r.dev_loss));
@@ -41,6 +50,7 @@ export function chooseByDev(rows: Row[]): Choice[] {
           method: cells[0]!.optimizer,
           hyperparameters: hpOf(cells[0]!),
           devLoss,
+          varied,
           rows: cells,
         };
     }

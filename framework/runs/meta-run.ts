@@ -6,6 +6,7 @@ import { makeNoise, type NoiseKind } from '../core/noise.js';
 import { packageVersion } from '../core/paths.js';
 import { OrtExecutor } from '../engine/ort.js';
 import { randomFinetuner, saveFinetuner, type Finetuner } from '../learned/finetuner.js';
+import { DEFAULT_NORMALIZATION } from '../learned/normalization.js';
 import { RAW_FEATURES, standardization, type FeatureMode, type FeatureTransform } from '../learned/features.js';
 import {
   bankFromState,
@@ -44,6 +45,8 @@ export interface MetaTrainSpec {
   sharing?: Sharing;
   /** Raw features (the paper's) or standardised by a map fixed at the start; absent: 'raw'. */
   features?: FeatureMode;
+  /** The normaliser nf (the paper's); false: nf = 1, the σ's are absolute scales (Table 2's ablation). Absent: true. */
+  normalization?: boolean;
   noise: NoiseKind;
   threads?: number;
   saveEvery: number;
@@ -113,6 +116,7 @@ export async function metaTrainRun(
   const ft0: Finetuner = randomFinetuner(model.params, model.config, spec.settings.seed, {
     sharing: spec.sharing ?? 'block',
     featureTransform,
+    normalization: { ...DEFAULT_NORMALIZATION, enabled: spec.normalization ?? true },
   });
   let state = metaState(ft0, model.params, tasks, settings.trajectory);
   let startStep = 0;
