@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../core/paths.js';
-import { canonicalJson, cellHash, expandConfigs, mainCells, pilotCells, type Cell } from './expand.js';
+import { canonicalJson, cellHash, expandConfigs, mainCells, pilotCells, runInput, type Cell } from './expand.js';
 import { loadGrid, parseGrid } from './file.js';
 
 const MINIMAL = `
@@ -54,6 +54,32 @@ describe('grid files', () => {
     const other = cellsOf(MINIMAL.replace('1.0e-4, 3.0e-4]}\n  zo-ft', '2.0e-4, 3.0e-4]}\n  zo-ft'));
     expect(other[0]!.hash).not.toBe(c!.hash);
     expect(other[3]!.hash).toBe(cellsOf(MINIMAL)[3]!.hash); // lr 3e-4 cells are the same cells
+  });
+
+  test("the grid's settings reach every cell and its run: batch size, cadence, split sizes, length, noise", () => {
+    const cells = cellsOf(
+      MINIMAL.replace(
+        'steps: 1000',
+        'steps: 1000\nbatchSize: 8\nevalEvery: 50\ntrainSize: 40\ntestSize: 30\nmaxLen: 128\nnoise: exact\ntrainSetSeed: 3',
+      ),
+    );
+    expect(cells[0]).toMatchObject({
+      batchSize: 8,
+      evalEvery: 50,
+      sizes: { train: 40, test: 30 },
+      maxLen: 128,
+      noise: 'exact',
+      trainSetSeed: 3,
+    });
+    expect(runInput(cells[0]!, { threads: 2 })).toMatchObject({
+      batchSize: 8,
+      evalEvery: 50,
+      sizes: { train: 40, test: 30 },
+      maxLen: 128,
+      noise: 'exact',
+      trainSetSeed: 3,
+      threads: 2,
+    });
   });
 
   test('overrides apply per model, task or method; the pilot runs every combination on its seeds', () => {

@@ -135,15 +135,9 @@ export function expandConfigs(grid: GridFile, file: string): Config[] {
 
 /** A config's cell at one combination, seed and stage. */
 export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: number, stage: Stage, steps = c.settings.steps): Cell {
-  const s = c.settings;
-  const spec = completeSpec({
-    model: c.model,
-    task: c.task,
-    steps,
-    ...Object.fromEntries(Object.entries(s).filter(([k, v]) => v !== undefined && k !== 'steps' && !k.endsWith('Size'))),
-    // A pilot's shorter horizon evaluates at the same fractions as the full run.
-    evalEvery: steps === s.steps ? s.evalEvery : undefined,
-  } as RunSpecInput);
+  const { trainSize, devSize, testSize, steps: full, evalEvery, ...rest } = c.settings;
+  // A pilot's shorter horizon keeps the default cadence (five evaluations), not the full run's.
+  const spec = completeSpec({ model: c.model, ...rest, steps, evalEvery: steps === full ? evalEvery : undefined });
   const id: CellIdentity = {
     model: c.model,
     task: c.task,
@@ -155,7 +149,7 @@ export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: numb
     steps,
     batchSize: spec.batchSize,
     evalEvery: spec.evalEvery,
-    sizes: { train: s.trainSize, dev: s.devSize, test: s.testSize },
+    sizes: { train: trainSize, dev: devSize, test: testSize },
     maxLen: spec.maxLen,
     trainSetSeed: spec.trainSetSeed,
     noise: spec.noise,
