@@ -54,7 +54,7 @@ function printDryRun(file: string, out: string | undefined, json: boolean): void
 
 /** The grid's progress: one bar on a terminal (steps done over steps to do, with its ETA), plain lines otherwise. */
 function progress(tty: boolean) {
-  const started = Date.now();
+  let started = Date.now();
   const bars = tty
     ? new cliProgress.MultiBar(
         { format: '{stage} [{bar}] {cells} cells | {percentage}% | eta {eta_formatted}', hideCursor: true },
@@ -76,6 +76,7 @@ function progress(tty: boolean) {
   return {
     onStage: (s: 'pilot' | 'main', todo: Job[], done: number) => {
       stage = s;
+      started = Date.now();
       cells = todo.length;
       finished = 0;
       stepsOf.clear();
@@ -144,6 +145,7 @@ export const gridCommand: CommandModule<object, GridArgs> = {
     if (argv.dryRun) return printDryRun(argv.file, argv.out, argv.json);
     if (!argv.out) throw new ZoError('--out is required: the results folder (e.g. --out results/mine)');
     const p = progress(process.stderr.isTTY && !argv.json);
+    const t0 = Date.now();
     let r: GridResult;
     try {
       r = await runGrid(argv.file, argv.out, {
@@ -157,7 +159,10 @@ export const gridCommand: CommandModule<object, GridArgs> = {
     } finally {
       p.stop();
     }
-    if (argv.json) return printJson({ out: argv.out, failed: r.failed, cells: r.plan.main.length, waiting: r.plan.waiting.length });
+    const wallSeconds = Math.round((Date.now() - t0) / 100) / 10;
+    if (argv.json)
+      return printJson({ out: argv.out, failed: r.failed, cells: r.plan.main.length, waiting: r.plan.waiting.length, wallSeconds });
+    console.log(`${argv.file}: ${r.plan.pilot.length + r.plan.main.length} cells, this call took ${(wallSeconds / 60).toFixed(1)} min`);
     if (r.pilot) printReport('pilot', r.pilot, path.join(argv.out, 'pilot'));
     if (r.main) printReport('grid', r.main, argv.out);
     if (r.failed) {

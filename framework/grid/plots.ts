@@ -12,12 +12,12 @@ import type { Aggregate } from './winrate.js';
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const ROBUST = new Set(['every seed', '> 2 SE']);
 
-/** ℓ⁺ at each logged step, as a rolling mean over a twentieth of the run: ZO's per-step loss is noisy. */
+/** ℓ⁺ at each logged step, as a rolling mean over an eighth of the run: ZO's per-step loss is noisy. */
 function smoothedCurve(row: Row): { step: number; value: number }[] {
   const pts = readMetrics(path.join(row.dir, 'metrics.jsonl'))
     .filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss))
     .map((l) => ({ step: (l.step as number) + 1, value: l.loss as number }));
-  const w = Math.max(1, Math.round(pts.length / 20));
+  const w = Math.max(1, Math.round(pts.length / 8));
   return pts.map((p, i) => {
     const win = pts.slice(Math.max(0, i - w + 1), i + 1);
     return { step: p.step, value: win.reduce((a, x) => a + x.value, 0) / win.length };
@@ -203,7 +203,9 @@ export async function renderGridPlots(dir: string, r: Aggregate): Promise<string
   const files: string[] = [];
   for (const [name, spec] of charts) {
     if (!spec) continue;
-    await renderChart(spec, { svg: path.join(dir, `${name}.svg`), png: path.join(dir, `${name}.png`), scale: 1.5 });
+    // The faceted curves are large already; the small charts get a sharper PNG.
+    const scale = name === 'loss-curves' ? 1 : 1.5;
+    await renderChart(spec, { svg: path.join(dir, `${name}.svg`), png: path.join(dir, `${name}.png`), scale });
     files.push(`${name}.svg`, `${name}.png`);
   }
   return files;

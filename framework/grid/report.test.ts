@@ -27,7 +27,7 @@ function writeHand(root: string, h: Hand): void {
   h.train.forEach((train, seed) => {
     const dir = path.join(root, 'cells', `c${String(n++).padStart(3, '0')}`);
     fs.mkdirSync(dir, { recursive: true });
-    const hyperparameters = { lr: h.lr ?? 1e-4, eps: 1e-3, q: 1 };
+    const hyperparameters = { lr: h.lr ?? 1e-4, eps: 1e-3, q: 1, oneSided: false };
     const json = (f: string, v: unknown) => fs.writeFileSync(path.join(dir, f), JSON.stringify(v));
     json('spec.json', {
       model: `/abs/models/${h.model}`,
@@ -150,7 +150,15 @@ describe('zo report: aggregation from hand-made cell folders', () => {
     const rows = parse(csv, { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(HAND.reduce((a, h) => a + h.train.length, 0));
     const mezo = rows.find((x) => x.model === 'm1' && x.task === 't1' && x.optimizer === 'mezo' && x.seed === '1')!;
-    expect(mezo).toMatchObject({ final_train_loss: '0.61', dev_loss: '1.2', lr: '0.0001', eps: '0.001', hp_q: '1', steps: '100' });
+    expect(mezo).toMatchObject({
+      final_train_loss: '0.61',
+      dev_loss: '1.2',
+      lr: '0.0001',
+      eps: '0.001',
+      hp_q: '1',
+      hp_oneSided: 'false',
+      steps: '100',
+    });
     // ℓ⁺ over the last tenth of the steps: the lines at steps 90 and 99.
     expect(Number(mezo.train_loss_smoothed)).toBeCloseTo(0.7, 12);
     const md = fs.readFileSync(path.join(root, 'winrate.md'), 'utf8');

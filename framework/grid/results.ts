@@ -131,6 +131,7 @@ export function resultsCsv(rows: Row[]): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : v);
   return stringify(
     sorted.map((r) => [...COLUMNS.map((c) => cell(r[c])), ...hpNames.map((h) => cell(r.hp[h]))]),
-    { header: true, columns: [...COLUMNS, ...hpNames.map((h) => `hp_${h}`)] },
+    // csv-stringify writes false as an empty field by default, which would read back as "not set".
+    { header: true, columns: [...COLUMNS, ...hpNames.map((h) => `hp_${h}`)], cast: { boolean: (b) => String(b) } },
   );
 }

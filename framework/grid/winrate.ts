@@ -41,7 +41,9 @@ export function chooseByDev(rows: Row[]): Choice[] {
     const all = combos.map(([, cells]) => hpOf(cells[0]!));
     const varied = Object.keys(all[0]!).filter((k) => new Set(all.map((h) => JSON.stringify(h[k]))).size > 1);
     let best: Choice | undefined;
-    for (const [, cells] of combos) {
+    for (const [, unordered] of combos) {
+      // By seed: a mean's last bits depend on the order of its terms, and ties must not depend on file order.
+      const cells = [...unordered].sort((a, b) => a.seed - b.seed);
       const devLoss = mean(cells.map((r) => r.dev_loss));
       if (!best || devLoss < best.devLoss)
         best = {
