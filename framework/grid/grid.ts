@@ -70,7 +70,8 @@ function pilotChoice(out: string | undefined, pilot: Cell[]): Hyperparameters | 
 
 /** Expands a grid file; with `out`, the pilot's finished cells decide the main stage's choices. */
 export function planGrid(file: string, out?: string): Plan {
-  const grid = loadGrid(file);
+  // A shipped grid (experiments/…) is found from any working folder, as the zoo models are.
+  const grid = loadGrid(resolveGridPath(file));
   const configs = expandConfigs(grid, file);
   const pilot = pilotCells(grid, configs);
   const waiting: Config[] = [];
