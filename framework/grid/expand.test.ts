@@ -63,23 +63,9 @@ describe('grid files', () => {
         'steps: 1000\nbatchSize: 8\nevalEvery: 50\ntrainSize: 40\ntestSize: 30\nmaxLen: 128\nnoise: exact\ntrainSetSeed: 3',
       ),
     );
-    expect(cells[0]).toMatchObject({
-      batchSize: 8,
-      evalEvery: 50,
-      sizes: { train: 40, test: 30 },
-      maxLen: 128,
-      noise: 'exact',
-      trainSetSeed: 3,
-    });
-    expect(runInput(cells[0]!, { threads: 2 })).toMatchObject({
-      batchSize: 8,
-      evalEvery: 50,
-      sizes: { train: 40, test: 30 },
-      maxLen: 128,
-      noise: 'exact',
-      trainSetSeed: 3,
-      threads: 2,
-    });
+    const settings = { batchSize: 8, evalEvery: 50, sizes: { train: 40, test: 30 }, maxLen: 128, noise: 'exact', trainSetSeed: 3 };
+    expect(cells[0]).toMatchObject(settings);
+    expect(runInput(cells[0]!, { threads: 2 })).toMatchObject({ ...settings, threads: 2 });
   });
 
   test('overrides apply per model, task or method; the pilot runs every combination on its seeds', () => {
