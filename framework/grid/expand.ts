@@ -209,7 +209,8 @@ export function resolveGridPath(p: string, root?: string): string {
   return fs.existsSync(ours) ? ours : here;
 }
 
-const isTaskFile = (t: string) => /\.(ya?ml|json)$/i.test(t);
+/** A task given as a file (a custom task), not a name. */
+export const isTaskFile = (t: string): boolean => /\.(ya?ml|json)$/i.test(t);
 
 /** Where a cell's run needs to find things, and how it runs (neither changes its weights). */
 export interface Placement {

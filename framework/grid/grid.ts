@@ -6,10 +6,10 @@ import { fsError } from '../runs/folder.js';
 import { writeJsonAtomic } from '../runs/checkpoint.js';
 import { resolveTask } from '../../datasets/registry.js';
 import type { RunSummary } from '../runs/run.js';
-import { isFinished, writeCellFile } from './cell.js';
+import { CELL_FILE, isFinished, writeCellFile } from './cell.js';
 import {
-  canonicalJson,
   expandConfigs,
+  isTaskFile,
   mainCells,
   pilotCells,
   resolveGridPath,
@@ -21,7 +21,8 @@ import {
 import { loadGrid, type GridFile } from './file.js';
 import { runPool, type Job, type PoolEvents } from './local.js';
 import { writeReport, type Report } from './report.js';
-import { readRow } from './results.js';
+import { readRow, type Row } from './results.js';
+import { chooseByDev } from './winrate.js';
 
 export interface GridOptions {
   /** Worker processes (default: the cores); each gets cores / workers ORT threads. */
@@ -50,22 +51,16 @@ const stageDir = (out: string, c: Cell) => (c.stage === 'pilot' ? path.join(out,
 export const cellDir = (out: string, c: Cell) => path.join(stageDir(out, c), 'cells', c.hash);
 const failureFile = (out: string, c: Cell) => path.join(stageDir(out, c), 'failed', `${c.hash}.json`);
 
-/** The pilot's choice for a config: the combination with the lowest mean dev loss, once every pilot cell is done. */
+/**
+ * The pilot's choice for a config, once every pilot cell is done: the report's own rule (chooseByDev,
+ * the lowest mean dev loss), read back as the chosen cell's hyperparameters.
+ */
 function pilotChoice(out: string | undefined, pilot: Cell[]): Hyperparameters | undefined {
   if (!out) return undefined;
-  const rows = pilot.map((c) => ({ c, row: readRow(cellDir(out, c)) }));
-  if (rows.some((r) => !r.row)) return undefined;
-  const byCombo = new Map<string, { h: Hyperparameters; dev: number[] }>();
-  for (const { c, row } of rows) {
-    const k = canonicalJson(c.hyperparameters);
-    byCombo.set(k, { h: c.hyperparameters, dev: [...(byCombo.get(k)?.dev ?? []), row!.dev_loss] });
-  }
-  let best: { h: Hyperparameters; mean: number } | undefined;
-  for (const { h, dev } of byCombo.values()) {
-    const mean = dev.reduce((a, b) => a + b, 0) / dev.length;
-    if (!best || mean < best.mean) best = { h, mean };
-  }
-  return best?.h;
+  const rows = pilot.map((c) => readRow(cellDir(out, c)));
+  if (rows.some((r) => !r)) return undefined;
+  const [choice] = chooseByDev(rows as Row[]);
+  return pilot.find((c) => c.hash === choice?.rows[0]!.cell)?.hyperparameters;
 }
 
 /** Expands a grid file; with `out`, the pilot's finished cells decide the main stage's choices. */
@@ -94,7 +89,7 @@ function checkInputs(plan: Plan, file: string, modelRoot: string | undefined): v
   }
   for (const t of plan.grid.tasks) {
     try {
-      if (/\.(ya?ml|json)$/i.test(t)) resolveTask(undefined, resolveGridPath(t));
+      if (isTaskFile(t)) resolveTask(undefined, resolveGridPath(t));
       else resolveTask(t);
     } catch (e) {
       throw new ZoError(`${file}: tasks: ${(e as Error).message}`);
@@ -132,7 +127,7 @@ async function runStage(cells: Cell[], out: string, plan: Plan, opts: GridOption
   for (const c of cells) {
     const dir = cellDir(out, c);
     if (isFinished(dir)) {
-      if (!fs.existsSync(path.join(dir, 'cell.json'))) writeCellFile(dir, c);
+      if (!fs.existsSync(path.join(dir, CELL_FILE))) writeCellFile(dir, c);
       done++;
       continue;
     }
@@ -184,16 +179,18 @@ export async function runGrid(file: string, out: string, opts: GridOptions = {})
   const modelRoot = opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
   checkInputs(plan, file, modelRoot);
   prepareOut(out);
+  /** A stage's report over its own cells, once any of them is finished. */
+  const report = (cells: Cell[], dir: string, paper?: string) =>
+    cells.some((c) => isFinished(cellDir(out, c)))
+      ? writeReport(dir, { paper, plots: opts.plots, only: cells.map((c) => c.hash) })
+      : undefined;
   let failed = 0;
-  const result: GridResult = { plan, failed };
+  let pilot: Report | undefined;
   if (plan.pilot.length) {
     failed += await runStage(plan.pilot, out, plan, opts, modelRoot);
-    if (plan.pilot.some((c) => isFinished(cellDir(out, c))))
-      result.pilot = await writeReport(path.join(out, 'pilot'), { plots: opts.plots, only: plan.pilot.map((c) => c.hash) });
+    pilot = await report(plan.pilot, path.join(out, 'pilot'));
     plan = planGrid(file, out);
   }
   failed += await runStage(plan.main, out, plan, opts, modelRoot);
-  if (plan.main.some((c) => isFinished(cellDir(out, c))))
-    result.main = await writeReport(out, { paper: opts.paper, plots: opts.plots, only: plan.main.map((c) => c.hash) });
-  return { ...result, plan, failed };
+  return { plan, failed, pilot, main: await report(plan.main, out, opts.paper) };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ZoError } from '../core/errors.js';
 import { readRunJson } from '../runs/folder.js';
 import { parseWith } from '../models/family.js';
-import { headline, type Aggregate, type MethodStat, type WinTable } from './winrate.js';
+import { headline, mean, scoreOf, type Aggregate, type MethodStat, type WinTable } from './winrate.js';
 
 const paperSchema = z.object({
   paper: z.string(),
@@ -38,14 +38,12 @@ const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 
 
 /** Mean over pairs of (method's test metric − MeZO's), in points, at the dev-loss choice. */
 export function gainOverMezo(r: Aggregate, method: string): { gain: number; pairs: number } {
-  const score = (t: WinTable, m: string, model: string, task: string) =>
-    t.pairs.find((p) => p.model === model && p.task === task)?.ranking.find((s) => s.method === m)?.score;
   const gains = r.test.pairs.flatMap((p) => {
-    const a = score(r.test, method, p.model, p.task);
-    const b = score(r.test, 'mezo', p.model, p.task);
+    const a = scoreOf(r.test, p.model, p.task, method).scored?.score;
+    const b = scoreOf(r.test, p.model, p.task, 'mezo').scored?.score;
     return a === undefined || b === undefined ? [] : [100 * (a - b)];
   });
-  return { gain: gains.reduce((x, y) => x + y, 0) / gains.length, pairs: gains.length };
+  return { gain: mean(gains), pairs: gains.length };
 }
 
 const gainText = (g: { gain: number; pairs: number }) =>
@@ -69,7 +67,7 @@ export function comparePaper(paper: PaperBaseline, r: Aggregate, paperFile: stri
       (c) => analogue('models', c.model) === model && analogue('tasks', c.task) === task && c.method === method,
     );
     if (!choice) return undefined;
-    const m = (k: 'final_train_loss' | 'test_metric') => choice.rows.reduce((a, x) => a + x[k], 0) / choice.rows.length;
+    const m = (k: 'final_train_loss' | 'test_metric') => mean(choice.rows.map((x) => x[k]));
     return { model: choice.model, task: choice.task, loss: m('final_train_loss'), test: m('test_metric') };
   };
   const cells = paper.cells.map((c) => {

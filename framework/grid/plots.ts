@@ -3,24 +3,22 @@ import { loadFinetuner } from '../learned/finetuner.js';
 import { byRole, referenceSigmas } from '../learned/show.js';
 import { BLOCK_ROLES } from '../models/roles.js';
 import { loadModel } from '../models/load.js';
-import { readMetrics, renderChart, type VegaLiteSpec } from '../plots/plot.js';
+import { renderChart, type VegaLiteSpec } from '../plots/plot.js';
 import { readRunJson } from '../runs/folder.js';
 import type { RunSpec, RunSummary } from '../runs/run.js';
-import type { Row } from './results.js';
-import type { Aggregate } from './winrate.js';
+import { trainLosses, type Row } from './results.js';
+import { mean, type Aggregate } from './winrate.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const ROBUST = new Set(['every seed', '> 2 SE']);
 
 /** ℓ⁺ at each logged step, as a rolling mean over an eighth of the run: ZO's per-step loss is noisy. */
 function smoothedCurve(row: Row): { step: number; value: number }[] {
-  const pts = readMetrics(path.join(row.dir, 'metrics.jsonl'))
-    .filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss))
-    .map((l) => ({ step: (l.step as number) + 1, value: l.loss as number }));
+  const pts = trainLosses(path.join(row.dir, 'metrics.jsonl')).map((l) => ({ step: l.step + 1, value: l.loss }));
   const w = Math.max(1, Math.round(pts.length / 8));
   return pts.map((p, i) => {
     const win = pts.slice(Math.max(0, i - w + 1), i + 1);
-    return { step: p.step, value: win.reduce((a, x) => a + x.value, 0) / win.length };
+    return { step: p.step, value: mean(win.map((x) => x.value)) };
   });
 }
 
@@ -38,7 +36,7 @@ export function lossCurvesSpec(r: Aggregate): VegaLiteSpec {
           task: c.task,
           optimizer: c.method,
           step,
-          mean: v.reduce((a, b) => a + b, 0) / v.length,
+          mean: mean(v),
           lo: Math.min(...v),
           hi: Math.max(...v),
         },
@@ -118,7 +116,7 @@ export function testBarsSpec(r: Aggregate): VegaLiteSpec {
       model: c.model,
       task: c.task,
       optimizer: c.method,
-      mean: v.reduce((a, b) => a + b, 0) / v.length,
+      mean: mean(v),
       lo: Math.min(...v),
       hi: Math.max(...v),
     };

@@ -7,7 +7,7 @@ import { comparePaper, readPaper, type PaperBaseline } from './paper.js';
 import { renderGridPlots } from './plots.js';
 import { readRows, resultsCsv } from './results.js';
 import { canonicalJson } from './expand.js';
-import { aggregate, headline, isZo, type Aggregate, type WinTable } from './winrate.js';
+import { aggregate, headline, isZo, mean, scoreOf, type Aggregate, type WinTable } from './winrate.js';
 
 /** An aggregate and the files written for it. */
 export interface Report extends Aggregate {
@@ -96,8 +96,8 @@ export function winrateMarkdown(r: Aggregate): string {
           hpText(Object.fromEntries((c.varied.length ? c.varied : ['lr']).map((k) => [k, c.hyperparameters[k]]))),
           fmt(c.devLoss),
           c.rows.length,
-          fmt(c.rows.reduce((a, x) => a + x.final_train_loss, 0) / c.rows.length),
-          fmt(c.rows.reduce((a, x) => a + x.test_metric, 0) / c.rows.length),
+          fmt(mean(c.rows.map((x) => x.final_train_loss))),
+          fmt(mean(c.rows.map((x) => x.test_metric))),
         ]),
       ),
       ...(fo.length ? ['', 'First-order rows (`fo-*`) are references, chosen the same way but outside the win rule.'] : []),
@@ -111,13 +111,16 @@ export function winrateCsv(r: Aggregate): string {
   const rows = r.choices
     .filter((c) => isZo(c.method))
     .map((c) => {
-      const at = (t: WinTable) => {
-        const p = t.pairs.find((x) => x.model === c.model && x.task === c.task);
-        const s = p?.ranking.find((x) => x.method === c.method);
-        return { p, s };
+      const columns = (t: WinTable) => {
+        const { pair, scored } = scoreOf(t, c.model, c.task, c.method);
+        return [
+          scored?.score ?? '',
+          Number.isFinite(scored?.se) ? scored!.se : '',
+          scored?.rank ?? '',
+          pair?.winners.includes(c.method) ? 1 : 0,
+          pair?.verdict ?? '',
+        ];
       };
-      const l = at(r.loss);
-      const t = at(r.test);
       return [
         c.model,
         c.task,
@@ -125,16 +128,8 @@ export function winrateCsv(r: Aggregate): string {
         canonicalJson(c.hyperparameters),
         c.devLoss,
         c.rows.length,
-        l.s?.score ?? '',
-        Number.isFinite(l.s?.se) ? l.s!.se : '',
-        l.s?.rank ?? '',
-        l.p?.winners.includes(c.method) ? 1 : 0,
-        l.p?.verdict ?? '',
-        t.s?.score ?? '',
-        Number.isFinite(t.s?.se) ? t.s!.se : '',
-        t.s?.rank ?? '',
-        t.p?.winners.includes(c.method) ? 1 : 0,
-        t.p?.verdict ?? '',
+        ...columns(r.loss),
+        ...columns(r.test),
       ];
     });
   return stringify(rows, {

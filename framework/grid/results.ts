@@ -51,13 +51,20 @@ export function cellFolders(dir: string): string[] {
 const modelName = (p: string) => path.basename(p.replace(/[/\\]+$/, ''));
 const taskName = (p: string) => path.basename(p).replace(/\.(ya?ml|json)$/i, '');
 
+/** The logged ℓ⁺ of a run's steps (step from 0); a step skipped for a non-finite loss is left out. */
+export function trainLosses(metricsFile: string): { step: number; loss: number }[] {
+  return readMetrics(metricsFile)
+    .filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss) && !l.skipped)
+    .map((l) => ({ step: l.step as number, loss: l.loss as number }));
+}
+
 /** ℓ⁺ over the last tenth of the steps (at least the last logged line). */
 export function smoothedTrainLoss(metricsFile: string, steps: number): number {
-  const lines = readMetrics(metricsFile).filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss) && !l.skipped);
+  const lines = trainLosses(metricsFile);
   const from = Math.floor(steps * 0.9);
-  const tail = lines.filter((l) => (l.step as number) >= from);
+  const tail = lines.filter((l) => l.step >= from);
   const use = tail.length ? tail : lines.slice(-1);
-  return use.length ? use.reduce((a, l) => a + (l.loss as number), 0) / use.length : NaN;
+  return use.length ? use.reduce((a, l) => a + l.loss, 0) / use.length : NaN;
 }
 
 /** A finished task cell's row; an LM-loss run or an unfinished one has none. */

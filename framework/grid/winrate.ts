@@ -23,7 +23,7 @@ const hpOf = (r: Row): Record<string, unknown> => ({
   eps: r.eps,
   ...Object.fromEntries(Object.entries(r.hp).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
 });
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const groupBy = <T>(xs: T[], key: (x: T) => string) => {
   const m = new Map<string, T[]>();
   for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
@@ -175,6 +175,12 @@ export function winTable(choices: Choice[], criterion: Criterion): WinTable {
     };
   });
   return { criterion, pairs, methods: stats, matrix };
+}
+
+/** A method's scored entry in one (model, task) of a table, and that pair's result. */
+export function scoreOf(t: WinTable, model: string, task: string, method: string): { pair?: PairResult; scored?: Scored } {
+  const pair = t.pairs.find((p) => p.model === model && p.task === task);
+  return { pair, scored: pair?.ranking.find((s) => s.method === method) };
 }
 
 /** "zo-ft: 23/28 pairs (82.1%)", the paper's headline form. */
