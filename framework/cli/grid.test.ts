@@ -136,6 +136,30 @@ describe('zo grid', () => {
     fs.rmSync(dir, { recursive: true });
   }, 120_000);
 
+  test('with a pilot, the main stage runs each method at the LR of the lowest pilot dev loss, copying the pilot seed', async () => {
+    const dir = tmp('pilot');
+    const file = path.join(dir, 'grid.yaml');
+    const task = writeCustomTask();
+    fs.writeFileSync(
+      file,
+      `models: [${fixtureDir('llama')}]\ntasks: [${task}]\noptimizers:\n  mezo: {lr: [1.0e-2, 1.0e-5]}\nseeds: [0, 1]\npilot: {seeds: [0]}\nsteps: 30\nbatchSize: 4\n`,
+    );
+    const out = path.join(dir, 'out');
+    const r = await zo('grid', file, '--out', out, '--workers', '2', '--no-plots', '--paper', 'none');
+    expect(r.code).toBe(0);
+    const pilot = parse(fs.readFileSync(path.join(out, 'pilot', 'results.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(pilot.map((x) => x.lr).sort()).toEqual(['0.00001', '0.01']);
+    const best = pilot.reduce((a, b) => (Number(a.dev_loss) <= Number(b.dev_loss) ? a : b));
+    const main = parse(fs.readFileSync(path.join(out, 'results.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(main.map((x) => [x.seed, x.lr])).toEqual([
+      ['0', best.lr],
+      ['1', best.lr],
+    ]);
+    expect(r.stderr).toContain('main: 1 cell(s) already finished, 1 to run'); // seed 0 is the pilot's cell, copied
+    expect(main[0]!.cell).toBe(best.cell);
+    fs.rmSync(dir, { recursive: true });
+  }, 120_000);
+
   test('a failing cell is recorded with its error, the rest finish, and the next call retries it', async () => {
     const dir = tmp('fail');
     const bad = writeCustomTask({}, { train: '{"text": "x", "label": "great"}\nnot json\n' });
