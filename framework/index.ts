@@ -89,3 +89,22 @@ export {
 export { completeSpec, RUN_DEFAULTS } from './runs/spec.js';
 export { evaluate, type EvaluateOptions, type Evaluation } from './runs/evaluate.js';
 export { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './runs/checkpoint.js';
+
+// Grids: models × tasks × optimizers × hyperparameters × seeds, their reports, and the CI check.
+export { loadGrid, type GridFile } from './grid/file.js';
+export { planGrid, runGrid, type GridOptions, type GridResult, type Plan } from './grid/grid.js';
+export { cellHash, type Cell, type CellIdentity } from './grid/expand.js';
+export { writeReport, type Report } from './grid/report.js';
+export { readRows, resultsCsv, type Row as ResultRow } from './grid/results.js';
+export {
+  runCheck,
+  readBaseline,
+  writeBaseline,
+  checkCells,
+  junitXml,
+  type CheckOptions,
+  type CheckResult,
+  type CellCheck,
+  type Tolerance,
+  type Verdict,
+} from './grid/check.js';

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot, PACKAGE_NAME } from '../core/paths.js';
-import { zoWith } from './testing.js';
+import YAML from 'yaml';
+import { expectOneLineError, zoWith } from './testing.js';
 
 const exec = promisify(execFile);
 let consumer: string;
@@ -17,8 +18,7 @@ beforeAll(() => {
   consumer = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-consumer-'));
   fs.mkdirSync(path.join(consumer, 'node_modules'));
   fs.symlinkSync(packageRoot(), path.join(consumer, 'node_modules', PACKAGE_NAME), 'dir');
-  for (const f of fs.readdirSync(path.join(packageRoot(), 'examples')))
-    fs.copyFileSync(path.join(packageRoot(), 'examples', f), path.join(consumer, f));
+  fs.cpSync(path.join(packageRoot(), 'examples'), consumer, { recursive: true });
 });
 
 const node = (script: string) => exec(process.execPath, [script], { cwd: consumer });
@@ -127,5 +127,19 @@ describe('examples, run from outside the package by its name', () => {
     expect([...files].filter((f) => /\.test\.|testing\.js/.test(f))).toEqual([]);
     const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8'));
     expect(pkg.exports['.']).toEqual({ types: './dist/framework/index.d.ts', import: './dist/framework/index.js' });
+  });
+
+  test.each(['github-actions.yml', 'gitlab-ci.yml'])('ci/%s runs a `zo check` command line that zo accepts', async (file) => {
+    const text = fs.readFileSync(path.join(consumer, 'ci', file), 'utf8');
+    const commands: string[] = [];
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string' && v.startsWith('npx zo check')) commands.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(YAML.parse(text));
+    expect(commands).toHaveLength(1);
+    const args = commands[0]!.trim().split(/\s+/).slice(2);
+    // Every flag parses and every value is valid; what stops it is the baseline the user has yet to record.
+    expectOneLineError(await zoWith({ cwd: consumer }, ...args), 'results/regression/results.csv', 'no such file', '--update');
   });
 });

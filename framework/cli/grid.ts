@@ -35,6 +35,13 @@ const paperOption = {
   describe: "the paper's reported cells for paper-vs-ours.md (default: zo's baselines/paper.json; none to skip)",
 } as const;
 
+/** Where a grid's inputs are: shared by the commands that run grids. */
+export const modelsDirOption = {
+  type: 'string',
+  describe: "where the grid's relative model paths resolve (overrides its modelRoot)",
+} as const;
+export const dataDirOption = { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" } as const;
+
 const label = (c: Cell) => `${c.model} ${c.task} ${c.method} seed ${c.seed} ${hpText(c.hyperparameters)}`;
 const f4 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(4));
 
@@ -53,7 +60,7 @@ function printDryRun(file: string, out: string | undefined, json: boolean): void
 }
 
 /** The grid's progress: one bar on a terminal (steps done over steps to do, with its ETA), plain lines otherwise. */
-function progress(tty: boolean) {
+export function progress(tty: boolean) {
   let started = Date.now();
   const bars = tty
     ? new cliProgress.MultiBar(
@@ -128,8 +135,8 @@ export const gridCommand: CommandModule<object, GridArgs> = {
         describe: 'worker processes (default: the cores; each gets cores/workers threads)',
         coerce: wholeNumberFlag('workers', 1, 1024),
       })
-      .option('models-dir', { type: 'string', describe: "where the grid's relative model paths resolve (overrides its modelRoot)" })
-      .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
+      .option('models-dir', modelsDirOption)
+      .option('data-dir', dataDirOption)
       .option('paper', paperOption)
       .option('plots', { type: 'boolean', default: true, describe: 'render the plots (--no-plots skips them)' })
       .option('dry-run', {

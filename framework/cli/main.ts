@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
+import { checkCommand } from './check.js';
 import { repeatedFlag } from './common.js';
 import { finetunerCommand } from './finetuner.js';
 import { metaTrainCommand } from './meta-train.js';
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(metaTrainCommand)
       .command(gridCommand)
       .command(reportCommand)
+      .command(checkCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()
       .help()

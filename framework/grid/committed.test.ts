@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { packageRoot } from '../core/paths.js';
+import { readBaseline } from './check.js';
+import { planGrid } from './grid.js';
 import { winrateCsv, winrateMarkdown } from './report.js';
 import type { Row } from './results.js';
 import { aggregate } from './winrate.js';
@@ -39,5 +41,16 @@ describe('the committed miniature (results/tiny)', () => {
     const a = aggregate(rows, rows.length);
     expect(winrateMarkdown(a)).toBe(fs.readFileSync(path.join(TINY, 'winrate.md'), 'utf8'));
     expect(winrateCsv(a)).toBe(fs.readFileSync(path.join(TINY, 'winrate.csv'), 'utf8'));
+  });
+});
+
+describe('the committed regression baseline (results/regression)', () => {
+  test('has one row per cell of experiments/regression.yaml, by hash: every optimizer, both models, both tasks', () => {
+    const rows = readBaseline(path.join(packageRoot(), 'results', 'regression', 'results.csv'));
+    const plan = planGrid('experiments/regression.yaml');
+    expect(rows.map((r) => r.cell).sort()).toEqual(plan.main.map((c) => c.hash).sort());
+    expect(new Set(rows.map((r) => r.optimizer)).size).toBe(11);
+    expect([...new Set(rows.map((r) => r.task))].sort()).toEqual(['tiny-copa', 'tiny-sentiment']);
+    for (const r of rows) expect(Number.isFinite(Number(r.final_train_loss))).toBe(true);
   });
 });

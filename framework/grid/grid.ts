@@ -27,6 +27,8 @@ import { chooseByDev } from './winrate.js';
 export interface GridOptions {
   /** Worker processes (default: the cores); each gets cores / workers ORT threads. */
   workers?: number;
+  /** ORT threads per cell (default: cores / workers). */
+  threads?: number;
   /** Overrides the grid's modelRoot: where relative model paths resolve. */
   modelsDir?: string;
   dataDir?: string;
@@ -49,7 +51,7 @@ export interface Plan {
 
 const stageDir = (out: string, c: Cell) => (c.stage === 'pilot' ? path.join(out, 'pilot') : out);
 export const cellDir = (out: string, c: Cell) => path.join(stageDir(out, c), 'cells', c.hash);
-const failureFile = (out: string, c: Cell) => path.join(stageDir(out, c), 'failed', `${c.hash}.json`);
+export const failureFile = (out: string, c: Cell) => path.join(stageDir(out, c), 'failed', `${c.hash}.json`);
 
 /**
  * The pilot's choice for a config, once every pilot cell is done: the report's own rule (chooseByDev,
@@ -114,7 +116,7 @@ function prepareOut(out: string): void {
 async function runStage(cells: Cell[], out: string, plan: Plan, opts: GridOptions, modelRoot?: string): Promise<number> {
   const cores = os.availableParallelism();
   const workers = Math.max(1, opts.workers ?? cores);
-  const threads = Math.max(1, Math.floor(cores / workers));
+  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
   const place = {
     modelRoot,
     dataDir: opts.dataDir ?? plan.grid.dataDir,

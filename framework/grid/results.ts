@@ -48,8 +48,9 @@ export function cellFolders(dir: string): string[] {
     .filter((f) => fs.statSync(f).isDirectory() && fs.existsSync(path.join(f, 'spec.json')));
 }
 
-const modelName = (p: string) => path.basename(p.replace(/[/\\]+$/, ''));
-const taskName = (p: string) => path.basename(p).replace(/\.(ya?ml|json)$/i, '');
+/** How results.csv names a model and a task: the folder's and the file's base name. */
+export const modelName = (p: string) => path.basename(p.replace(/[/\\]+$/, ''));
+export const taskName = (p: string) => path.basename(p).replace(/\.(ya?ml|json)$/i, '');
 
 /** The logged ℓ⁺ of a run's steps (step from 0); a step skipped for a non-finite loss is left out. */
 export function trainLosses(metricsFile: string): { step: number; loss: number }[] {
