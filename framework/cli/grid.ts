@@ -7,6 +7,7 @@ import { packageRoot } from '../core/paths.js';
 import { cellSummary, type Cell } from '../grid/expand.js';
 import { gridJsonSchema } from '../grid/file.js';
 import { planGrid, runGrid, type GridResult } from '../grid/grid.js';
+import { DEFAULT_QUEUE, queueExecutor, reachRedis } from '../grid/queue.js';
 import type { Job } from '../grid/local.js';
 import { hpText, writeReport, type Report } from '../grid/report.js';
 import { headline } from '../grid/winrate.js';
@@ -17,6 +18,10 @@ interface GridArgs {
   file?: string;
   out?: string;
   workers?: number;
+  executor: 'local' | 'bullmq';
+  redis?: string;
+  queue: string;
+  retries: number;
   modelsDir?: string;
   dataDir?: string;
   paper: string;
@@ -135,6 +140,20 @@ export const gridCommand: CommandModule<object, GridArgs> = {
         describe: 'worker processes (default: the cores; each gets cores/workers threads)',
         coerce: wholeNumberFlag('workers', 1, 1024),
       })
+      .option('executor', {
+        choices: ['local', 'bullmq'] as const,
+        default: 'local' as const,
+        describe:
+          'where cells run: a pool of processes here, or jobs on a Redis queue that `zo worker` processes take (DIR on a shared volume)',
+      })
+      .option('redis', { type: 'string', describe: 'with --executor bullmq: the Redis URL (redis://host:port)' })
+      .option('queue', { type: 'string', default: DEFAULT_QUEUE, describe: 'with --executor bullmq: the queue name' })
+      .option('retries', {
+        type: 'number',
+        default: 2,
+        describe: 'with --executor bullmq: how often a failed cell is retried (with backoff) before it is recorded as failed',
+        coerce: wholeNumberFlag('retries', 0, 100),
+      })
       .option('models-dir', modelsDirOption)
       .option('data-dir', dataDirOption)
       .option('paper', paperOption)
@@ -151,6 +170,9 @@ export const gridCommand: CommandModule<object, GridArgs> = {
     if (!argv.file) throw new ZoError('name a grid file: zo grid FILE --out DIR (see experiments/)');
     if (argv.dryRun) return printDryRun(argv.file, argv.out, argv.json);
     if (!argv.out) throw new ZoError('--out is required: the results folder (e.g. --out results/mine)');
+    if (argv.executor === 'bullmq' && !argv.redis) throw new ZoError('--executor bullmq needs --redis URL (redis://host:port)');
+    // Before anything is written: an unreachable queue is one line, not a results folder with nothing in it.
+    if (argv.executor === 'bullmq') await reachRedis(argv.redis!);
     const p = progress(process.stderr.isTTY && !argv.json);
     const t0 = Date.now();
     let r: GridResult;
@@ -162,6 +184,7 @@ export const gridCommand: CommandModule<object, GridArgs> = {
         paper: paperFile(argv.paper ?? DEFAULT_PAPER()),
         plots: argv.plots,
         events: p,
+        executor: argv.executor === 'bullmq' ? queueExecutor({ redis: argv.redis!, queue: argv.queue, retries: argv.retries }) : undefined,
       });
     } finally {
       p.stop();

@@ -14,6 +14,7 @@ import { parityCommand } from './parity.js';
 import { pretrainCommand } from './pretrain.js';
 import { runCommand } from './run.js';
 import { tasksCommand } from './tasks.js';
+import { workerCommand } from './worker.js';
 
 /**
  * The `zo` CLI. User errors (ZoError, bad flags) print one line on stderr and exit non-zero; any other
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(gridCommand)
       .command(reportCommand)
       .command(checkCommand)
+      .command(workerCommand)
       .demandCommand(1, 'name a command; `zo --help` lists them')
       .strict()
       .help()

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -105,4 +106,63 @@ export async function killAfterCheckpoint(args: readonly string[], dir: string, 
     child.on('error', reject);
   });
   await closed;
+}
+
+/** A port nothing listens on right now, on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real Redis server for the queue tests: $ZO_TEST_REDIS_URL when set (.ci/run starts one), else a
+ * redis-server of our own on a free loopback port, stopped by stop().
+ */
+export async function testRedis(): Promise<{ url: string; stop: () => void }> {
+  const given = process.env.ZO_TEST_REDIS_URL;
+  if (given) return { url: given, stop: () => {} };
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const why = (e: string) =>
+      reject(
+        new Error(
+          `redis-server did not start (${e}): the queue tests need a real Redis (apt-get install redis-server, or set ZO_TEST_REDIS_URL)`,
+        ),
+      );
+    child.once('error', (e) => why(e.message));
+    child.once('exit', (code) => why(`exit code ${code}`));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (/Ready to accept connections/.test(d.toString())) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+/** A `zo` process in the background (a worker, a grid), with what it printed so far. */
+export function zoInBackground(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [ZO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+/** Resolves once `test()` holds, polling every 20 ms; rejects after `ms`. */
+export async function waitFor(test: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

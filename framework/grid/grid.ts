@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import { fsError } from '../runs/folder.js';
+import { lockHolder, type Holder } from '../runs/lock.js';
 import { writeJsonAtomic } from '../runs/checkpoint.js';
 import { resolveTask } from '../../datasets/registry.js';
 import type { RunSummary } from '../runs/run.js';
-import { CELL_FILE, isFinished, writeCellFile } from './cell.js';
+import { CELL_FILE, isFinished, runCell, writeCellFile } from './cell.js';
 import {
   expandConfigs,
   isTaskFile,
@@ -17,9 +18,11 @@ import {
   type Cell,
   type Config,
   type Hyperparameters,
+  type Placement,
+  type Stage,
 } from './expand.js';
 import { loadGrid, type GridFile } from './file.js';
-import { runPool, type Job, type PoolEvents } from './local.js';
+import { runPool, type Executor, type Job, type PoolEvents } from './local.js';
 import { writeReport, type Report } from './report.js';
 import { readRow, type Row } from './results.js';
 import { chooseByDev } from './winrate.js';
@@ -36,6 +39,8 @@ export interface GridOptions {
   paper?: string;
   plots?: boolean;
   events?: PoolEvents & { onStage?: (stage: 'pilot' | 'main', todo: Job[], done: number) => void };
+  /** Where the cells run (default: the local pool of `workers` processes; see queue.ts for bullmq). */
+  executor?: Executor;
 }
 
 /** A grid expanded against a results folder: what is planned, and what the pilot has chosen so far. */
@@ -112,41 +117,46 @@ function prepareOut(out: string): void {
   }
 }
 
-/** Runs a stage's unfinished cells on the pool; records failures, and each finished cell's cell.json. */
+/**
+ * Whether a cell still has to run: a finished one (given its cell.json if it lacks one) does not, and
+ * neither does a main cell the pilot already ran (same hash: same spec), which is copied instead.
+ */
+export function needsRun(out: string, c: Cell): boolean {
+  const dir = cellDir(out, c);
+  if (isFinished(dir)) {
+    if (!fs.existsSync(path.join(dir, CELL_FILE))) writeCellFile(dir, c);
+    return false;
+  }
+  const twin = c.stage === 'main' ? cellDir(out, { ...c, stage: 'pilot' }) : undefined;
+  if (twin && isFinished(twin)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.cpSync(twin, dir, { recursive: true });
+    writeCellFile(dir, c);
+    return false;
+  }
+  return true;
+}
+
+const modelRootOf = (plan: Plan, opts: Pick<GridOptions, 'modelsDir'>) =>
+  opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
+
+/** Where a grid's cells find their inputs and how they run: the options over the grid file's own settings. */
+function placement(plan: Plan, opts: GridOptions, modelRoot: string | undefined, threads?: number): Placement {
+  return { modelRoot, dataDir: opts.dataDir ?? plan.grid.dataDir, threads, saveEvery: plan.grid.saveEvery, logEvery: plan.grid.logEvery };
+}
+
+/** Runs a stage's unfinished cells on the executor; records failures, and each finished cell's cell.json. */
 async function runStage(cells: Cell[], out: string, plan: Plan, opts: GridOptions, modelRoot?: string): Promise<number> {
   const cores = os.availableParallelism();
   const workers = Math.max(1, opts.workers ?? cores);
-  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const place = {
-    modelRoot,
-    dataDir: opts.dataDir ?? plan.grid.dataDir,
-    threads,
-    saveEvery: plan.grid.saveEvery,
-    logEvery: plan.grid.logEvery,
-  };
-  const todo: Job[] = [];
-  let done = 0;
-  for (const c of cells) {
-    const dir = cellDir(out, c);
-    if (isFinished(dir)) {
-      if (!fs.existsSync(path.join(dir, CELL_FILE))) writeCellFile(dir, c);
-      done++;
-      continue;
-    }
-    // A main cell the pilot already ran (same hash: same spec) is copied, not run again.
-    const twin = c.stage === 'main' ? cellDir(out, { ...c, stage: 'pilot' }) : undefined;
-    if (twin && isFinished(twin)) {
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.cpSync(twin, dir, { recursive: true });
-      writeCellFile(dir, c);
-      done++;
-      continue;
-    }
-    todo.push({ cell: c, dir, input: runInput(c, place) });
-  }
-  opts.events?.onStage?.(cells[0]?.stage ?? 'main', todo, done);
+  const place = placement(plan, opts, modelRoot, opts.threads ?? Math.max(1, Math.floor(cores / workers)));
+  const todo: Job[] = cells
+    .filter((c) => needsRun(out, c))
+    .map((c) => ({ cell: c, dir: cellDir(out, c), input: runInput(c, place), place }));
+  opts.events?.onStage?.(cells[0]?.stage ?? 'main', todo, cells.length - todo.length);
   let failed = 0;
-  await runPool(todo, workers, {
+  const execute = opts.executor ?? ((jobs: Job[], ev: PoolEvents) => runPool(jobs, workers, ev));
+  await execute(todo, {
     ...opts.events,
     onDone: (job, summary: RunSummary) => {
       writeCellFile(job.dir, job.cell);
@@ -178,7 +188,7 @@ export interface GridResult {
  */
 export async function runGrid(file: string, out: string, opts: GridOptions = {}): Promise<GridResult> {
   let plan = planGrid(file, out);
-  const modelRoot = opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
+  const modelRoot = modelRootOf(plan, opts);
   checkInputs(plan, file, modelRoot);
   prepareOut(out);
   /** A stage's report over its own cells, once any of them is finished. */
@@ -195,4 +205,48 @@ export async function runGrid(file: string, out: string, opts: GridOptions = {})
   }
   failed += await runStage(plan.main, out, plan, opts, modelRoot);
   return { plan, failed, pilot, main: await report(plan.main, out, opts.paper) };
+}
+
+/**
+ * The cells `--index` counts, in the order `zo grid --dry-run --json` lists them: the pilot's, then the
+ * main stage's named so far; or one stage's alone (a grid with a pilot runs as two Indexed Jobs).
+ */
+export const indexedCells = (plan: Plan, stage?: Stage): Cell[] =>
+  stage === 'pilot' ? plan.pilot : stage === 'main' ? plan.main : [...plan.pilot, ...plan.main];
+
+/**
+ * Runs cell `index` of a grid's deterministic expansion into `out`, in this process: the work of one
+ * Kubernetes Indexed Job pod. A finished cell is not run again; `zo report` aggregates the folder.
+ */
+export async function runCellAt(
+  file: string,
+  out: string,
+  index: number,
+  opts: Pick<GridOptions, 'modelsDir' | 'dataDir' | 'threads'> & { stage?: Stage; onWait?: (holder: Holder) => void } = {},
+): Promise<{ cell: Cell; summary?: RunSummary }> {
+  const plan = planGrid(file, out);
+  const cells = indexedCells(plan, opts.stage);
+  if (index >= cells.length) {
+    const later =
+      plan.waiting.length && opts.stage !== 'pilot' ? `; ${plan.waiting.length * plan.grid.seeds.length} more once its pilot is done` : '';
+    const what = opts.stage ? `${opts.stage} cells` : 'cells';
+    const range = cells.length ? `${cells.length} ${what} now (indices 0 to ${cells.length - 1})` : `no ${what} now`;
+    throw new ZoError(`--index ${index}: ${file} has ${range}${later}`);
+  }
+  const modelRoot = modelRootOf(plan, opts);
+  checkInputs(plan, file, modelRoot);
+  prepareOut(out);
+  const c = cells[index]!;
+  const dir = cellDir(out, c);
+  // Another pod on this index (a retry whose predecessor's lock is not yet stale, or a duplicate): wait
+  // for it; then the cell is finished, or its folder is free to resume.
+  for (let h = lockHolder(dir); h; h = lockHolder(dir)) {
+    opts.onWait?.(h);
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  if (!needsRun(out, c)) return { cell: c };
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const summary = await runCell(dir, runInput(c, placement(plan, opts, modelRoot, opts.threads)));
+  writeCellFile(dir, c);
+  return { cell: c, summary };
 }

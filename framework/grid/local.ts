@@ -1,13 +1,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { RunSpecInput, RunSummary } from '../runs/run.js';
 import type { CellJob, CellMessage } from './cell-process.js';
-import type { Cell } from './expand.js';
+import type { Cell, Placement } from './expand.js';
 
 export interface Job {
   cell: Cell;
   dir: string;
   input: RunSpecInput;
+  /** Where its inputs are, for an executor whose workers resolve them on their own machines. */
+  place?: Placement;
 }
+
+/** Runs a stage's jobs, reporting each one's steps and end: the local pool, or a queue's workers. */
+export type Executor = (jobs: Job[], ev: PoolEvents) => Promise<void>;
 
 export interface PoolEvents {
   onStart?: (job: Job) => void;
@@ -22,11 +27,24 @@ const CELL_PROCESS = new URL('./cell-process.js', import.meta.url);
 const live = new Set<ChildProcess>();
 let exitHook = false;
 
-/** Runs one job in a fresh process; resolves when it ends, however it ends. */
-function runJob(job: Job, ev: PoolEvents): Promise<void> {
+/** If this process exits, its cells' processes are stopped with it. */
+export function stopCellsOnExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGTERM');
+  });
+}
+
+/**
+ * Runs one job in a fresh process; resolves when it ends, however it ends. An abort stops the cell
+ * (SIGTERM: its lock goes, its last checkpoint stays), and the job ends as failed.
+ */
+export function runJob(job: Job, ev: PoolEvents, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const child = fork(CELL_PROCESS, [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     live.add(child);
+    signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     let ended = false;
@@ -59,12 +77,7 @@ function runJob(job: Job, ev: PoolEvents): Promise<void> {
  * when the IPC channel closes, which covers a SIGKILL).
  */
 export async function runPool(jobs: Job[], workers: number, ev: PoolEvents = {}): Promise<void> {
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => {
-      for (const c of live) c.kill('SIGTERM');
-    });
-  }
+  stopCellsOnExit();
   let next = 0;
   const lane = async () => {
     while (next < jobs.length) await runJob(jobs[next++]!, ev);

@@ -11,7 +11,7 @@ const HEARTBEAT_MS = 30_000;
 /** A lock not touched for this long is stale, whatever its holder claims. */
 const STALE_MS = 5 * HEARTBEAT_MS;
 
-interface Holder {
+export interface Holder {
   pid: number;
   host: string;
   started: string;
@@ -48,6 +48,13 @@ export function lockRunFolder(dir: string): RunLock {
     fs.rmSync(file, { force: true }); // its holder is gone
   }
   throw new ZoError(`${dir}: cannot lock the run folder: other processes keep taking its ${LOCK_FILE}`);
+}
+
+/** Who holds `dir`'s lock, if a live process does (on this host, or with a recent heartbeat on another). */
+export function lockHolder(dir: string): Holder | undefined {
+  const file = path.join(dir, LOCK_FILE);
+  const h = readHolder(file);
+  return h && isLive(h, file) ? h : undefined;
 }
 
 function readHolder(file: string): Holder | undefined {
