@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
+import YAML from 'yaml';
 import { ZoError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
@@ -38,6 +40,9 @@ interface Args {
   threads?: number;
   saveEvery?: number;
   logEvery?: number;
+  saveModel?: boolean;
+  plots?: boolean;
+  config?: string;
   resume: boolean;
   out?: string;
   json: boolean;
@@ -125,6 +130,8 @@ function typedFields(argv: Args): Partial<RunSpec> {
     threads: argv.threads,
     saveEvery: argv.saveEvery,
     logEvery: argv.logEvery,
+    saveModel: argv.saveModel,
+    plots: argv.plots,
   };
   if (Object.keys(sizes).length) given.sizes = sizes;
   if (Object.keys(h).length) given.hyperparameters = h;
@@ -155,6 +162,85 @@ function newSpec(argv: Args): RunSpec {
     hyperparameters: typedHyperparameters(argv),
     steps: argv.steps,
   });
+}
+
+/** The Hugging Face TrainingArguments names researchers type by habit, and the zo option each means. */
+export const HF_ALIASES: Record<string, string> = {
+  model_name_or_path: 'model',
+  learning_rate: 'lr',
+  max_steps: 'steps',
+  per_device_train_batch_size: 'batchSize',
+  seed: 'seed',
+  weight_decay: 'weightDecay',
+  eval_steps: 'evalEvery',
+  save_steps: 'saveEvery',
+  logging_steps: 'logEvery',
+  output_dir: 'out',
+  lr_scheduler_type: 'schedule',
+  max_seq_length: 'seqLen',
+  data_seed: 'trainSetSeed',
+};
+
+/** Every `zo run` option a config file may set, in camelCase. */
+const CONFIG_KEYS = [
+  'model',
+  'task',
+  'taskFile',
+  'textFile',
+  'dataDir',
+  'trainSetSeed',
+  'evalEvery',
+  'trainSize',
+  'devSize',
+  'testSize',
+  'maxLen',
+  'plugin',
+  'finetuner',
+  'optimizer',
+  'lr',
+  'eps',
+  'weightDecay',
+  'hp',
+  'steps',
+  'batchSize',
+  'seqLen',
+  'seed',
+  'noise',
+  'schedule',
+  'executor',
+  'threads',
+  'saveEvery',
+  'logEvery',
+  'saveModel',
+  'plots',
+  'out',
+];
+
+/**
+ * `zo run --config FILE`: its keys as options (camelCase, kebab-case, or the HF names above), checked
+ * before anything runs; flags typed on the command line override it. Relative paths in it are the
+ * user's, from the working folder, as on the command line.
+ */
+export function readRunConfig(file: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ZoError(
+      `--config ${file}: ${code === 'ENOENT' ? 'no such file' : `not YAML or JSON (${(e as Error).message.split('\n')[0]})`}`,
+    );
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ZoError(`--config ${file}: expected a mapping of options (lr: 1.0e-4, …)`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const key = HF_ALIASES[k] ?? k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+    if (!CONFIG_KEYS.includes(key)) throw new ZoError(`--config ${file}: ${k} is not a zo run option (zo run --help lists them)`);
+    if (key in out) throw new ZoError(`--config ${file}: ${k} sets ${key} a second time`);
+    out[key] = v;
+  }
+  return out;
 }
 
 export const runCommand: CommandModule<object, Args> = {
@@ -212,6 +298,16 @@ export const runCommand: CommandModule<object, Args> = {
       .option('threads', threadsOption)
       .option('save-every', { type: 'number', describe: 'checkpoint every N steps, 0 for only at the end (default 0)' })
       .option('log-every', { type: 'number', describe: `a metrics.jsonl line every N steps (default ${D.logEvery})` })
+      .option('save-model', {
+        type: 'boolean',
+        describe: 'at the end, write RUNDIR/model/: a Hugging Face model folder of the best-dev (tasks) or final weights (default true)',
+      })
+      .option('plots', { type: 'boolean', describe: 'at the end, write loss.svg and loss.png (default true)' })
+      .config(
+        'config',
+        'a YAML or JSON file of any of these options in camelCase (lr, batchSize, …; also learning_rate, max_steps, per_device_train_batch_size…); flags override it',
+        readRunConfig,
+      )
       .option('resume', {
         type: 'boolean',
         default: false,
@@ -261,5 +357,7 @@ export const runCommand: CommandModule<object, Args> = {
       );
     }
     console.log(`run folder: ${out}`);
+    if (fs.existsSync(path.join(out, 'model', 'config.json')))
+      console.log(`model folder: ${path.join(out, 'model')} (Hugging Face layout: loads in transformers, zo eval and zo forward)`);
   },
 };

@@ -210,7 +210,6 @@ describe('bad input is one line', () => {
 describe('experiments/k8s', () => {
   const k8s = path.join(packageRoot(), 'experiments', 'k8s');
   const docs = (file: string) => YAML.parseAllDocuments(fs.readFileSync(path.join(k8s, file), 'utf8')).map((d) => d.toJS());
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are plain YAML
   const containers = (doc: any): { args: string[] }[] => doc.spec.template.spec.containers;
 
   test("the Indexed Job has one completion per cell of the paper grid, and every pod's zo command parses", async () => {

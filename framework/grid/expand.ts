@@ -243,6 +243,9 @@ export function runInput(c: Cell, where: Placement): RunSpecInput {
     threads: where.threads,
     saveEvery: where.saveEvery,
     logEvery: where.logEvery,
+    // A cell's folder is for the report: `zo export` makes a model folder of any cell that needs one.
+    saveModel: false,
+    plots: false,
   };
   return spec;
 }

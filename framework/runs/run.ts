@@ -20,7 +20,9 @@ import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateM
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
 import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
+import { paramWeights, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
+import { plotRun, writeMetricsCsv } from './outputs.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
 
@@ -341,10 +343,30 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     summary.devBest = await t.score('dev');
     summary.test = await t.score('test');
   }
+  await writeOutputs(p, summary);
   summary.wallSeconds = Math.round(wall() * 100) / 100;
   summary.peakRssMb = peakRssMb();
   writeJsonAtomic(path.join(p.outDir, 'summary.json'), summary);
   return summary;
+}
+
+/**
+ * metrics.csv, and unless the spec turns them off, loss.svg/png and RUNDIR/model/: a Hugging Face
+ * folder of the weights the summary scores (the best-dev ones for tasks, the final ones otherwise).
+ */
+async function writeOutputs(p: Prepared, summary: RunSummary): Promise<void> {
+  writeMetricsCsv(p.outDir);
+  if (p.spec.plots !== false) await plotRun(p.outDir, summary);
+  if (p.spec.saveModel !== false) {
+    const dest = path.join(p.outDir, 'model');
+    fs.rmSync(dest, { recursive: true, force: true });
+    writeModelFolder(dest, {
+      spec: { ...p.spec, hyperparameters: p.h },
+      summary,
+      weights: paramWeights(p.model.params),
+      which: summary.task ? 'best' : 'final',
+    });
+  }
 }
 
 /** Runs a prepared run in its claimed folder, then releases everything. */

@@ -43,6 +43,9 @@ export interface RunSpec {
   threads?: number;
   saveEvery: number;
   logEvery: number;
+  /** At the end: RUNDIR/model/ (a Hugging Face model folder), and loss.svg/png. Absent: true. */
+  saveModel?: boolean;
+  plots?: boolean;
 }
 
 /** The defaults of a run's settings (the CLI's and the API's): MeZO's where MeZO has one. */
@@ -72,7 +75,7 @@ export function completeSpec(p: RunSpecInput): RunSpec {
 }
 
 /** The fields a resume may change: they decide how a run is carried out, not where it ends up. */
-export const OPERATIONAL = ['threads', 'saveEvery', 'logEvery'] as const;
+export const OPERATIONAL = ['threads', 'saveEvery', 'logEvery', 'saveModel', 'plots'] as const;
 
 /** The command-line flag of a spec field, for messages. */
 export const flagOf = (field: string): string => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -1,0 +1,208 @@
+/**
+ * A run's weights as a Hugging Face model folder, loadable by transformers unchanged: the base
+ * model's config and tokenizer files, model.safetensors ({format: "pt"}, the dtype config.json says)
+ * and a model card. Every `zo run` writes one in RUNDIR/model/; `zo export` writes one anywhere.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ZoError } from '../core/errors.js';
+import type { ParamStore } from '../core/params.js';
+import { readJson } from '../models/load.js';
+import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { checkpointDir, hasCheckpoint } from './checkpoint.js';
+import { fsError, readRunJson } from './folder.js';
+import type { RunSpec } from './spec.js';
+
+/** The summary fields a model card reports (a RunSummary, without importing run.ts). */
+export interface CardSummary {
+  optimizer: string;
+  steps: number;
+  initialLoss: number;
+  finalLoss: number;
+  weightsSha256: string;
+  task?: string;
+  metric?: string;
+  zeroShotDev?: number;
+  devBest?: number;
+  devBestLoss?: number;
+  test?: number;
+  bestStep?: number;
+}
+
+export type ExportWeights = 'best' | 'final';
+
+/** The tokenizer and generation files a model folder carries besides config.json, copied as they are. */
+const SIDE_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+  'vocab.json',
+  'merges.txt',
+];
+
+/** transformers' class per model_type, for a config.json that does not name one. */
+const ARCHITECTURES: Record<string, string> = {
+  llama: 'LlamaForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  opt: 'OPTForCausalLM',
+  gpt2: 'GPT2LMHeadModel',
+};
+
+const DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+/** A tensor source: names in order, each read into a Float32Array. */
+export interface Weights {
+  names: readonly string[];
+  shape(name: string): readonly number[];
+  get(name: string): Float32Array;
+}
+
+export const paramWeights = (p: ParamStore): Weights => ({ names: p.names, shape: (n) => p.shape(n), get: (n) => p.get(n) });
+
+function fileWeights(file: string): Weights {
+  const f = openSafetensors(file);
+  return { names: f.names(), shape: (n) => f.info(n)!.shape, get: (n) => f.readF32(n) };
+}
+
+/** A command line that reproduces the run (the flags spec.json implies). */
+export function runCommand(spec: RunSpec): string {
+  const q = (s: string) => (/^[\w./:=@-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const args = ['zo', 'run', '--model', q(spec.model)];
+  if (spec.task) args.push('--task', q(spec.task));
+  if (spec.taskFile) args.push('--task-file', q(spec.taskFile));
+  if (spec.textFile) args.push('--text-file', q(spec.textFile));
+  args.push('--optimizer', spec.optimizer);
+  if (spec.finetuner) args.push('--finetuner', q(spec.finetuner));
+  // lr, eps and weightDecay have flags of their own; every other hyperparameter goes through --hp.
+  const flagged: Record<string, string> = { lr: '--lr', eps: '--eps', weightDecay: '--weight-decay' };
+  for (const [k, v] of Object.entries(spec.hyperparameters))
+    args.push(...(flagged[k] ? [flagged[k], String(v)] : ['--hp', q(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)]));
+  args.push('--steps', String(spec.steps), '--batch-size', String(spec.batchSize), '--seed', String(spec.seed));
+  for (const [k, v] of Object.entries(spec.sizes ?? {})) if (v !== undefined) args.push(`--${k}-size`, String(v));
+  if (!spec.textFile) args.push('--max-len', String(spec.maxLen), '--train-set-seed', String(spec.trainSetSeed));
+  if (spec.textFile) args.push('--seq-len', String(spec.seqLen));
+  else args.push('--eval-every', String(spec.evalEvery));
+  args.push('--noise', spec.noise, '--schedule', spec.schedule, '--executor', spec.executor);
+  return args.join(' ');
+}
+
+const fmt = (x: number | undefined, d = 4) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+
+function modelCard(spec: RunSpec, s: CardSummary, weights: ExportWeights, dtype: string): string {
+  const base = path.basename(spec.model);
+  const objective = spec.task ?? (spec.taskFile ? path.basename(spec.taskFile) : `LM loss on ${path.basename(spec.textFile!)}`);
+  const rows: [string, string][] = [
+    ['base model', base],
+    ['objective', objective],
+    ['optimizer', s.optimizer],
+    [
+      'hyperparameters',
+      Object.entries(spec.hyperparameters)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', '),
+    ],
+    ['steps', `${s.steps} × batch ${spec.batchSize}, seed ${spec.seed}, ${spec.schedule} schedule`],
+    ['weights', weights === 'best' ? `the lowest dev loss, at step ${s.bestStep}` : `after the last step (${s.steps})`],
+    ['dtype', dtype],
+  ];
+  if (s.task)
+    rows.push(
+      ['dev loss', `${fmt(s.initialLoss)} → ${fmt(s.devBestLoss)}`],
+      [`${s.metric}`, `zero-shot dev ${fmt(s.zeroShotDev)}, dev ${fmt(s.devBest)}, test ${fmt(s.test)}`],
+    );
+  else rows.push(['held-out loss', `${fmt(s.initialLoss)} → ${fmt(s.finalLoss)}`]);
+  return [
+    '---',
+    `base_model: ${base}`,
+    'library_name: transformers',
+    'tags: [zo, zeroth-order, fine-tuned]',
+    '---',
+    '',
+    `# ${base}, fine-tuned with ${s.optimizer}`,
+    '',
+    `Fine-tuned by [zo](https://www.npmjs.com/package/zo-finetune) with forward passes only (${s.optimizer}).`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+    'Made by a command equivalent to:',
+    '',
+    '```bash',
+    runCommand(spec),
+    '```',
+    '',
+    `Weights SHA-256 (zo's, over the fp32 blocks in order, after the last step): \`${s.weightsSha256}\`.`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Writes the model folder `dest` (which must not exist, or be empty): into a temporary sibling first,
+ * renamed into place at the end, so a folder at `dest` is always complete.
+ */
+export function writeModelFolder(
+  dest: string,
+  o: { spec: RunSpec; summary: CardSummary; weights: Weights; which: ExportWeights },
+): string[] {
+  if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length))
+    throw new ZoError(`--out ${dest}: exists and is not an empty folder; choose another`);
+  const config = readJson(path.join(o.spec.model, 'config.json')) as Record<string, unknown>;
+  const dtypeName = typeof config.torch_dtype === 'string' ? config.torch_dtype : 'float32';
+  const dtype = DTYPES[dtypeName];
+  if (!dtype) throw new ZoError(`${o.spec.model}/config.json: torch_dtype ${dtypeName} is not one zo writes (float32, float16, bfloat16)`);
+  const tmp = `${dest}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    const arch = ARCHITECTURES[String(config.model_type)];
+    const out = { ...config, ...(config.architectures || !arch ? {} : { architectures: [arch] }), torch_dtype: dtypeName };
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(out, null, 2) + '\n');
+    for (const f of SIDE_FILES)
+      if (fs.existsSync(path.join(o.spec.model, f))) fs.copyFileSync(path.join(o.spec.model, f), path.join(tmp, f));
+    const w = o.weights;
+    writeSafetensors(
+      path.join(tmp, 'model.safetensors'),
+      w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n), dtype })),
+      { format: 'pt' },
+    );
+    fs.writeFileSync(path.join(tmp, 'README.md'), modelCard(o.spec, o.summary, o.which, dtypeName));
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e instanceof ZoError ? e : fsError(`--out ${dest}`, 'cannot write the model folder', e);
+  }
+  return fs.readdirSync(dest).sort();
+}
+
+/** Which weights a finished run folder holds: the best-dev-loss ones (tasks), and the final ones (its last checkpoint). */
+function weightsFile(runDir: string, spec: RunSpec, which: ExportWeights): string {
+  if (which === 'best') {
+    const f = path.join(runDir, 'best.safetensors');
+    if (!fs.existsSync(f))
+      throw new ZoError(
+        `${runDir}: no best.safetensors (${spec.textFile ? 'an LM run has no dev split: use --weights final' : 'the run kept none'})`,
+      );
+    return f;
+  }
+  if (!hasCheckpoint(runDir)) throw new ZoError(`${runDir}: no checkpoint holds its final weights`);
+  const step = readRunJson<{ step: number }>(path.join(runDir, 'checkpoint.json'), 'the checkpoint pointer').step;
+  if (step !== spec.steps)
+    throw new ZoError(`${runDir}: its last checkpoint is at step ${step} of ${spec.steps}; the final weights are not saved`);
+  return path.join(checkpointDir(runDir), 'model.safetensors');
+}
+
+/** `zo export`: a finished run folder's best (default for tasks) or final weights as a model folder. */
+export function exportRun(runDir: string, dest: string, which?: ExportWeights): { which: ExportWeights; files: string[] } {
+  const specFile = path.join(runDir, 'spec.json');
+  if (!fs.existsSync(specFile)) throw new ZoError(`${runDir}: not a run folder (no spec.json)`);
+  const spec = readRunJson<RunSpec>(specFile, 'the run spec');
+  const summaryFile = path.join(runDir, 'summary.json');
+  if (!fs.existsSync(summaryFile)) throw new ZoError(`${runDir}: the run is not finished (no summary.json); resume it first`);
+  const summary = readRunJson<CardSummary>(summaryFile, 'the run summary');
+  const w = which ?? (spec.textFile ? 'final' : 'best');
+  const files = writeModelFolder(dest, { spec, summary, weights: fileWeights(weightsFile(runDir, spec, w)), which: w });
+  return { which: w, files };
+}
