@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { LoadedModel } from '../models/load.js';
 import { loadModel } from '../models/load.js';
-import { OrtExecutor } from '../engine/ort.js';
+import { OrtExecutor, type Device } from '../engine/ort.js';
 import { zooModelDir } from '../models/zoo.js';
 import { batchOptions, encodeSplit } from '../tasks/problem.js';
 import { scoreTask, taskLoss } from '../tasks/scoring.js';
@@ -29,6 +29,8 @@ export interface EvalBench {
 }
 
 export interface EvalBenchOptions {
+  /** The ort executor's device (default cpu). */
+  device?: Device;
   threads?: number;
   /** Model folder (default tiny-llama-s) and tasks (default one per task type of the tiny suite). */
   modelDir?: string;
@@ -76,7 +78,7 @@ export async function benchEvaluate(opts: EvalBenchOptions = {}): Promise<EvalBe
   const t0 = performance.now();
   const modelDir = opts.modelDir ?? zooModelDir('tiny-llama-s');
   const model = loadModel(modelDir);
-  const exec = new OrtExecutor(model, { threads: opts.threads });
+  const exec = new OrtExecutor(model, { threads: opts.threads, device: opts.device });
   const rows: EvalBenchRow[] = [];
   try {
     for (const name of opts.tasks ?? EVAL_BENCH_TASKS) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { lmBatch } from '../engine/batch.js';
 import { recomputeDecoder, type Decoder } from '../engine/decoder.js';
 import type { Model } from '../engine/executor.js';
-import { OrtExecutor } from '../engine/ort.js';
+import { OrtExecutor, type Device } from '../engine/ort.js';
 import { loadModel } from '../models/load.js';
 import { packageRoot } from '../core/paths.js';
 import { batchOptions, encodeSplit } from '../tasks/problem.js';
@@ -45,6 +45,8 @@ export interface GenerateBench {
 }
 
 export interface GenerateBenchOptions {
+  /** The ort executor's device (default cpu). */
+  device?: Device;
   threads?: number;
   /** Minimum timed seconds of the slowest contender (recompute) per model (default 3); at least `minRuns` rounds regardless. */
   minSeconds?: number;
@@ -125,7 +127,7 @@ export async function benchGenerate(opts: GenerateBenchOptions = {}): Promise<Ge
   const t0 = performance.now();
   const rows: GenerateBenchRow[] = [];
   for (const c of opts.cases ?? (await defaultCases())) {
-    const exec = new OrtExecutor(c.model, { threads });
+    const exec = new OrtExecutor(c.model, { threads, device: opts.device });
     const lens = c.prompts.map((p) => p.length);
     const longest = Math.max(...lens);
     const batch = lmBatch(c.prompts, c.padId, Math.ceil(longest / 16) * 16);

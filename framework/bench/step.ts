@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
-import { OrtExecutor } from '../engine/ort.js';
+import { OrtExecutor, type Device } from '../engine/ort.js';
 import type { ParamStore } from '../core/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
@@ -117,6 +117,8 @@ export interface StepBench {
 
 export interface StepBenchOptions {
   /** Intra-op threads; defaults to the machine's available parallelism. */
+  /** The ort executor's device (default cpu). */
+  device?: Device;
   threads?: number;
   /** Minimum timed seconds per contender of the MeZO-vs-forwards measurement (default 2). */
   minSeconds?: number;
@@ -309,7 +311,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const batch = benchBatch(config.vocabSize, opts.batchSize, opts.seqLen);
   const P = params.size;
   const sizes = params.names.map((n) => params.get(n).length);
-  const exec = new OrtExecutor(model, { threads });
+  const exec = new OrtExecutor(model, { threads, device: opts.device });
   const problem = new FixedBatchProblem(model, exec, batch);
   // A learned optimizer is timed with the model's own bank, else a random one: its step costs the same whatever ω is.
   let bankDir = opts.modelDir;

@@ -5,7 +5,7 @@ import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
 import type { MemoryBench } from '../bench/memory.js';
 import type { EvalBench } from '../bench/evaluate.js';
-import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
+import { deviceOption, jsonOption, printJson, threadsOption, wholeNumberFlag, type Device } from './common.js';
 
 type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'all';
 const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'all'];
@@ -13,6 +13,7 @@ const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval
 interface Args {
   json: boolean;
   threads?: number;
+  device?: Device;
   seconds?: number;
   suite: Suite;
   optimizers?: string;
@@ -78,6 +79,7 @@ export const benchCommand: CommandModule<object, Args> = {
         describe: 'memory suite: steps of the MeZO run on a task of varied lengths (default 100)',
       })
       .option('threads', { ...threadsOption, describe: `${threadsOption.describe}; the memory suite's default is 1` })
+      .option('device', { ...deviceOption, describe: `${deviceOption.describe}; the memory suite measures the CPU` })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     const onProgress = argv.json ? undefined : (msg: string) => process.stderr.write(`${msg}\n`);
@@ -104,7 +106,7 @@ export const benchCommand: CommandModule<object, Args> = {
     if (runs('forward')) {
       section();
       const { benchForward } = await import('../bench/forward.js');
-      const r = await benchForward({ threads: argv.threads, minSeconds: argv.seconds ?? 5, onProgress });
+      const r = await benchForward({ threads: argv.threads, device: argv.device, minSeconds: argv.seconds ?? 5, onProgress });
       out.forward = r;
       if (!argv.json) {
         console.log(
@@ -122,6 +124,7 @@ export const benchCommand: CommandModule<object, Args> = {
       const model = argv.model === undefined ? undefined : (await import('../models/load.js')).loadModel(argv.model);
       const r = await benchSteps({
         threads: argv.threads,
+        device: argv.device,
         minSeconds: argv.seconds,
         optimizers,
         noise: argv.noise,
@@ -191,7 +194,7 @@ export const benchCommand: CommandModule<object, Args> = {
     if (runs('generate')) {
       section();
       const { benchGenerate } = await import('../bench/generate.js');
-      const r = await benchGenerate({ threads: argv.threads, minSeconds: argv.seconds, onProgress });
+      const r = await benchGenerate({ threads: argv.threads, device: argv.device, minSeconds: argv.seconds, onProgress });
       out.generate = r;
       if (!argv.json) printGenerate(r);
     }
@@ -206,7 +209,7 @@ export const benchCommand: CommandModule<object, Args> = {
     if (runs('eval')) {
       section();
       const { benchEvaluate } = await import('../bench/evaluate.js');
-      const r = await benchEvaluate({ threads: argv.threads, onProgress });
+      const r = await benchEvaluate({ threads: argv.threads, device: argv.device, onProgress });
       out.eval = r;
       if (!argv.json) printEval(r);
     }

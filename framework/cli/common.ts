@@ -25,10 +25,16 @@ export const threadsOption = {
   describe: 'ONNX Runtime intra-op threads (default: all cores)',
   coerce: wholeNumberFlag('threads', 1, 1024),
 } as const;
+export const deviceOption = {
+  choices: ['cpu', 'cuda'] as const,
+  describe: 'the ort executor\'s device: cpu (default), or cuda where onnxruntime-node\'s CUDA provider is installed (README "GPU")',
+} as const;
+export type Device = (typeof deviceOption.choices)[number];
+
 export const jsonOption = { type: 'boolean', default: false, describe: 'print JSON instead of text' } as const;
 
-export function makeExecutor(model: Model, executor: ExecutorName, threads?: number): Promise<Executor> {
-  return createExecutor(model, { executor, threads });
+export function makeExecutor(model: Model, executor: ExecutorName, threads?: number, device?: Device): Promise<Executor> {
+  return createExecutor(model, { executor, threads, device });
 }
 
 export function printJson(value: unknown): void {

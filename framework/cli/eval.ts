@@ -3,7 +3,7 @@ import { ZoError } from '../core/errors.js';
 import { resolveTask } from '../../datasets/registry.js';
 import { evaluate } from '../runs/evaluate.js';
 import { splitSizes } from './run.js';
-import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
+import { deviceOption, executorOption, jsonOption, printJson, threadsOption, type Device, type ExecutorName } from './common.js';
 
 interface Args {
   model: string;
@@ -19,6 +19,7 @@ interface Args {
   limit?: number;
   executor: ExecutorName;
   threads?: number;
+  device?: Device;
   json: boolean;
 }
 
@@ -45,6 +46,7 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('limit', { type: 'number', describe: 'score only the first N examples' })
       .option('executor', executorOption)
       .option('threads', threadsOption)
+      .option('device', deviceOption)
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (!argv.task && !argv.taskFile) throw new ZoError('give --task NAME or --task-file FILE');
@@ -58,6 +60,7 @@ export const evalCommand: CommandModule<object, Args> = {
       limit: argv.limit,
       executor: argv.executor,
       threads: argv.threads,
+      device: argv.device,
     });
     const out = { task: r.task, split: r.split, metric: r.metric, score: r.score, loss: r.loss, examples: r.examples };
     if (argv.json) return printJson(out);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../core/paths.js';
-import { expectOneLineError, readJsonl, writeCustomTask, zo } from './testing.js';
+import { expectOneLineError, killAfterCheckpoint, readJsonl, writeCustomTask, zo } from './testing.js';
 
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-export-${tag}-`));
 
@@ -268,5 +268,75 @@ describe('zo run --config', () => {
     fs.writeFileSync(path.join(dir, 'list.yaml'), '- lr\n');
     expectOneLineError(await zo('run', '--config', path.join(dir, 'list.yaml')), 'expected a mapping');
     expectOneLineError(await zo('run', '--config', path.join(dir, 'none.yaml')), 'none.yaml', 'no such file');
+  });
+});
+
+describe('zo replay: a fine-tune as its losses', () => {
+  const zooModel = path.join(packageRoot(), 'models', 'tiny-llama-s');
+  const small = [
+    '--task',
+    'tiny-copa',
+    '--batch-size',
+    '4',
+    '--eval-every',
+    '20',
+    '--train-size',
+    '40',
+    '--dev-size',
+    '20',
+    '--test-size',
+    '20',
+  ];
+  const zoRun = async (out: string, ...args: string[]) => {
+    const r = await zo('run', '--model', zooModel, ...small, '--no-plots', '--no-save-model', '--out', out, '--json', ...args);
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+
+  test.each(['mezo', 'zo-ft', 'zo-adam', 'hizoo'])(
+    '%s: the base model and replay.bin rebuild the final weights bit for bit, from under 1%% of their size',
+    async (optimizer) => {
+      const out = path.join(tmp(`replay-${optimizer}`), 'r');
+      const summary = await zoRun(out, '--optimizer', optimizer, '--lr', '1e-4', '--steps', '30');
+      const r = JSON.parse((await zo('replay', out, '--json')).stdout);
+      expect(r).toEqual({ weightsSha256: summary.weightsSha256, steps: 30, bytes: fs.statSync(path.join(out, 'replay.bin')).size });
+      const weightBytes = 4 * 250_432;
+      expect(r.bytes).toBeLessThan(0.01 * weightBytes);
+    },
+  );
+
+  test('a run killed and resumed, then extended, still replays exactly', async () => {
+    const out = path.join(tmp('replay-resume'), 'r');
+    const args = ['run', '--model', zooModel, ...small, '--optimizer', 'zo-adam', '--lr', '1e-4', '--steps', '60', '--save-every', '5'];
+    await killAfterCheckpoint([...args, '--no-plots', '--out', out], out, 15);
+    const resumed = JSON.parse((await zo('run', '--resume', '--out', out, '--json')).stdout);
+    expect(JSON.parse((await zo('replay', out, '--json')).stdout).weightsSha256).toBe(resumed.weightsSha256);
+    const longer = JSON.parse((await zo('run', '--resume', '--out', out, '--steps', '70', '--json')).stdout);
+    expect(longer.weightsSha256).not.toBe(resumed.weightsSha256);
+    expect(JSON.parse((await zo('replay', out, '--json')).stdout)).toMatchObject({ weightsSha256: longer.weightsSha256, steps: 70 });
+  });
+
+  test('--out writes the rebuilt weights as a model folder: the final checkpoint’s bytes', async () => {
+    const out = path.join(tmp('replay-out'), 'r');
+    await zoRun(out, '--optimizer', 'mezo', '--lr', '1e-4', '--steps', '20');
+    const dest = path.join(path.dirname(out), 'rebuilt');
+    expect((await zo('replay', path.join(out, 'replay.bin'), '--out', dest)).code).toBe(0);
+    const ck = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8')).dir;
+    const [rebuilt, final] = [
+      readSafetensors(path.join(dest, 'model.safetensors')),
+      readSafetensors(path.join(out, ck, 'model.safetensors')),
+    ];
+    expect(Object.keys(rebuilt.tensors).length).toBeGreaterThan(0);
+    for (const name of Object.keys(final.tensors)) expect(rebuilt.bytes(name).equals(final.bytes(name))).toBe(true);
+  });
+
+  test('a first-order run writes no replay file, and a damaged one is one line', async () => {
+    const out = path.join(tmp('replay-fo'), 'r');
+    await zoRun(out, '--optimizer', 'fo-sgd', '--lr', '1e-3', '--steps', '3');
+    expect(fs.existsSync(path.join(out, 'replay.bin'))).toBe(false);
+    expectOneLineError(await zo('replay', out), 'replay.bin', 'no such file');
+    const bad = path.join(path.dirname(out), 'bad.bin');
+    fs.writeFileSync(bad, 'not a replay');
+    expectOneLineError(await zo('replay', bad), 'not a zo replay file');
   });
 });

@@ -1,6 +1,11 @@
+import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { exportRun, type ExportWeights } from '../runs/export.js';
+import { ZoError } from '../core/errors.js';
+import { exportRun, paramWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
 import { plotRun } from '../runs/outputs.js';
+import { replay, replayFile } from '../runs/replay.js';
+import { weightsSha256 } from '../runs/run.js';
+import { completeSpec } from '../runs/spec.js';
 import { jsonOption, printJson } from './common.js';
 
 export const exportCommand: CommandModule<object, { rundir: string; out: string; weights?: ExportWeights; json: boolean }> = {
@@ -29,5 +34,45 @@ export const plotCommand: CommandModule<object, { rundir: string }> = {
   handler: async (argv) => {
     const files = await plotRun(argv.rundir);
     console.log(files.join('\n'));
+  },
+};
+
+interface ReplayArgs {
+  source: string;
+  out?: string;
+  model?: string;
+  json: boolean;
+}
+
+/** A run folder's replay.bin, or the file itself. */
+const replaySource = (p: string) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? replayFile(p) : p);
+
+export const replayCommand: CommandModule<object, ReplayArgs> = {
+  command: 'replay <source>',
+  describe: "rebuild a ZO run's final weights, bit for bit, from the base model and its replay.bin (the run's losses) alone",
+  builder: (y) =>
+    y
+      .positional('source', { type: 'string', demandOption: true, describe: 'a run folder, or its replay.bin' })
+      .option('out', { type: 'string', describe: 'write the rebuilt weights as a Hugging Face model folder here' })
+      .option('model', { type: 'string', describe: 'the base model folder (default: the one the replay file names)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {weightsSha256, steps, bytes}' }) as never,
+  handler: async (argv) => {
+    const file = replaySource(argv.source);
+    if (argv.out && fs.existsSync(argv.out) && fs.readdirSync(argv.out).length)
+      throw new ZoError(`--out ${argv.out}: exists and is not an empty folder; choose another`);
+    const r = await replay(file, { model: argv.model });
+    const sha = weightsSha256(r.model.params);
+    if (argv.out) {
+      const h = r.header;
+      const spec = completeSpec({ ...h, model: r.model.dir, hyperparameters: h.hyperparameters });
+      const summary = { optimizer: h.optimizer, steps: h.steps, initialLoss: NaN, finalLoss: NaN, weightsSha256: sha };
+      writeModelFolder(argv.out, { spec, summary, weights: paramWeights(r.model.params), which: 'final' });
+    }
+    if (argv.json) return printJson({ weightsSha256: sha, steps: r.header.steps, bytes: r.bytes, ...(argv.out ? { out: argv.out } : {}) });
+    const weights = r.model.params.size * 4;
+    console.log(
+      `${file}: ${r.header.steps} steps of ${r.header.optimizer} replayed from ${r.bytes.toLocaleString('en')} bytes (${((100 * r.bytes) / weights).toFixed(3)}% of the ${(weights / 1e6).toFixed(1)} MB of fp32 weights)`,
+    );
+    console.log(`weights SHA-256 ${sha}${argv.out ? `, written to ${argv.out}` : ''}`);
   },
 };

@@ -5,7 +5,17 @@ import { peakRssMb } from '../core/rss.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { RUN_DEFAULTS } from '../runs/spec.js';
 import { evalBatches, meanLoss, readTextTokens } from '../tasks/lm-problem.js';
-import { executorOption, jsonOption, makeExecutor, printJson, threadsOption, wholeNumberFlag, type ExecutorName } from './common.js';
+import {
+  deviceOption,
+  executorOption,
+  jsonOption,
+  makeExecutor,
+  printJson,
+  threadsOption,
+  wholeNumberFlag,
+  type Device,
+  type ExecutorName,
+} from './common.js';
 
 interface Args {
   model: string;
@@ -16,6 +26,7 @@ interface Args {
   executor: ExecutorName;
   json: boolean;
   threads?: number;
+  device?: Device;
 }
 
 export interface TopToken {
@@ -61,6 +72,7 @@ export const forwardCommand: CommandModule<object, Args> = {
       .conflicts('text', 'text-file')
       .option('executor', executorOption)
       .option('threads', threadsOption)
+      .option('device', deviceOption)
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (argv.text === undefined && argv.textFile === undefined) throw new ZoError('give --text "..." or --text-file FILE');
@@ -71,7 +83,7 @@ export const forwardCommand: CommandModule<object, Args> = {
     const text = argv.text!;
     const ids = model.tokenizer.encode(text);
     if (ids.length < 2) throw new ZoError(`--text: "${text}" is ${ids.length} token(s); the loss needs at least 2`);
-    const exec = await makeExecutor(model, argv.executor, argv.threads);
+    const exec = await makeExecutor(model, argv.executor, argv.threads, argv.device);
     try {
       const batch = lmBatch([ids]);
       const out = await exec.forward(batch, { logits: true });
@@ -108,7 +120,7 @@ async function forwardTextFile(argv: Args, file: string, model: LoadedModel): Pr
       `${file}: ${tokens.length} tokens; --batch-size ${B} × --seq-len ${S} needs ${B * S}; use a longer text or a smaller batch`,
     );
   const batch = evalBatches({ tokens, seqLen: S, batchSize: B }, 1)[0]!;
-  const exec = await makeExecutor(model, argv.executor, argv.threads);
+  const exec = await makeExecutor(model, argv.executor, argv.threads, argv.device);
   try {
     const loss = await meanLoss(exec, [batch]);
     // Read after the pass, before anything is released: the process's peak so far is its peak.

@@ -12,12 +12,13 @@ import type { Job } from '../grid/local.js';
 import { hpText, writeReport, type Report } from '../grid/report.js';
 import { headline } from '../grid/winrate.js';
 import type { RunSummary } from '../runs/run.js';
-import { jsonOption, printJson, wholeNumberFlag } from './common.js';
+import { deviceOption, jsonOption, printJson, wholeNumberFlag, type Device } from './common.js';
 
 interface GridArgs {
   file?: string;
   out?: string;
   workers?: number;
+  device?: Device;
   executor: 'local' | 'bullmq';
   redis?: string;
   queue: string;
@@ -154,6 +155,7 @@ export const gridCommand: CommandModule<object, GridArgs> = {
         describe: 'with --executor bullmq: how often a failed cell is retried (with backoff) before it is recorded as failed',
         coerce: wholeNumberFlag('retries', 0, 100),
       })
+      .option('device', deviceOption)
       .option('models-dir', modelsDirOption)
       .option('data-dir', dataDirOption)
       .option('paper', paperOption)
@@ -179,6 +181,7 @@ export const gridCommand: CommandModule<object, GridArgs> = {
     try {
       r = await runGrid(argv.file, argv.out, {
         workers: argv.workers,
+        device: argv.device,
         modelsDir: argv.modelsDir,
         dataDir: argv.dataDir,
         paper: paperFile(argv.paper ?? DEFAULT_PAPER()),

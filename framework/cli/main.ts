@@ -2,7 +2,7 @@ import yargs from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
 import { checkCommand } from './check.js';
-import { exportCommand, plotCommand } from './export.js';
+import { exportCommand, plotCommand, replayCommand } from './export.js';
 import { repeatedFlag } from './common.js';
 import { finetunerCommand } from './finetuner.js';
 import { metaTrainCommand } from './meta-train.js';
@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(evalCommand)
       .command(exportCommand)
       .command(plotCommand)
+      .command(replayCommand)
       .command(pretrainCommand)
       .command(benchCommand)
       .command(finetunerCommand)

@@ -9,7 +9,7 @@ import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
 import { completeSpec, RUN_DEFAULTS } from '../runs/spec.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import { SCHEDULES, type ScheduleKind, type StepRecord } from '../harness/harness.js';
-import { executorOption, jsonOption, printJson, threadsOption, type ExecutorName } from './common.js';
+import { deviceOption, executorOption, jsonOption, printJson, threadsOption, type Device, type ExecutorName } from './common.js';
 
 interface Args {
   model?: string;
@@ -38,6 +38,7 @@ interface Args {
   schedule?: ScheduleKind;
   executor?: ExecutorName;
   threads?: number;
+  device?: Device;
   saveEvery?: number;
   logEvery?: number;
   saveModel?: boolean;
@@ -128,6 +129,7 @@ function typedFields(argv: Args): Partial<RunSpec> {
     schedule: argv.schedule,
     executor: argv.executor,
     threads: argv.threads,
+    device: argv.device,
     saveEvery: argv.saveEvery,
     logEvery: argv.logEvery,
     saveModel: argv.saveModel,
@@ -209,6 +211,7 @@ const CONFIG_KEYS = [
   'schedule',
   'executor',
   'threads',
+  'device',
   'saveEvery',
   'logEvery',
   'saveModel',
@@ -296,6 +299,7 @@ export const runCommand: CommandModule<object, Args> = {
       .option('schedule', { choices: SCHEDULES, describe: `learning-rate schedule (default ${D.schedule})` })
       .option('executor', { ...executorOption, default: undefined, describe: `${executorOption.describe} (default ${D.executor})` })
       .option('threads', threadsOption)
+      .option('device', deviceOption)
       .option('save-every', { type: 'number', describe: 'checkpoint every N steps, 0 for only at the end (default 0)' })
       .option('log-every', { type: 'number', describe: `a metrics.jsonl line every N steps (default ${D.logEvery})` })
       .option('save-model', {

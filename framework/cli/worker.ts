@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { runCellAt } from '../grid/grid.js';
 import { DEFAULT_QUEUE, startWorker } from '../grid/queue.js';
-import { printJson, wholeNumberFlag } from './common.js';
+import { deviceOption, printJson, wholeNumberFlag, type Device } from './common.js';
 import { dataDirOption, modelsDirOption } from './grid.js';
 
 interface WorkerArgs {
@@ -10,6 +10,7 @@ interface WorkerArgs {
   queue: string;
   concurrency: number;
   threads?: number;
+  device?: Device;
   lockSeconds: number;
   grid?: string;
   index?: number;
@@ -37,6 +38,7 @@ async function runIndexed(argv: WorkerArgs): Promise<void> {
     modelsDir: argv.modelsDir,
     dataDir: argv.dataDir,
     threads: argv.threads,
+    device: argv.device,
     stage: argv.stage,
     onWait: (h) => console.error(`cell ${index}: another zo process (pid ${h.pid} on ${h.host}) holds its folder; waiting for it`),
   });
@@ -57,6 +59,7 @@ async function runQueueWorker(argv: WorkerArgs): Promise<void> {
     queue: argv.queue,
     concurrency: argv.concurrency,
     threads: argv.threads,
+    device: argv.device,
     lockSeconds: argv.lockSeconds,
     modelsDir: argv.modelsDir,
     dataDir: argv.dataDir,
@@ -95,6 +98,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
         describe: 'ORT threads per cell (default: cores / concurrency)',
         coerce: wholeNumberFlag('threads', 1, 1024),
       })
+      .option('device', deviceOption)
       .option('lock-seconds', {
         type: 'number',
         default: 30,

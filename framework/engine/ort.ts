@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { ZoError } from '../core/errors.js';
 import type { BaseConfig } from './model.js';
 import { lastLogits, objective } from './objective.js';
 import { feedsFor, type Batch } from './batch.js';
@@ -368,7 +372,7 @@ export interface OrtOptions {
   /** Intra-op threads; defaults to the machine's available parallelism. */
   threads?: number;
   /** 'cpu' (default) or 'cuda' where an ORT build with the CUDA EP is installed. */
-  device?: 'cpu' | 'cuda';
+  device?: Device;
   /**
    * 'symbolic' (default): one graph per kind of pass (`graphKind`: candidates, outputs, KV mode and
    * perturbation signature), with symbolic batch, sequence and cache sizes, so one session and one
@@ -376,6 +380,35 @@ export interface OrtOptions {
    * falls back to 'fixed'. 'fixed': one graph per batch shape, each session with its own arena.
    */
   shapes?: 'symbolic' | 'fixed';
+}
+
+export type Device = 'cpu' | 'cuda';
+
+/**
+ * The CUDA execution provider's library in this onnxruntime-node, if its install script fetched it
+ * (zo's .npmrc skips that download: the CPU build ships in the npm package, CUDA's does not).
+ */
+export function cudaProviderLibrary(): string | undefined {
+  const root = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const want = /^(lib)?onnxruntime_providers_cuda\.(so|dll)$/;
+  const walk = (dir: string): string | undefined => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      const hit = e.isDirectory() ? walk(p) : want.test(e.name) ? p : undefined;
+      if (hit) return hit;
+    }
+    return undefined;
+  };
+  return fs.existsSync(path.join(root, 'bin')) ? walk(path.join(root, 'bin')) : undefined;
+}
+
+export const CUDA_INSTALL_HINT =
+  'reinstall onnxruntime-node with its CUDA 12 provider on a machine with CUDA 12 and cuDNN 9: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node (README "GPU")';
+
+/** Refuses --device cuda, in one line, where the CUDA provider is not installed. */
+export function checkDevice(device: Device): void {
+  if (device === 'cuda' && !cudaProviderLibrary())
+    throw new ZoError(`--device cuda: this onnxruntime-node has no CUDA execution provider; ${CUDA_INSTALL_HINT}`);
 }
 
 /**
@@ -390,7 +423,7 @@ export interface OrtOptions {
 export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor, GraphRunner {
   readonly name = 'ort' as const;
   readonly threads: number;
-  readonly device: 'cpu' | 'cuda';
+  readonly device: Device;
   readonly shapes: 'symbolic' | 'fixed';
   /** Compiled sessions, by graphKind (symbolic) or by batch shape (fixed, and kinds that fell back to it). */
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -406,6 +439,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   ) {
     this.threads = opts.threads ?? os.availableParallelism();
     this.device = opts.device ?? 'cpu';
+    checkDevice(this.device);
     this.shapes = opts.shapes ?? 'symbolic';
   }
 
@@ -450,14 +484,22 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   }
 
   private compile(key: string, trace: () => Uint8Array): Promise<ort.InferenceSession> {
-    const session = (async () =>
-      ort.InferenceSession.create(trace(), {
-        intraOpNumThreads: this.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-      }))();
+    const session = (async () => {
+      try {
+        return await ort.InferenceSession.create(trace(), {
+          intraOpNumThreads: this.threads,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: 'all',
+          executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+        });
+      } catch (e) {
+        // The provider's library is there but CUDA itself is not (no GPU, no driver, another CUDA).
+        if (this.device === 'cuda')
+          throw new ZoError(`--device cuda: ONNX Runtime could not start its CUDA provider (${(e as Error).message.split('\n')[0]})`);
+        throw e;
+      }
+    })();
     this.sessions.set(key, session);
     return session;
   }

@@ -18,7 +18,11 @@ export const isFinished = (dir: string): boolean => fs.existsSync(path.join(dir,
 export async function runCell(dir: string, input: RunSpecInput, hooks: RunHooks = {}): Promise<RunSummary> {
   const state = inspectOutFolder(dir);
   if (state === 'run' && hasCheckpoint(dir))
-    return resumeRun(dir, { given: { threads: input.threads, saveEvery: input.saveEvery, logEvery: input.logEvery } }, hooks);
+    return resumeRun(
+      dir,
+      { given: { threads: input.threads, device: input.device, saveEvery: input.saveEvery, logEvery: input.logEvery } },
+      hooks,
+    );
   if (state === 'run') fs.rmSync(dir, { recursive: true, force: true });
   return startRun(dir, input, hooks);
 }

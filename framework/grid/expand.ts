@@ -217,6 +217,7 @@ export interface Placement {
   modelRoot?: string;
   dataDir?: string;
   threads?: number;
+  device?: 'cpu' | 'cuda';
   saveEvery?: number;
   logEvery?: number;
 }
@@ -241,6 +242,7 @@ export function runInput(c: Cell, where: Placement): RunSpecInput {
     executor: c.executor as RunSpec['executor'],
     dataDir: where.dataDir,
     threads: where.threads,
+    device: where.device,
     saveEvery: where.saveEvery,
     logEvery: where.logEvery,
     // A cell's folder is for the report: `zo export` makes a model folder of any cell that needs one.

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
+import { checkDevice } from '../engine/ort.js';
 import { fsError } from '../runs/folder.js';
 import { lockHolder, type Holder } from '../runs/lock.js';
 import { writeJsonAtomic } from '../runs/checkpoint.js';
@@ -32,6 +33,8 @@ export interface GridOptions {
   workers?: number;
   /** ORT threads per cell (default: cores / workers). */
   threads?: number;
+  /** The ort executor's device for every cell (cpu by default). */
+  device?: 'cpu' | 'cuda';
   /** Overrides the grid's modelRoot: where relative model paths resolve. */
   modelsDir?: string;
   dataDir?: string;
@@ -142,7 +145,14 @@ const modelRootOf = (plan: Plan, opts: Pick<GridOptions, 'modelsDir'>) =>
 
 /** Where a grid's cells find their inputs and how they run: the options over the grid file's own settings. */
 function placement(plan: Plan, opts: GridOptions, modelRoot: string | undefined, threads?: number): Placement {
-  return { modelRoot, dataDir: opts.dataDir ?? plan.grid.dataDir, threads, saveEvery: plan.grid.saveEvery, logEvery: plan.grid.logEvery };
+  return {
+    modelRoot,
+    dataDir: opts.dataDir ?? plan.grid.dataDir,
+    threads,
+    device: opts.device,
+    saveEvery: plan.grid.saveEvery,
+    logEvery: plan.grid.logEvery,
+  };
 }
 
 /** Runs a stage's unfinished cells on the executor; records failures, and each finished cell's cell.json. */
@@ -190,6 +200,7 @@ export async function runGrid(file: string, out: string, opts: GridOptions = {})
   let plan = planGrid(file, out);
   const modelRoot = modelRootOf(plan, opts);
   checkInputs(plan, file, modelRoot);
+  checkDevice(opts.device ?? 'cpu');
   prepareOut(out);
   /** A stage's report over its own cells, once any of them is finished. */
   const report = (cells: Cell[], dir: string, paper?: string) =>
@@ -222,7 +233,7 @@ export async function runCellAt(
   file: string,
   out: string,
   index: number,
-  opts: Pick<GridOptions, 'modelsDir' | 'dataDir' | 'threads'> & { stage?: Stage; onWait?: (holder: Holder) => void } = {},
+  opts: Pick<GridOptions, 'modelsDir' | 'dataDir' | 'threads' | 'device'> & { stage?: Stage; onWait?: (holder: Holder) => void } = {},
 ): Promise<{ cell: Cell; summary?: RunSummary }> {
   const plan = planGrid(file, out);
   const cells = indexedCells(plan, opts.stage);
@@ -235,6 +246,7 @@ export async function runCellAt(
   }
   const modelRoot = modelRootOf(plan, opts);
   checkInputs(plan, file, modelRoot);
+  checkDevice(opts.device ?? 'cpu');
   prepareOut(out);
   const c = cells[index]!;
   const dir = cellDir(out, c);

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DelayedError, Queue, QueueEvents, WaitingError, Worker, type ConnectionOptions } from 'bullmq';
 import { ZoError } from '../core/errors.js';
+import { checkDevice } from '../engine/ort.js';
 import { hasCheckpoint } from '../runs/checkpoint.js';
 import { lockHolder } from '../runs/lock.js';
 import { readRunJson } from '../runs/folder.js';
@@ -156,6 +157,8 @@ export interface WorkerOptions extends QueueTarget {
   concurrency?: number;
   /** ORT threads per cell (default: cores / concurrency). */
   threads?: number;
+  /** This machine's device for the ort executor (default cpu). */
+  device?: 'cpu' | 'cuda';
   /** How long a job's lock lasts without renewal: a dead worker's job moves on after this (default 30 s). */
   lockSeconds?: number;
   /** Override the job's own modelRoot and dataDir: where this machine keeps models and data. */
@@ -179,6 +182,7 @@ export interface RunningWorker {
  */
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   await reachRedis(o.redis);
+  checkDevice(o.device ?? 'cpu');
   stopCellsOnExit();
   const concurrency = o.concurrency ?? 1;
   const threads = o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / concurrency));
@@ -205,7 +209,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       let error: string | undefined;
       try {
         await runJob(
-          { cell, dir, input: runInput(cell, { ...place, threads }) },
+          { cell, dir, input: runInput(cell, { ...place, threads, device: o.device }) },
           {
             onStep: (_, step) => void job.updateProgress(step).catch(() => {}),
             onDone: (_, s) => (summary = s),

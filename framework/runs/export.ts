@@ -91,7 +91,9 @@ const fmt = (x: number | undefined, d = 4) => (x === undefined || !Number.isFini
 
 function modelCard(spec: RunSpec, s: CardSummary, weights: ExportWeights, dtype: string): string {
   const base = path.basename(spec.model);
-  const objective = spec.task ?? (spec.taskFile ? path.basename(spec.taskFile) : `LM loss on ${path.basename(spec.textFile!)}`);
+  const objective =
+    spec.task ??
+    (spec.taskFile ? path.basename(spec.taskFile) : spec.textFile ? `LM loss on ${path.basename(spec.textFile)}` : '(not recorded)');
   const rows: [string, string][] = [
     ['base model', base],
     ['objective', objective],

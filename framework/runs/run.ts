@@ -23,6 +23,7 @@ import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
 import { paramWeights, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
+import { replayFile, ReplayRecorder } from './replay.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
 
@@ -140,7 +141,7 @@ async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume
     registered.bind?.({ params: model.params, modelDir: model.dir, batchSize: spec.batchSize, finetuner: spec.finetuner }) ?? registered;
   const exec: Executor =
     spec.executor === 'ort'
-      ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads })
+      ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads, device: spec.device })
       : await (await import('../engine/tfjs.js')).TfjsExecutor.create(model);
   const objective = await makeObjective(spec, model, exec);
   // A run names the meta-parameters it used, also when they were the model folder's own.
@@ -265,18 +266,20 @@ async function loop(
 ): Promise<void> {
   const { spec, model, exec, objective } = p;
   const metrics = fs.openSync(metricsFile, 'a');
+  const recorder = replayRecorder(p);
+  const problem: Problem = {
+    params: model.params,
+    at: (step) => {
+      // Updates wrote θ's Float32Arrays; an executor holding a copy re-reads them.
+      exec.refresh();
+      return objective.problem.at(step);
+    },
+  };
   try {
     await train({
       optimizer: p.optimizer,
       hyperparameters: p.h,
-      problem: {
-        params: model.params,
-        at: (step) => {
-          // Updates wrote θ's Float32Arrays; an executor holding a copy re-reads them.
-          exec.refresh();
-          return objective.problem.at(step);
-        },
-      },
+      problem: recorder ? recorder.wrap(problem) : problem,
       state: p.state,
       noise: makeNoise(
         spec.noise,
@@ -289,6 +292,7 @@ async function loop(
       schedule: spec.schedule,
       startStep: p.startStep,
       onStep: async (r) => {
+        recorder?.endStep();
         if (r.skipped) progress.skipped!++;
         const last = r.step === spec.steps - 1;
         const devLoss =
@@ -311,7 +315,20 @@ async function loop(
     });
   } finally {
     fs.closeSync(metrics);
+    recorder?.close();
   }
+}
+
+/**
+ * The replay recorder of a ZO run (replay.ts): none for a first-order one, whose updates need
+ * gradients, nor for a run resumed from before replay files existed.
+ */
+function replayRecorder(p: Prepared): ReplayRecorder | undefined {
+  const file = replayFile(p.outDir);
+  if (p.optimizer.firstOrder || (p.startStep > 0 && !fs.existsSync(file))) return undefined;
+  const { model, optimizer, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule } = p.spec;
+  const header = { model, optimizer, hyperparameters: p.h, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule };
+  return new ReplayRecorder(file, header, p.startStep);
 }
 
 /** Final held-out loss, and for tasks the train loss, then dev and test of the best-dev weights. */

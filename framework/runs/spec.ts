@@ -46,6 +46,8 @@ export interface RunSpec {
   /** At the end: RUNDIR/model/ (a Hugging Face model folder), and loss.svg/png. Absent: true. */
   saveModel?: boolean;
   plots?: boolean;
+  /** The ort executor's device: cpu (absent) or cuda. */
+  device?: 'cpu' | 'cuda';
 }
 
 /** The defaults of a run's settings (the CLI's and the API's): MeZO's where MeZO has one. */
@@ -75,7 +77,7 @@ export function completeSpec(p: RunSpecInput): RunSpec {
 }
 
 /** The fields a resume may change: they decide how a run is carried out, not where it ends up. */
-export const OPERATIONAL = ['threads', 'saveEvery', 'logEvery', 'saveModel', 'plots'] as const;
+export const OPERATIONAL = ['threads', 'device', 'saveEvery', 'logEvery', 'saveModel', 'plots'] as const;
 
 /** The command-line flag of a spec field, for messages. */
 export const flagOf = (field: string): string => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -118,6 +120,8 @@ export function validateSpec(spec: RunSpec): void {
   if (!NOISE_KINDS.includes(spec.noise)) throw new ZoError(`--noise ${spec.noise}: must be one of ${NOISE_KINDS.join(', ')}`);
   if (!SCHEDULES.includes(spec.schedule)) throw new ZoError(`--schedule ${spec.schedule}: must be one of ${SCHEDULES.join(', ')}`);
   if (spec.executor !== 'ort' && spec.executor !== 'tfjs') throw new ZoError(`--executor ${String(spec.executor)}: must be ort or tfjs`);
+  if (spec.device !== undefined && spec.device !== 'cpu' && spec.device !== 'cuda')
+    throw new ZoError(`--device ${String(spec.device)}: must be cpu or cuda`);
 }
 
 /** What a resume is asked to do besides continuing: a new horizon, and the flags the user typed. */
