@@ -1,6 +1,7 @@
 import { ZoError } from '../core/errors.js';
 import { createExecutor, type ExecutorName } from '../engine/create.js';
 import type { Executor, Model } from '../engine/executor.js';
+import { LORA_DEFAULTS } from '../models/lora.js';
 
 export type { ExecutorName } from '../engine/create.js';
 
@@ -30,6 +31,43 @@ export const deviceOption = {
   describe: 'the ort executor\'s device: cpu (default), or cuda where onnxruntime-node\'s CUDA provider is installed (README "GPU")',
 } as const;
 export type Device = (typeof deviceOption.choices)[number];
+
+/** --peft, --lora-r, --lora-alpha, --lora-targets: shared by zo run and zo finetuner init. */
+export const peftOptions = {
+  peft: {
+    choices: ['full', 'lora'] as const,
+    describe:
+      'full: θ is every weight (default); lora: θ is LoRA adapters on the target layers (W + (α/r)·B·A), saved in PEFT layout. With lora, the noise scratch, the optimizer state (ZO-Adam, HiZOO) and checkpoints are the size of the adapters, not of the model',
+  },
+  'lora-r': { type: 'number', describe: `LoRA rank r (default ${LORA_DEFAULTS.r}, MeZO's)` },
+  'lora-alpha': { type: 'number', describe: `LoRA α (default ${LORA_DEFAULTS.alpha}, MeZO's)` },
+  'lora-targets': {
+    type: 'string',
+    describe: `comma-separated module names to adapt (default ${LORA_DEFAULTS.targets.join(',')}, MeZO's)`,
+  },
+} as const;
+
+export interface PeftArgs {
+  peft?: 'full' | 'lora';
+  loraR?: number;
+  loraAlpha?: number;
+  loraTargets?: string;
+}
+
+/** The typed LoRA settings (undefined if none); refused without --peft lora unless `resuming`. */
+export function loraFromArgs(argv: PeftArgs, resuming = false): { r?: number; alpha?: number; targets?: string[] } | undefined {
+  const lora = {
+    r: argv.loraR,
+    alpha: argv.loraAlpha,
+    targets: argv.loraTargets
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  };
+  if (Object.values(lora).every((v) => v === undefined)) return undefined;
+  if (argv.peft !== 'lora' && !resuming) throw new ZoError('--lora-r, --lora-alpha and --lora-targets go with --peft lora');
+  return Object.fromEntries(Object.entries(lora).filter(([, v]) => v !== undefined));
+}
 
 export const jsonOption = { type: 'boolean', default: false, describe: 'print JSON instead of text' } as const;
 

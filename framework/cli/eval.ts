@@ -20,6 +20,7 @@ interface Args {
   executor: ExecutorName;
   threads?: number;
   device?: Device;
+  adapter?: string;
   json: boolean;
 }
 
@@ -47,6 +48,10 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('executor', executorOption)
       .option('threads', threadsOption)
       .option('device', deviceOption)
+      .option('adapter', {
+        type: 'string',
+        describe: 'a LoRA adapter folder in Hugging Face PEFT layout (a zo run --peft lora writes RUNDIR/adapter/)',
+      })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (!argv.task && !argv.taskFile) throw new ZoError('give --task NAME or --task-file FILE');
@@ -61,6 +66,7 @@ export const evalCommand: CommandModule<object, Args> = {
       executor: argv.executor,
       threads: argv.threads,
       device: argv.device,
+      adapter: argv.adapter,
     });
     const out = { task: r.task, split: r.split, metric: r.metric, score: r.score, loss: r.loss, examples: r.examples };
     if (argv.json) return printJson(out);

@@ -8,24 +8,30 @@ import { weightsSha256 } from '../runs/run.js';
 import { completeSpec } from '../runs/spec.js';
 import { jsonOption, printJson } from './common.js';
 
-export const exportCommand: CommandModule<object, { rundir: string; out: string; weights?: ExportWeights; json: boolean }> = {
-  command: 'export <rundir>',
-  describe: "write a finished run's weights as a Hugging Face model folder (config, tokenizer, model.safetensors, model card)",
-  builder: (y) =>
-    y
-      .positional('rundir', { type: 'string', demandOption: true, describe: 'a finished run folder (zo run, or a grid cell)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'the model folder to write (new, or empty)' })
-      .option('weights', {
-        choices: ['best', 'final'] as const,
-        describe: 'best: the lowest dev loss (the default for tasks); final: after the last step (the default for text files)',
-      })
-      .option('json', jsonOption) as never,
-  handler: (argv) => {
-    const r = exportRun(argv.rundir, argv.out, argv.weights);
-    if (argv.json) return printJson({ out: argv.out, weights: r.which, files: r.files });
-    console.log(`${argv.out}: the ${r.which} weights of ${argv.rundir} as a Hugging Face model folder (${r.files.join(', ')})`);
-  },
-};
+export const exportCommand: CommandModule<object, { rundir: string; out: string; weights?: ExportWeights; merge: boolean; json: boolean }> =
+  {
+    command: 'export <rundir>',
+    describe: "write a finished run's weights as a Hugging Face model folder (config, tokenizer, model.safetensors, model card)",
+    builder: (y) =>
+      y
+        .positional('rundir', { type: 'string', demandOption: true, describe: 'a finished run folder (zo run, or a grid cell)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'the model folder to write (new, or empty)' })
+        .option('weights', {
+          choices: ['best', 'final'] as const,
+          describe: 'best: the lowest dev loss (the default for tasks); final: after the last step (the default for text files)',
+        })
+        .option('merge', {
+          type: 'boolean',
+          default: false,
+          describe: 'a --peft lora run: the base model with the adapter merged in (W + (α/r)·B·A), a full Hugging Face model folder',
+        })
+        .option('json', jsonOption) as never,
+    handler: (argv) => {
+      const r = exportRun(argv.rundir, argv.out, argv.weights, argv.merge);
+      if (argv.json) return printJson({ out: argv.out, weights: r.which, files: r.files });
+      console.log(`${argv.out}: the ${r.which} weights of ${argv.rundir} as a Hugging Face model folder (${r.files.join(', ')})`);
+    },
+  };
 
 export const plotCommand: CommandModule<object, { rundir: string }> = {
   command: 'plot <rundir>',

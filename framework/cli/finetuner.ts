@@ -6,8 +6,9 @@ import { FEATURE_MODES, RAW_FEATURES, standardization, type FeatureMode } from '
 import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { byRole, referenceSigmas, sigmaBarSpec } from '../learned/show.js';
 import { loadModel } from '../models/load.js';
+import { withPeft } from '../runs/peft.js';
 import { renderChart } from '../plots/plot.js';
-import { jsonOption, printJson, wholeNumberFlag } from './common.js';
+import { jsonOption, loraFromArgs, peftOptions, printJson, wholeNumberFlag, type PeftArgs } from './common.js';
 
 interface ShowArgs {
   path: string;
@@ -18,7 +19,7 @@ interface ShowArgs {
   json: boolean;
 }
 
-interface InitArgs {
+interface InitArgs extends PeftArgs {
   model: string;
   out: string;
   seed: number;
@@ -96,15 +97,17 @@ const init: CommandModule<object, InitArgs> = {
         choices: FEATURE_MODES,
         default: 'raw' as FeatureMode,
         describe: 'raw, or standardized by θ₀’s block statistics (no loss is known here: ℓ± keep scale 1)',
-      }) as never,
+      })
+      .options(peftOptions) as never,
   handler: (argv) => {
-    const model = loadModel(argv.model);
+    // With --peft lora the bank is for the adapter blocks a LoRA run perturbs (the seed also keys their init).
+    const { model, theta } = withPeft(loadModel(argv.model), { peft: argv.peft, lora: loraFromArgs(argv), seed: argv.seed });
     // No batch is evaluated here, so a standardised map leaves ℓ± as they are (shift 0, scale 1).
-    const featureTransform = argv.features === 'standardized' ? standardization(model.params) : RAW_FEATURES;
-    const ft = randomFinetuner(model.params, model.config, argv.seed, { sharing: argv.sharing, featureTransform });
+    const featureTransform = argv.features === 'standardized' ? standardization(theta) : RAW_FEATURES;
+    const ft = randomFinetuner(theta, model.config, argv.seed, { sharing: argv.sharing, featureTransform });
     saveFinetuner(argv.out, ft);
     console.log(
-      `random finetuner for ${model.params.names.length} blocks (${ft.nets.length} PertNNs, ${argv.sharing} sharing, ${argv.features} features${argv.features === 'standardized' ? '; ℓ± unscaled: no loss at θ₀ is known without a batch' : ''}): ${argv.out}`,
+      `random finetuner for ${theta.names.length} blocks (${ft.nets.length} PertNNs, ${argv.sharing} sharing, ${argv.features} features${argv.features === 'standardized' ? '; ℓ± unscaled: no loss at θ₀ is known without a batch' : ''}): ${argv.out}`,
     );
   },
 };

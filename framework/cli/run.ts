@@ -9,9 +9,20 @@ import { resumeRun, startRun, type RunSpec } from '../runs/run.js';
 import { completeSpec, RUN_DEFAULTS } from '../runs/spec.js';
 import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import { SCHEDULES, type ScheduleKind, type StepRecord } from '../harness/harness.js';
-import { deviceOption, executorOption, jsonOption, printJson, threadsOption, type Device, type ExecutorName } from './common.js';
+import {
+  deviceOption,
+  executorOption,
+  jsonOption,
+  loraFromArgs,
+  peftOptions,
+  printJson,
+  threadsOption,
+  type Device,
+  type ExecutorName,
+  type PeftArgs,
+} from './common.js';
 
-interface Args {
+interface Args extends PeftArgs {
   model?: string;
   textFile?: string;
   task?: string;
@@ -134,7 +145,10 @@ function typedFields(argv: Args): Partial<RunSpec> {
     logEvery: argv.logEvery,
     saveModel: argv.saveModel,
     plots: argv.plots,
+    peft: argv.peft,
   };
+  const lora = loraFromArgs(argv, argv.resume);
+  if (lora) given.lora = lora;
   if (Object.keys(sizes).length) given.sizes = sizes;
   if (Object.keys(h).length) given.hyperparameters = h;
   return given;
@@ -216,6 +230,10 @@ const CONFIG_KEYS = [
   'logEvery',
   'saveModel',
   'plots',
+  'peft',
+  'loraR',
+  'loraAlpha',
+  'loraTargets',
   'out',
 ];
 
@@ -307,6 +325,7 @@ export const runCommand: CommandModule<object, Args> = {
         describe: 'at the end, write RUNDIR/model/: a Hugging Face model folder of the best-dev (tasks) or final weights (default true)',
       })
       .option('plots', { type: 'boolean', describe: 'at the end, write loss.svg and loss.png (default true)' })
+      .options(peftOptions)
       .config(
         'config',
         'a YAML or JSON file of any of these options in camelCase (lr, batchSize, …; also learning_rate, max_steps, per_device_train_batch_size…); flags override it',
@@ -361,6 +380,8 @@ export const runCommand: CommandModule<object, Args> = {
       );
     }
     console.log(`run folder: ${out}`);
+    if (fs.existsSync(path.join(out, 'adapter', 'adapter_config.json')))
+      console.log(`adapter: ${path.join(out, 'adapter')} (Hugging Face PEFT layout; zo export --merge writes the merged model)`);
     if (fs.existsSync(path.join(out, 'model', 'config.json')))
       console.log(`model folder: ${path.join(out, 'model')} (Hugging Face layout: loads in transformers, zo eval and zo forward)`);
   },

@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import type { ParamStore } from '../core/params.js';
-import { readJson } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { checkpointDir, hasCheckpoint } from './checkpoint.js';
 import { fsError, readRunJson } from './folder.js';
+import { loadModel, readJson } from '../models/load.js';
+import { LORA_DEFAULTS, mergedWeight, withLora, type LoraConfig } from '../models/lora.js';
 import type { RunSpec } from './spec.js';
 
 /** The summary fields a model card reports (a RunSummary, without importing run.ts). */
@@ -179,6 +180,65 @@ export function writeModelFolder(
   return fs.readdirSync(dest).sort();
 }
 
+/**
+ * A LoRA run's adapter in Hugging Face PEFT's layout: adapter_config.json (LoraConfig) and
+ * adapter_model.safetensors with PEFT's tensor names (θ's block names already are).
+ */
+export function writeAdapterFolder(dest: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const config = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: o.spec.model,
+    r: o.lora.r,
+    lora_alpha: o.lora.alpha,
+    target_modules: o.lora.targets,
+    lora_dropout: 0,
+    bias: 'none',
+    fan_in_fan_out: false,
+    init_lora_weights: true,
+    inference_mode: true,
+    modules_to_save: null,
+  };
+  fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
+  const w = o.weights;
+  writeSafetensors(
+    path.join(tmp, 'adapter_model.safetensors'),
+    w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) })),
+    { format: 'pt' },
+  );
+  fs.rmSync(dest, { recursive: true, force: true });
+  fs.renameSync(tmp, dest);
+}
+
+/** A saved adapter: its LoRA config and a reader of its blocks (zo eval --adapter, zo export --merge). */
+export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name: string) => Float32Array } {
+  const c = readJson(
+    path.join(dir, 'adapter_config.json'),
+    'a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors',
+  ) as Record<string, unknown>;
+  if (c.peft_type !== 'LORA') throw new ZoError(`${dir}/adapter_config.json: peft_type ${String(c.peft_type)}; zo reads LORA adapters`);
+  const lora = { r: Number(c.r), alpha: Number(c.lora_alpha), targets: c.target_modules as string[] };
+  const f = openSafetensors(path.join(dir, 'adapter_model.safetensors'));
+  return {
+    lora,
+    block: (name) => {
+      if (!f.info(name)) throw new ZoError(`${dir}/adapter_model.safetensors: no tensor ${name}, which its adapter_config.json implies`);
+      return f.readF32(name);
+    },
+  };
+}
+
+/** The base model's weights with a LoRA run's adapter blocks (`adapter`) merged in: W + (α/r)·B·A. */
+function mergedWeights(spec: RunSpec, adapter: Weights): Weights {
+  const l = withLora(loadModel(spec.model), { ...LORA_DEFAULTS, ...spec.lora }, spec.seed, (n) => adapter.get(n));
+  const base = l.model.params.names.filter((n) => !l.trainable.names.includes(n));
+  const merged = new Map(l.pairs.map((p) => [p.weight, mergedWeight(l, p)]));
+  return { names: base, shape: (n) => l.model.params.shape(n), get: (n) => merged.get(n) ?? l.model.params.get(n) };
+}
+
 /** Which weights a finished run folder holds: the best-dev-loss ones (tasks), and the final ones (its last checkpoint). */
 function weightsFile(runDir: string, spec: RunSpec, which: ExportWeights): string {
   if (which === 'best') {
@@ -196,8 +256,8 @@ function weightsFile(runDir: string, spec: RunSpec, which: ExportWeights): strin
   return path.join(checkpointDir(runDir), 'model.safetensors');
 }
 
-/** `zo export`: a finished run folder's best (default for tasks) or final weights as a model folder. */
-export function exportRun(runDir: string, dest: string, which?: ExportWeights): { which: ExportWeights; files: string[] } {
+/** `zo export`: a finished run folder's best (default for tasks) or final weights as a model folder; a LoRA run's merged into the base. */
+export function exportRun(runDir: string, dest: string, which?: ExportWeights, merge = false): { which: ExportWeights; files: string[] } {
   const specFile = path.join(runDir, 'spec.json');
   if (!fs.existsSync(specFile)) throw new ZoError(`${runDir}: not a run folder (no spec.json)`);
   const spec = readRunJson<RunSpec>(specFile, 'the run spec');
@@ -205,6 +265,13 @@ export function exportRun(runDir: string, dest: string, which?: ExportWeights): 
   if (!fs.existsSync(summaryFile)) throw new ZoError(`${runDir}: the run is not finished (no summary.json); resume it first`);
   const summary = readRunJson<CardSummary>(summaryFile, 'the run summary');
   const w = which ?? (spec.textFile ? 'final' : 'best');
-  const files = writeModelFolder(dest, { spec, summary, weights: fileWeights(weightsFile(runDir, spec, w)), which: w });
+  if ((spec.peft === 'lora') !== merge)
+    throw new ZoError(
+      merge
+        ? `${runDir}: not a LoRA run; --merge is for --peft lora runs`
+        : `${runDir}: a LoRA run; add --merge to write the base model with its adapter merged in`,
+    );
+  const weights = fileWeights(weightsFile(runDir, spec, w));
+  const files = writeModelFolder(dest, { spec, summary, weights: merge ? mergedWeights(spec, weights) : weights, which: w });
   return { which: w, files };
 }

@@ -16,7 +16,10 @@ import { checkNoiseVersion, makeNoise, type NoiseKind } from '../core/noise.js';
 import type { Problem, StepObjective } from '../core/problem.js';
 import { train, type ScheduleKind } from '../harness/harness.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
+import type { ParamStore } from '../core/params.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
+import type { LoraConfig } from '../models/lora.js';
+import { withPeft } from './peft.js';
 import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
@@ -37,6 +40,8 @@ export interface ReplayHeader {
   noise: NoiseKind;
   noiseVersion?: number;
   schedule: ScheduleKind;
+  peft?: 'full' | 'lora';
+  lora?: Partial<LoraConfig>;
 }
 
 function encodeStep(losses: readonly number[]): Buffer {
@@ -140,9 +145,9 @@ export class ReplayRecorder {
 }
 
 /** A problem that answers each step's losses from the record, in order, whatever the perturbation. */
-function recordedProblem(model: LoadedModel, steps: number[][]): Problem {
+function recordedProblem(theta: ParamStore, steps: number[][]): Problem {
   return {
-    params: model.params,
+    params: theta,
     at: (step): StepObjective => {
       const losses = steps[step]!;
       let i = 0;
@@ -175,19 +180,19 @@ export async function replay(
   registerLearnedOptimizers();
   const registered = optimizerNamed(h.optimizer);
   const hp = parseHyperparameters(registered, h.hyperparameters);
-  const model = loadModel(opts.model ?? h.model);
+  const { model, theta } = withPeft(loadModel(opts.model ?? h.model), h);
   const optimizer: Optimizer<{ lr: number }> =
-    registered.bind?.({ params: model.params, modelDir: model.dir, batchSize: h.batchSize, finetuner: h.finetuner }) ?? registered;
+    registered.bind?.({ params: theta, modelDir: model.dir, batchSize: h.batchSize, finetuner: h.finetuner }) ?? registered;
   if (optimizer.firstOrder) throw new ZoError(`${file}: ${h.optimizer} is first-order; its updates need gradients, not losses`);
   await train({
     optimizer,
     hyperparameters: hp,
-    problem: recordedProblem(model, steps),
-    state: optimizer.init(model.params, hp),
+    problem: recordedProblem(theta, steps),
+    state: optimizer.init(theta, hp),
     noise: makeNoise(
       h.noise,
       h.seed,
-      model.params.names.map((n) => model.params.get(n).length),
+      theta.names.map((n) => theta.get(n).length),
       probesPerStep(optimizer, hp),
     ),
     seed: h.seed,

@@ -20,9 +20,10 @@ import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateM
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
 import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
-import { paramWeights, writeModelFolder } from './export.js';
+import { paramWeights, writeAdapterFolder, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
+import { loraConfig, withPeft } from './peft.js';
 import { replayFile, ReplayRecorder } from './replay.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
@@ -40,6 +41,8 @@ export interface RunSummary {
   /** This process's peak RSS when the run ended, in MB (10⁶ bytes; core/rss.ts). */
   peakRssMb: number;
   skippedSteps: number;
+  /** The scalars the optimizer perturbs and updates (θ): every weight, or with --peft lora the adapters'. */
+  trainableParameters?: number;
   /** Tasks only. */
   task?: string;
   metric?: 'accuracy' | 'f1';
@@ -103,6 +106,8 @@ interface Prepared {
   /** spec.json must be (re)written: a new run, or a resume that changed it. */
   writeSpec: boolean;
   model: LoadedModel;
+  /** What the optimizer perturbs and updates: every block, or with --peft lora the adapters alone. */
+  theta: ParamStore;
   exec: Executor;
   objective: RunObjective;
   optimizer: Optimizer<{ lr: number }>;
@@ -136,9 +141,9 @@ async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume
   registerLearnedOptimizers();
   const registered = optimizerNamed(spec.optimizer);
   const h = parseHyperparameters(registered, spec.hyperparameters);
-  const model = loadModel(spec.model);
+  const { model, theta } = withPeft(loadModel(spec.model), spec);
   const optimizer =
-    registered.bind?.({ params: model.params, modelDir: model.dir, batchSize: spec.batchSize, finetuner: spec.finetuner }) ?? registered;
+    registered.bind?.({ params: theta, modelDir: model.dir, batchSize: spec.batchSize, finetuner: spec.finetuner }) ?? registered;
   const exec: Executor =
     spec.executor === 'ort'
       ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads, device: spec.device })
@@ -146,16 +151,16 @@ async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume
   const objective = await makeObjective(spec, model, exec);
   // A run names the meta-parameters it used, also when they were the model folder's own.
   if (optimizer.boundTo && !spec.finetuner) spec = { ...spec, finetuner: optimizer.boundTo };
-  let state = optimizer.init(model.params, h);
+  let state = optimizer.init(theta, h);
   let startStep = 0;
   let progress: Progress = {};
   if (resume) {
-    const ck = loadCheckpoint(outDir, model.params, optimizer.name);
+    const ck = loadCheckpoint(outDir, theta, optimizer.name);
     state = ck.state;
     startStep = ck.meta.step;
     progress = ck.meta.extra as Progress;
   }
-  return { outDir, spec, writeSpec, model, exec, objective, optimizer, h, state, startStep, progress };
+  return { outDir, spec, writeSpec, model, theta, exec, objective, optimizer, h, state, startStep, progress };
 }
 
 /** Creates (if needed) and locks the folder, then writes what the run's first writes are. */
@@ -203,7 +208,7 @@ function saveBest(file: string, params: ParamStore, step: number): void {
 
 /** The training loop and the final evaluation; summary.json is written last. */
 async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
-  const { outDir, spec, model, exec, objective, optimizer, h } = p;
+  const { outDir, spec, model, theta, exec, objective, optimizer, h } = p;
   const t0 = performance.now();
   const metricsFile = path.join(outDir, 'metrics.jsonl');
   truncateMetrics(metricsFile, p.startStep);
@@ -219,18 +224,21 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
   const what = objective.task
     ? `task ${objective.task.task.name} (dev loss ${progress.initialLoss.toFixed(4)}, zero-shot dev ${objective.task.task.metric} ${progress.zeroShotDev!.toFixed(4)})`
     : `initial loss ${progress.initialLoss.toFixed(4)}`;
-  hooks.log?.(`${optimizer.name} on ${spec.model} (${model.params.size.toLocaleString('en')} parameters, ${exec.describe()}); ${what}`);
+  const trained = theta === model.params ? '' : `, ${theta.size.toLocaleString('en')} of them trainable (LoRA)`;
+  hooks.log?.(
+    `${optimizer.name} on ${spec.model} (${model.params.size.toLocaleString('en')} parameters${trained}, ${exec.describe()}); ${what}`,
+  );
 
   progress.skipped ??= 0;
   progress.bestDevLoss ??= Infinity;
   progress.bestStep ??= -1;
   const wall = () => (p.progress.wallSeconds ?? 0) + (performance.now() - t0) / 1000;
   const checkpoint = (step: number) =>
-    saveCheckpoint(outDir, model.params, p.state, {
+    saveCheckpoint(outDir, theta, p.state, {
       step,
       optimizer: optimizer.name,
       hyperparameters: h,
-      blocks: model.params.specs(),
+      blocks: theta.specs(),
       extra: { ...progress, wallSeconds: wall() } satisfies Progress,
     });
   /** Dev loss after `step` steps; better weights replace best.safetensors. */
@@ -241,7 +249,7 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
     if (best) {
       progress.bestDevLoss = devLoss;
       progress.bestStep = step;
-      saveBest(bestFile, model.params, step);
+      saveBest(bestFile, theta, step);
     }
     hooks.onEval?.({ step, devLoss, best });
     return devLoss;
@@ -264,11 +272,11 @@ async function loop(
   checkpoint: (step: number) => void,
   progress: Progress,
 ): Promise<void> {
-  const { spec, model, exec, objective } = p;
+  const { spec, exec, objective } = p;
   const metrics = fs.openSync(metricsFile, 'a');
   const recorder = replayRecorder(p);
   const problem: Problem = {
-    params: model.params,
+    params: p.theta,
     at: (step) => {
       // Updates wrote θ's Float32Arrays; an executor holding a copy re-reads them.
       exec.refresh();
@@ -284,7 +292,7 @@ async function loop(
       noise: makeNoise(
         spec.noise,
         spec.seed,
-        model.params.names.map((n) => model.params.get(n).length),
+        p.theta.names.map((n) => p.theta.get(n).length),
         probesPerStep(p.optimizer, p.h),
       ),
       seed: spec.seed,
@@ -326,8 +334,22 @@ async function loop(
 function replayRecorder(p: Prepared): ReplayRecorder | undefined {
   const file = replayFile(p.outDir);
   if (p.optimizer.firstOrder || (p.startStep > 0 && !fs.existsSync(file))) return undefined;
-  const { model, optimizer, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule } = p.spec;
-  const header = { model, optimizer, hyperparameters: p.h, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule };
+  const { model, optimizer, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule, peft, lora } = p.spec;
+  const header = {
+    model,
+    optimizer,
+    hyperparameters: p.h,
+    finetuner,
+    plugins,
+    seed,
+    steps,
+    batchSize,
+    noise,
+    noiseVersion,
+    schedule,
+    peft,
+    lora,
+  };
   return new ReplayRecorder(file, header, p.startStep);
 }
 
@@ -344,6 +366,7 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     wallSeconds: 0,
     peakRssMb: 0,
     skippedSteps: progress.skipped!,
+    trainableParameters: p.theta.size,
   };
   if (objective.task) {
     const t = objective.task;
@@ -353,7 +376,7 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     summary.finalTrainLoss = await t.trainLoss();
     // Test is reported for the best-dev-loss weights, as MeZO and ZO-FT load_best_model_at_end.
     const best = openSafetensors(bestFile);
-    for (const n of model.params.names) best.readF32(n, model.params.get(n));
+    for (const n of p.theta.names) best.readF32(n, p.theta.get(n));
     exec.refresh();
     summary.devBestLoss = progress.bestDevLoss;
     summary.bestStep = progress.bestStep;
@@ -374,7 +397,11 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
 async function writeOutputs(p: Prepared, summary: RunSummary): Promise<void> {
   writeMetricsCsv(p.outDir);
   if (p.spec.plots !== false) await plotRun(p.outDir, summary);
-  if (p.spec.saveModel !== false) {
+  if (p.spec.saveModel !== false && p.spec.peft === 'lora') {
+    const dest = path.join(p.outDir, 'adapter');
+    fs.rmSync(dest, { recursive: true, force: true });
+    writeAdapterFolder(dest, { spec: p.spec, lora: loraConfig(p.spec), weights: paramWeights(p.theta) });
+  } else if (p.spec.saveModel !== false) {
     const dest = path.join(p.outDir, 'model');
     fs.rmSync(dest, { recursive: true, force: true });
     writeModelFolder(dest, {

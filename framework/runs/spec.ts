@@ -48,6 +48,9 @@ export interface RunSpec {
   plots?: boolean;
   /** The ort executor's device: cpu (absent) or cuda. */
   device?: 'cpu' | 'cuda';
+  /** Parameter-efficient fine-tuning: full (absent), or lora with its r, α and target modules. */
+  peft?: 'full' | 'lora';
+  lora?: { r?: number; alpha?: number; targets?: string[] };
 }
 
 /** The defaults of a run's settings (the CLI's and the API's): MeZO's where MeZO has one. */
@@ -120,6 +123,8 @@ export function validateSpec(spec: RunSpec): void {
   if (!NOISE_KINDS.includes(spec.noise)) throw new ZoError(`--noise ${spec.noise}: must be one of ${NOISE_KINDS.join(', ')}`);
   if (!SCHEDULES.includes(spec.schedule)) throw new ZoError(`--schedule ${spec.schedule}: must be one of ${SCHEDULES.join(', ')}`);
   if (spec.executor !== 'ort' && spec.executor !== 'tfjs') throw new ZoError(`--executor ${String(spec.executor)}: must be ort or tfjs`);
+  if (spec.peft !== undefined && spec.peft !== 'full' && spec.peft !== 'lora')
+    throw new ZoError(`--peft ${String(spec.peft)}: must be full or lora`);
   if (spec.device !== undefined && spec.device !== 'cpu' && spec.device !== 'cuda')
     throw new ZoError(`--device ${String(spec.device)}: must be cpu or cuda`);
 }
