@@ -194,16 +194,18 @@ function watchOthers(): () => number | undefined {
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
 /** The objective on one fixed batch: only optimizer + executor cost is measured. */
-class FixedBatchProblem implements Problem {
+export class FixedBatchProblem implements Problem {
   private tf?: Promise<TfjsExecutor>;
   constructor(
     readonly model: Model,
     readonly exec: OrtExecutor,
     readonly batch: Batch,
+    /** θ, when it is not every block (LoRA's adapters). */
+    readonly theta?: ParamStore,
   ) {}
 
   get params(): ParamStore {
-    return this.model.params;
+    return this.theta ?? this.model.params;
   }
 
   tfjs(): Promise<TfjsExecutor> {
@@ -254,7 +256,7 @@ function tableReport(noise: NoiseSource | undefined, P: number): StepBench['tabl
 }
 
 /** One optimizer wired to the problem: `run(n)` runs n steps through `train` and returns their records. */
-function stepper(opt: Optimizer, problem: FixedBatchProblem, noise: NoiseSource) {
+export function stepper(opt: Optimizer, problem: FixedBatchProblem, noise: NoiseSource) {
   const h = parseHyperparameters(opt, { lr: LR });
   const state = opt.init(problem.params, h);
   let step = 0;

@@ -6,9 +6,10 @@ import type { GenerateBench } from '../bench/generate.js';
 import type { MemoryBench } from '../bench/memory.js';
 import type { EvalBench } from '../bench/evaluate.js';
 import { deviceOption, jsonOption, printJson, threadsOption, wholeNumberFlag, type Device } from './common.js';
+import { LORA_DEFAULTS } from '../models/lora.js';
 
-type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'all';
-const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'all'];
+type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'peft' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'peft', 'all'];
 
 interface Args {
   json: boolean;
@@ -33,7 +34,8 @@ const ms = (x: { median: number; p10: number; p90: number }) =>
  * step suite compares a MeZO step with two plain forwards, and every optimizer's step with MeZO's; the
  * generate suite compares greedy generation, with and without the KV cache, with one forward pass; the
  * memory suite compares the peak RSS of a MeZO and a zo-ft run with zo's inference on the same batch;
- * the eval suite reports evaluation examples per second per task type.
+ * the eval suite reports evaluation examples per second per task type; the peft suite times a LoRA
+ * MeZO step against a full one.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
@@ -205,6 +207,21 @@ export const benchCommand: CommandModule<object, Args> = {
       const r = await benchMemory({ threads: argv.threads, steps: argv.memorySteps, taskSteps: argv.memoryTaskSteps, onProgress });
       out.memory = r;
       if (!argv.json) printMemory(r);
+    }
+    if (runs('peft')) {
+      section();
+      const { benchPeft } = await import('../bench/peft.js');
+      const model = argv.model === undefined ? undefined : (await import('../models/load.js')).loadModel(argv.model);
+      const r = await benchPeft({ threads: argv.threads, device: argv.device, model, minSeconds: argv.seconds, onProgress });
+      out.peft = r;
+      if (!argv.json) {
+        console.log(
+          `peft: MeZO with LoRA (r ${LORA_DEFAULTS.r}, α ${LORA_DEFAULTS.alpha}, ${LORA_DEFAULTS.targets.join('/')}: θ ${r.trainable.toLocaleString('en')} of ${r.params.toLocaleString('en')} params) against full MeZO, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`,
+        );
+        console.log(`  full MeZO step       ${ms(r.fullMs)}`);
+        console.log(`  LoRA MeZO step       ${ms(r.loraMs)}`);
+        console.log(`  ratio LoRA / full    ${r.ratio.toFixed(3)}×`);
+      }
     }
     if (runs('eval')) {
       section();

@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-import { cellSummary, type Cell } from '../grid/expand.js';
+import { cellSummary, methodLabel, type Cell } from '../grid/expand.js';
 import { gridJsonSchema } from '../grid/file.js';
 import { planGrid, runGrid, type GridResult } from '../grid/grid.js';
 import { DEFAULT_QUEUE, queueExecutor, reachRedis } from '../grid/queue.js';
@@ -48,7 +48,7 @@ export const modelsDirOption = {
 } as const;
 export const dataDirOption = { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" } as const;
 
-const label = (c: Cell) => `${c.model} ${c.task} ${c.method} seed ${c.seed} ${hpText(c.hyperparameters)}`;
+const label = (c: Cell) => `${c.model} ${c.task} ${methodLabel(c)} seed ${c.seed} ${hpText(c.hyperparameters)}`;
 const f4 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(4));
 
 function printDryRun(file: string, out: string | undefined, json: boolean): void {

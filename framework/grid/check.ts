@@ -5,7 +5,7 @@ import { parse } from 'csv-parse/sync';
 import { ZoError } from '../core/errors.js';
 import { writeFileAtomic } from '../runs/checkpoint.js';
 import { fsError, readRunJson } from '../runs/folder.js';
-import type { Cell } from './expand.js';
+import { methodLabel, type Cell } from './expand.js';
 import { failureFile, runGrid, type GridOptions } from './grid.js';
 import { modelName, resultsCsv, taskName, type Row } from './results.js';
 
@@ -162,7 +162,7 @@ export function checkCells(
     cell: c.hash,
     model: modelName(c.model),
     task: taskName(c.task),
-    optimizer: c.method,
+    optimizer: methodLabel(c),
     seed: c.seed,
     lr: c.hyperparameters.lr as number,
   }));

@@ -138,3 +138,44 @@ pilot: {seeds: [0], steps: 200}
     ]);
   });
 });
+
+describe('the peft axis', () => {
+  const PEFT = `${MINIMAL}peft: [full, lora]
+lora: {r: 4}
+overrides:
+  - peft: lora
+    optimizers:
+      mezo: {lr: [1.0e-4, 5.0e-5], eps: 1.0e-2}
+`;
+
+  test('full cells keep the hashes they had without the axis; LoRA cells are methods of their own with their own LR lists', () => {
+    const plain = cellsOf(MINIMAL);
+    const both = cellsOf(PEFT);
+    const full = both.filter((c) => c.peft === undefined);
+    expect(full.map((c) => c.hash)).toEqual(plain.map((c) => c.hash));
+    const lora = both.filter((c) => c.peft === 'lora');
+    expect(lora).toHaveLength(plain.length);
+    expect(new Set(both.map((c) => c.hash)).size).toBe(both.length);
+    const mezo = lora.filter((c) => c.method === 'mezo');
+    expect([...new Set(mezo.map((c) => c.hyperparameters.lr))]).toEqual([1e-4, 5e-5]);
+    expect(mezo.every((c) => c.hyperparameters.eps === 1e-2)).toBe(true);
+    // zo-ft is not overridden: its LoRA cells run its full-FT LRs.
+    expect([...new Set(lora.filter((c) => c.method === 'zo-ft').map((c) => c.hyperparameters.lr))]).toEqual([1e-4, 3e-4]);
+    // MeZO's defaults fill what the file leaves out, and the run gets them.
+    expect(mezo[0]).toMatchObject({ peft: 'lora', lora: { r: 4, alpha: 16, targets: ['q_proj', 'v_proj'] } });
+    expect(runInput(mezo[0]!, {})).toMatchObject({ peft: 'lora', lora: { r: 4, alpha: 16, targets: ['q_proj', 'v_proj'] } });
+    expect(runInput(full[0]!, {}).peft).toBeUndefined();
+  });
+
+  test('a pilot chooses each peft mode its own LR', () => {
+    const grid = parseGrid(YAML.parse(`${PEFT}pilot: {seeds: [0]}\n`), 'g.yaml');
+    const configs = expandConfigs(grid, 'g.yaml');
+    const seen: string[] = [];
+    mainCells(grid, configs, (c, pilot) => {
+      seen.push(`${c.peft} ${c.method} ${pilot.length}`);
+      expect(pilot.every((p) => (p.peft ?? 'full') === c.peft && p.method === c.method)).toBe(true);
+      return pilot[0]!.hyperparameters;
+    });
+    expect(seen.slice(0, 4)).toEqual(['full mezo 2', 'full zo-ft 2', 'lora mezo 2', 'lora zo-ft 2']);
+  });
+});

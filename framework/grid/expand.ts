@@ -6,7 +6,8 @@ import { packageRoot } from '../core/paths.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { completeSpec, type RunSpec, type RunSpecInput } from '../runs/spec.js';
-import type { GridFile, GridOverride, MethodAxis } from './file.js';
+import { LORA_DEFAULTS } from '../models/lora.js';
+import type { GridFile, GridOverride, MethodAxis, PeftMode } from './file.js';
 
 export type Hyperparameters = Record<string, unknown>;
 export type Stage = 'pilot' | 'main';
@@ -31,6 +32,9 @@ export interface CellIdentity {
   noise: string;
   schedule: string;
   executor: string;
+  /** Absent for full fine-tuning (so the hashes of full cells are those they always had). */
+  peft?: 'lora';
+  lora?: { r: number; alpha: number; targets: string[] };
 }
 
 export interface Cell extends CellIdentity {
@@ -44,6 +48,7 @@ export interface Config {
   model: string;
   task: string;
   method: string;
+  peft: PeftMode;
   optimizer: string;
   finetuner?: string;
   settings: Settings;
@@ -51,7 +56,7 @@ export interface Config {
 }
 
 type Settings = Pick<GridFile, 'batchSize' | 'evalEvery' | 'trainSize' | 'devSize' | 'testSize' | 'maxLen' | 'trainSetSeed'> &
-  Pick<GridFile, 'noise' | 'schedule' | 'executor'> & { steps: number };
+  Pick<GridFile, 'noise' | 'schedule' | 'executor' | 'lora'> & { steps: number };
 
 const SETTING_KEYS = [
   'steps',
@@ -65,6 +70,7 @@ const SETTING_KEYS = [
   'noise',
   'schedule',
   'executor',
+  'lora',
 ] as const;
 
 /** JSON with object keys sorted at every depth and undefined dropped: equal values, equal text. */
@@ -85,10 +91,13 @@ export function cellHash(id: CellIdentity): string {
 
 const listOf = (x: string | string[] | undefined): string[] | undefined => (x === undefined ? undefined : Array.isArray(x) ? x : [x]);
 
-function matches(o: GridOverride, model: string, task: string, method: string): boolean {
+function matches(o: GridOverride, model: string, task: string, method: string, peft: PeftMode): boolean {
   const ok = (want: string | string[] | undefined, v: string) => listOf(want)?.includes(v) ?? true;
-  return ok(o.model, model) && ok(o.task, task) && ok(o.optimizer, method);
+  return ok(o.model, model) && ok(o.task, task) && ok(o.optimizer, method) && ok(o.peft, peft);
 }
+
+/** A method's name in results.csv and the tables: a LoRA cell's is `<method>+lora`, a method of its own. */
+export const methodLabel = (c: { method: string; peft?: string }): string => (c.peft === 'lora' ? `${c.method}+lora` : c.method);
 
 /** Every combination of the listed values, the first key varying slowest, in the file's order. */
 function product(axis: MethodAxis | null): Hyperparameters[] {
@@ -101,41 +110,42 @@ function product(axis: MethodAxis | null): Hyperparameters[] {
   return out;
 }
 
-/** models × tasks × methods in the file's order, each with its overrides applied and its combinations checked. */
+/** models × tasks × peft modes × methods in the file's order, each with its overrides applied and its combinations checked. */
 export function expandConfigs(grid: GridFile, file: string): Config[] {
   registerLearnedOptimizers();
   const out: Config[] = [];
   for (const model of grid.models)
     for (const task of grid.tasks)
-      for (const [method, base] of Object.entries(grid.optimizers)) {
-        const settings = Object.fromEntries(SETTING_KEYS.map((k) => [k, grid[k]])) as Settings;
-        let axis: MethodAxis | null = base;
-        for (const o of grid.overrides.filter((x) => matches(x, model, task, method))) {
-          for (const k of SETTING_KEYS) if (o[k] !== undefined) (settings as Record<string, unknown>)[k] = o[k];
-          if (o.optimizers?.[method]) axis = { ...(axis ?? {}), ...o.optimizers[method] };
-        }
-        const optimizer = (axis?.optimizer as string | undefined) ?? method;
-        let registered;
-        try {
-          registered = optimizerNamed(optimizer);
-        } catch (e) {
-          throw new ZoError(`${file}: optimizers.${method}: ${(e as Error).message}`);
-        }
-        const combos = product(axis).map((h) => {
-          try {
-            return parseHyperparameters(registered, h) as Hyperparameters;
-          } catch (e) {
-            throw new ZoError(`${file}: optimizers.${method} (${model}, ${task}): ${(e as Error).message}`);
+      for (const peft of grid.peft ?? ['full'])
+        for (const [method, base] of Object.entries(grid.optimizers)) {
+          const settings = Object.fromEntries(SETTING_KEYS.map((k) => [k, grid[k]])) as Settings;
+          let axis: MethodAxis | null = base;
+          for (const o of grid.overrides.filter((x) => matches(x, model, task, method, peft))) {
+            for (const k of SETTING_KEYS) if (o[k] !== undefined) (settings as Record<string, unknown>)[k] = o[k];
+            if (o.optimizers?.[method]) axis = { ...(axis ?? {}), ...o.optimizers[method] };
           }
-        });
-        out.push({ model, task, method, optimizer, finetuner: axis?.finetuner as string | undefined, settings, combos });
-      }
+          const optimizer = (axis?.optimizer as string | undefined) ?? method;
+          let registered;
+          try {
+            registered = optimizerNamed(optimizer);
+          } catch (e) {
+            throw new ZoError(`${file}: optimizers.${method}: ${(e as Error).message}`);
+          }
+          const combos = product(axis).map((h) => {
+            try {
+              return parseHyperparameters(registered, h) as Hyperparameters;
+            } catch (e) {
+              throw new ZoError(`${file}: optimizers.${method} (${model}, ${task}): ${(e as Error).message}`);
+            }
+          });
+          out.push({ model, task, method, peft, optimizer, finetuner: axis?.finetuner as string | undefined, settings, combos });
+        }
   return out;
 }
 
 /** A config's cell at one combination, seed and stage. */
 export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: number, stage: Stage, steps = c.settings.steps): Cell {
-  const { trainSize, devSize, testSize, steps: full, evalEvery, ...rest } = c.settings;
+  const { trainSize, devSize, testSize, steps: full, evalEvery, lora, ...rest } = c.settings;
   // A pilot's shorter horizon keeps the default cadence (five evaluations), not the full run's.
   const spec = completeSpec({ model: c.model, ...rest, steps, evalEvery: steps === full ? evalEvery : undefined });
   const id: CellIdentity = {
@@ -155,6 +165,7 @@ export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: numb
     noise: spec.noise,
     schedule: spec.schedule,
     executor: spec.executor,
+    ...(c.peft === 'lora' && { peft: 'lora' as const, lora: { ...LORA_DEFAULTS, ...lora } }),
   };
   return { ...id, hash: cellHash(id), stage };
 }
@@ -179,7 +190,7 @@ export function mainCells(grid: GridFile, configs: Config[], choose?: (c: Config
     if (grid.pilot && c.combos.length > 1) {
       const chosen = choose?.(
         c,
-        pilot.filter((p) => p.model === c.model && p.task === c.task && p.method === c.method),
+        pilot.filter((p) => p.model === c.model && p.task === c.task && p.method === c.method && (p.peft ?? 'full') === c.peft),
       );
       if (!chosen) return [];
       combos = [chosen];
@@ -194,7 +205,7 @@ export const cellSummary = (c: Cell) => ({
   stage: c.stage,
   model: c.model,
   task: c.task,
-  optimizer: c.method,
+  optimizer: methodLabel(c),
   seed: c.seed,
   hyperparameters: c.hyperparameters,
 });
@@ -240,6 +251,8 @@ export function runInput(c: Cell, where: Placement): RunSpecInput {
     noise: c.noise as RunSpec['noise'],
     schedule: c.schedule as RunSpec['schedule'],
     executor: c.executor as RunSpec['executor'],
+    peft: c.peft,
+    lora: c.lora,
     dataDir: where.dataDir,
     threads: where.threads,
     device: where.device,

@@ -44,18 +44,32 @@ const settings = {
   noise: z.enum(NOISE_KINDS).optional(),
   schedule: z.enum(SCHEDULES).optional(),
   executor: z.enum(['ort', 'tfjs']).optional(),
+  lora: z
+    .object({
+      r: positive('lora.r').optional(),
+      alpha: z.number().positive().optional(),
+      targets: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .strict()
+    .optional()
+    .describe("LoRA's r, α and target modules for the peft: lora cells (default MeZO's: 8, 16, q_proj and v_proj)"),
 };
+
+/** How a cell fine-tunes: every weight, or LoRA adapters (README "LoRA"). */
+export const PEFT_MODES = ['full', 'lora'] as const;
+export type PeftMode = (typeof PEFT_MODES)[number];
 
 const overrideSchema = z
   .object({
     model: names.optional(),
     task: names.optional(),
     optimizer: names.optional(),
+    peft: z.union([z.enum(PEFT_MODES), z.array(z.enum(PEFT_MODES)).min(1)]).optional(),
     ...settings,
     optimizers: z.record(z.string(), methodSchema).optional().describe("replaces these methods' listed hyperparameters"),
   })
   .strict()
-  .describe('settings for the cells that match every given model, task and optimizer (method key)');
+  .describe('settings for the cells that match every given model, task, optimizer (method key) and peft mode');
 
 export const gridSchema = z
   .object({
@@ -65,6 +79,11 @@ export const gridSchema = z
     tasks: z.array(z.string().min(1)).min(1).describe('task names, or task files (.yaml/.json)'),
     optimizers: z.record(z.string(), methodSchema.nullable()).refine((o) => Object.keys(o).length > 0, 'name at least one optimizer'),
     seeds: z.array(count('a seed')).min(1),
+    peft: z
+      .array(z.enum(PEFT_MODES))
+      .min(1)
+      .optional()
+      .describe('an axis: full fine-tuning, LoRA, or both (default [full]); overrides with peft: lora give LoRA its own LRs'),
     ...settings,
     steps: positive('steps'),
     dataDir: z.string().optional().describe("where MeZO tasks' files are (not part of a cell's identity)"),
@@ -96,8 +115,10 @@ export function parseGrid(raw: unknown, file: string): GridFile {
     for (const [k, v] of Object.entries(axis ?? {}))
       if (Array.isArray(v) && new Set(v.map((x) => JSON.stringify(x))).size !== v.length)
         throw new ZoError(`${file}: optimizers.${name}.${k}: a value appears twice, which would make two identical cells`);
-  for (const k of ['models', 'tasks', 'seeds'] as const) {
-    const twice = r.data[k].find((x, i) => r.data[k].indexOf(x as never) !== i);
+  for (const k of ['models', 'tasks', 'seeds', 'peft'] as const) {
+    if (!r.data[k]) continue;
+    const list = r.data[k] as unknown[];
+    const twice = list.find((x, i) => list.indexOf(x) !== i);
     if (twice !== undefined) throw new ZoError(`${file}: ${k}: ${JSON.stringify(twice)} appears twice, which would make identical cells`);
   }
   return r.data;

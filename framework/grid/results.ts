@@ -6,6 +6,7 @@ import { readMetrics } from '../plots/plot.js';
 import { readRunJson } from '../runs/folder.js';
 import type { RunSpec, RunSummary } from '../runs/run.js';
 import { isFinished, readCellFile } from './cell.js';
+import { methodLabel } from './expand.js';
 
 /** One finished cell, as results.csv has it. */
 export interface Row {
@@ -82,7 +83,7 @@ export function readRow(dir: string): Row | undefined {
     cell: cell?.hash ?? path.basename(dir),
     model: modelName(cell?.model ?? spec.model),
     task: cell ? taskName(cell.task) : s.task,
-    optimizer: cell?.method ?? spec.optimizer,
+    optimizer: cell ? methodLabel(cell) : spec.peft === 'lora' ? `${spec.optimizer}+lora` : spec.optimizer,
     seed: spec.seed,
     lr: lr as number,
     eps: eps as number | undefined,
