@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
-import { exportRun, paramWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
+import { exportRun, mergedWeights, paramWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
 import { plotRun } from '../runs/outputs.js';
 import { replay, replayFile } from '../runs/replay.js';
 import { weightsSha256 } from '../runs/run.js';
@@ -72,7 +72,9 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
       const h = r.header;
       const spec = completeSpec({ ...h, model: r.model.dir, hyperparameters: h.hyperparameters });
       const summary = { optimizer: h.optimizer, steps: h.steps, initialLoss: NaN, finalLoss: NaN, weightsSha256: sha };
-      writeModelFolder(argv.out, { spec, summary, weights: paramWeights(r.model.params), which: 'final' });
+      // A LoRA run's weights are written as the merged model, which any loader reads as the fine-tune.
+      const weights = h.peft === 'lora' ? mergedWeights(spec, paramWeights(r.model.params)) : paramWeights(r.model.params);
+      writeModelFolder(argv.out, { spec, summary, weights, which: 'final' });
     }
     if (argv.json) return printJson({ weightsSha256: sha, steps: r.header.steps, bytes: r.bytes, ...(argv.out ? { out: argv.out } : {}) });
     const weights = r.model.params.size * 4;

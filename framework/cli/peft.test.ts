@@ -103,6 +103,25 @@ describe('zo run --peft lora', () => {
     const withAdapter = await evalLoss('--model', MODEL, '--adapter', path.join(out, 'adapter'));
     expect(Math.abs((await evalLoss('--model', merged)) - withAdapter)).toBeLessThanOrEqual(1e-5);
     expectOneLineError(await zo('export', out, '--out', path.join(path.dirname(out), 'x')), 'a LoRA run', '--merge');
+    // zo replay --out rebuilds the final adapters and writes them merged: zo export --merge --weights final's bytes.
+    const [final, replayed] = [path.join(path.dirname(out), 'final'), path.join(path.dirname(out), 'replayed')];
+    expect((await zo('export', out, '--merge', '--weights', 'final', '--out', final)).code).toBe(0);
+    expect((await zo('replay', out, '--out', replayed)).code).toBe(0);
+    const [a, b] = [openSafetensors(path.join(final, 'model.safetensors')), openSafetensors(path.join(replayed, 'model.safetensors'))];
+    expect(b.names()).toEqual(a.names());
+    for (const n of a.names()) expect(b.readF32(n)).toEqual(a.readF32(n));
+  });
+
+  test('an adapter zo cannot apply as saved is one line: rsLoRA scaling, another rank', async () => {
+    const { out } = await loraRun('mezo');
+    const copy = path.join(path.dirname(out), 'adapter-copy');
+    fs.cpSync(path.join(out, 'adapter'), copy, { recursive: true });
+    const file = path.join(copy, 'adapter_config.json');
+    const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    fs.writeFileSync(file, JSON.stringify({ ...config, use_rslora: true }));
+    expectOneLineError(await zo('eval', '--model', MODEL, '--task', 'tiny-copa', '--adapter', copy), 'use_rslora');
+    fs.writeFileSync(file, JSON.stringify({ ...config, r: 4 }));
+    expectOneLineError(await zo('eval', '--model', MODEL, '--task', 'tiny-copa', '--adapter', copy), 'another model or rank');
   });
 
   test('bad input is one line', async () => {

@@ -203,6 +203,14 @@ describe('bad input is one line', () => {
     expectOneLineError(await zo('worker', '--grid', short, '--out', out), '--index', 'JOB_COMPLETION_INDEX');
     expectOneLineError(await zo('worker', '--grid', short, '--out', out, '--index', '4'), '--index 4', '4 cells', '0 to 3');
     expectOneLineError(await zo('worker', '--grid', short, '--out', out, '--stage', 'pilot', '--index', '0'), 'no pilot cells');
+    // With a pilot, main-stage indices exist only once the pilot has chosen: they would shift before.
+    const piloted = path.join(dir, 'piloted.yaml');
+    fs.writeFileSync(
+      piloted,
+      fs.readFileSync(short, 'utf8').replace('mezo: {lr: 1.0e-3}', 'mezo: {lr: [1.0e-3, 1.0e-4]}') + 'pilot: {seeds: [0]}\n',
+    );
+    expectOneLineError(await zo('worker', '--grid', piloted, '--out', out, '--stage', 'main', '--index', '0'), 'pilot is not finished');
+    expectOneLineError(await zo('worker', '--grid', piloted, '--out', out, '--index', '4'), 'pilot is not finished', '--stage pilot');
     expect(fs.existsSync(out)).toBe(false);
   });
 });

@@ -236,6 +236,11 @@ export async function runCellAt(
   opts: Pick<GridOptions, 'modelsDir' | 'dataDir' | 'threads' | 'device'> & { stage?: Stage; onWait?: (holder: Holder) => void } = {},
 ): Promise<{ cell: Cell; summary?: RunSummary }> {
   const plan = planGrid(file, out);
+  // The main stage's cells are named as the pilot chooses: until it is done their indices would shift.
+  if (plan.waiting.length && (opts.stage === 'main' || (!opts.stage && index >= plan.pilot.length)))
+    throw new ZoError(
+      `--index ${index}: ${file}'s pilot is not finished in ${out}, so its main-stage cells have no fixed indices yet; run the pilot's cells (--stage pilot) first`,
+    );
   const cells = indexedCells(plan, opts.stage);
   if (index >= cells.length) {
     const later =

@@ -103,7 +103,12 @@ export function withLora<M extends Model>(m: M, cfg: LoraConfig, seed: number, a
   const family = loraFamily(m.family, pairs, cfg);
   const fill = (spec: ParamSpec): Float32Array => {
     if (m.params.names.includes(spec.name)) return m.params.get(spec.name);
-    if (adapter) return adapter(spec.name);
+    if (adapter) {
+      const v = adapter(spec.name);
+      if (v.length !== spec.shape[0]! * spec.shape[1]!)
+        throw new ZoError(`the adapter's ${spec.name} has ${v.length} values, but this model's layer needs [${spec.shape.join(', ')}]: an adapter for another model or rank`);
+      return v;
+    }
     const p = pairs.find((x) => x.a === spec.name);
     return p ? initA(spec.name, cfg.r, p.cols, seed) : new Float32Array(spec.shape[0]! * spec.shape[1]!);
   };

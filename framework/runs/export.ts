@@ -187,6 +187,17 @@ export function writeModelFolder(
 export function writeAdapterFolder(dest: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
   const tmp = `${dest}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    writeAdapterFiles(tmp, o);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e instanceof ZoError ? e : fsError(dest, 'cannot write the adapter folder', e);
+  }
+}
+
+function writeAdapterFiles(tmp: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
   fs.mkdirSync(tmp, { recursive: true });
   const config = {
     peft_type: 'LORA',
@@ -209,8 +220,6 @@ export function writeAdapterFolder(dest: string, o: { spec: RunSpec; lora: LoraC
     w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) })),
     { format: 'pt' },
   );
-  fs.rmSync(dest, { recursive: true, force: true });
-  fs.renameSync(tmp, dest);
 }
 
 /** A saved adapter: its LoRA config and a reader of its blocks (zo eval --adapter, zo export --merge). */
@@ -219,7 +228,15 @@ export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name
     path.join(dir, 'adapter_config.json'),
     'a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors',
   ) as Record<string, unknown>;
-  if (c.peft_type !== 'LORA') throw new ZoError(`${dir}/adapter_config.json: peft_type ${String(c.peft_type)}; zo reads LORA adapters`);
+  const where = `${dir}/adapter_config.json`;
+  if (c.peft_type !== 'LORA') throw new ZoError(`${where}: peft_type ${String(c.peft_type)}; zo reads LORA adapters`);
+  // What zo's LoRA does not implement is refused, not ignored: it would change the scaling or the layout.
+  if (c.use_rslora === true) throw new ZoError(`${where}: use_rslora (α/√r scaling) is not supported`);
+  if (c.fan_in_fan_out === true) throw new ZoError(`${where}: fan_in_fan_out (Conv1D layers) is not supported`);
+  for (const k of ['rank_pattern', 'alpha_pattern'])
+    if (c[k] && Object.keys(c[k] as object).length) throw new ZoError(`${where}: ${k} (per-layer r or α) is not supported`);
+  if (!Array.isArray(c.target_modules))
+    throw new ZoError(`${where}: target_modules must be a list of module names (a regex is not supported)`);
   const lora = { r: Number(c.r), alpha: Number(c.lora_alpha), targets: c.target_modules as string[] };
   const f = openSafetensors(path.join(dir, 'adapter_model.safetensors'));
   return {
@@ -232,7 +249,7 @@ export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name
 }
 
 /** The base model's weights with a LoRA run's adapter blocks (`adapter`) merged in: W + (α/r)·B·A. */
-function mergedWeights(spec: RunSpec, adapter: Weights): Weights {
+export function mergedWeights(spec: RunSpec, adapter: Weights): Weights {
   const l = withLora(loadModel(spec.model), { ...LORA_DEFAULTS, ...spec.lora }, spec.seed, (n) => adapter.get(n));
   const base = l.model.params.names.filter((n) => !l.trainable.names.includes(n));
   const merged = new Map(l.pairs.map((p) => [p.weight, mergedWeight(l, p)]));

@@ -65,6 +65,7 @@ export function readReplay(file: string): { header: ReplayHeader; steps: number[
   }
   const bad = (why: string) => new ZoError(`${file}: not a zo replay file (${why})`);
   if (buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) throw bad('no ZOREPLAY1 header');
+  if (buf.length < MAGIC.length + 4) throw bad('its header is cut short');
   const n = buf.readUInt32LE(MAGIC.length);
   const dataStart = MAGIC.length + 4 + n;
   let header: ReplayHeader;
