@@ -41,26 +41,9 @@ export async function benchPeft(opts: PeftBenchOptions = {}): Promise<PeftBench>
   const batch = benchBatch(full.config.vocabSize);
   const execs = [new OrtExecutor(full, { threads, device: opts.device }), new OrtExecutor(lora.model, { threads, device: opts.device })];
   const mezo = optimizerNamed('mezo');
-  const sizes = (names: readonly string[], get: (n: string) => Float32Array) => names.map((n) => get(n).length);
   const steppers = [
-    stepper(
-      mezo,
-      new FixedBatchProblem(full, execs[0]!, batch),
-      makeNoise(
-        DEFAULT_NOISE,
-        0,
-        sizes(full.params.names, (n) => full.params.get(n)),
-      ),
-    ),
-    stepper(
-      mezo,
-      new FixedBatchProblem(lora.model, execs[1]!, batch, lora.trainable),
-      makeNoise(
-        DEFAULT_NOISE,
-        0,
-        sizes(lora.trainable.names, (n) => lora.trainable.get(n)),
-      ),
-    ),
+    stepper(mezo, new FixedBatchProblem(full, execs[0]!, batch), makeNoise(DEFAULT_NOISE, 0, full.params.sizes())),
+    stepper(mezo, new FixedBatchProblem(lora.model, execs[1]!, batch, lora.trainable), makeNoise(DEFAULT_NOISE, 0, lora.trainable.sizes())),
   ];
   try {
     opts.onProgress?.(

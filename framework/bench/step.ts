@@ -312,7 +312,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const { params } = model;
   const batch = benchBatch(config.vocabSize, opts.batchSize, opts.seqLen);
   const P = params.size;
-  const sizes = params.names.map((n) => params.get(n).length);
+  const sizes = params.sizes();
   const exec = new OrtExecutor(model, { threads, device: opts.device });
   const problem = new FixedBatchProblem(model, exec, batch);
   // A learned optimizer is timed with the model's own bank, else a random one: its step costs the same whatever ω is.

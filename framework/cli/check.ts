@@ -10,7 +10,9 @@ import {
   junitXml,
   readBaseline,
   runCheck,
+  shownVerdict,
   signed,
+  VERDICTS,
   writeBaseline,
   type BaselineRow,
   type CellCheck,
@@ -70,7 +72,7 @@ function printTable(checks: CellCheck[], strict: boolean, explain: (c: CellCheck
     return x ? `${f5(x.baseline)} → ${f5(x.now)} (${signed(x.delta)})` : '';
   };
   const rows = checks.map((c) => [
-    fails(c, strict) && c.verdict === 'better' ? 'changed' : c.verdict,
+    shownVerdict(c, strict),
     c.model,
     c.task,
     c.optimizer,
@@ -90,7 +92,7 @@ function printTable(checks: CellCheck[], strict: boolean, explain: (c: CellCheck
 
 function counts(checks: CellCheck[]): string {
   const n = (v: string) => checks.filter((c) => c.verdict === v).length;
-  return ['same', 'better', 'worse', 'regressed', 'new', 'missing', 'failed'].map((v) => `${n(v)} ${v}`).join(', ');
+  return VERDICTS.map((v) => `${n(v)} ${v}`).join(', ');
 }
 
 /** The table, the counts, and what the run did to the baseline or what to do next. */

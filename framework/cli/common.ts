@@ -10,6 +10,9 @@ export const executorOption = {
   default: 'ort' as const,
   describe: 'ort: ONNX Runtime (fast, the ZO hot path); tfjs: eager with autodiff',
 };
+/** A flag's camelCase name, as yargs and spec fields spell it: `batch-size` → `batchSize`. */
+export const camelOf = (flag: string): string => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
 /** A whole-number flag in [min, max], checked where yargs parses it: `--threads 0` or `abc` is one line. */
 export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: unknown): number | undefined => {

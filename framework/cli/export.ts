@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { ZoError } from '../core/errors.js';
-import { exportRun, mergedWeights, paramWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
+import { checkNewFolder, exportRun, mergedWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
 import { plotRun } from '../runs/outputs.js';
 import { replay, replayFile } from '../runs/replay.js';
 import { weightsSha256 } from '../runs/run.js';
@@ -64,8 +63,7 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'print {weightsSha256, steps, bytes}' }) as never,
   handler: async (argv) => {
     const file = replaySource(argv.source);
-    if (argv.out && fs.existsSync(argv.out) && fs.readdirSync(argv.out).length)
-      throw new ZoError(`--out ${argv.out}: exists and is not an empty folder; choose another`);
+    if (argv.out) checkNewFolder(argv.out);
     const r = await replay(file, { model: argv.model });
     const sha = weightsSha256(r.model.params);
     if (argv.out) {
@@ -73,7 +71,7 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
       const spec = completeSpec({ ...h, model: r.model.dir, hyperparameters: h.hyperparameters });
       const summary = { optimizer: h.optimizer, steps: h.steps, initialLoss: NaN, finalLoss: NaN, weightsSha256: sha };
       // A LoRA run's weights are written as the merged model, which any loader reads as the fine-tune.
-      const weights = h.peft === 'lora' ? mergedWeights(spec, paramWeights(r.model.params)) : paramWeights(r.model.params);
+      const weights = h.peft === 'lora' ? mergedWeights(spec, r.model.params) : r.model.params;
       writeModelFolder(argv.out, { spec, summary, weights, which: 'final' });
     }
     if (argv.json) return printJson({ weightsSha256: sha, steps: r.header.steps, bytes: r.bytes, ...(argv.out ? { out: argv.out } : {}) });

@@ -3,7 +3,7 @@ import { ZoError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
 import { checkCommand } from './check.js';
 import { exportCommand, plotCommand, replayCommand } from './export.js';
-import { repeatedFlag } from './common.js';
+import { camelOf, repeatedFlag } from './common.js';
 import { finetunerCommand } from './finetuner.js';
 import { metaTrainCommand } from './meta-train.js';
 import { forwardCommand } from './forward.js';
@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
           const all = Array.isArray(value) && /^[a-z][a-z0-9-]*$/.test(flag) ? repeatedFlag(argv, flag) : undefined;
           if (!all) continue;
           args[flag] = all;
-          args[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] = all;
+          args[camelOf(flag)] = all;
         }
       }, true)
       .usage('$0 <command> [options]\n\nZeroth-order fine-tuning of language models.')

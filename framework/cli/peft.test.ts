@@ -6,24 +6,11 @@ import path from 'node:path';
 import { packageRoot } from '../core/paths.js';
 import { loadModel } from '../models/load.js';
 import { openSafetensors } from '../models/safetensors.js';
-import { expectOneLineError, zo } from './testing.js';
+import { expectOneLineError, zo, smallCopaArgs } from './testing.js';
 
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-peft-${tag}-`));
 const MODEL = path.join(packageRoot(), 'models', 'tiny-llama-s');
-const SMALL = [
-  '--task',
-  'tiny-copa',
-  '--batch-size',
-  '4',
-  '--eval-every',
-  '10',
-  '--train-size',
-  '40',
-  '--dev-size',
-  '20',
-  '--test-size',
-  '20',
-];
+const SMALL = smallCopaArgs(10);
 
 async function loraRun(optimizer: string, ...extra: string[]) {
   const out = path.join(tmp(optimizer), 'r');

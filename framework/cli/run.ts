@@ -13,6 +13,7 @@ import {
   deviceOption,
   executorOption,
   jsonOption,
+  camelOf,
   loraFromArgs,
   peftOptions,
   printJson,
@@ -198,7 +199,7 @@ export const HF_ALIASES: Record<string, string> = {
 };
 
 /** Every `zo run` option a config file may set, in camelCase. */
-const CONFIG_KEYS = [
+export const CONFIG_KEYS = [
   'model',
   'task',
   'taskFile',
@@ -256,7 +257,7 @@ export function readRunConfig(file: string): Record<string, unknown> {
     throw new ZoError(`--config ${file}: expected a mapping of options (lr: 1.0e-4, …)`);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
-    const key = HF_ALIASES[k] ?? k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+    const key = HF_ALIASES[k] ?? camelOf(k);
     if (!CONFIG_KEYS.includes(key)) throw new ZoError(`--config ${file}: ${k} is not a zo run option (zo run --help lists them)`);
     if (key in out) throw new ZoError(`--config ${file}: ${k} sets ${key} a second time`);
     out[key] = v;

@@ -166,3 +166,19 @@ export async function waitFor(test: () => boolean, ms: number, what: string): Pr
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** tiny-copa cut to 40/20/20 rows at batch 4: a zoo-model run of a second or two. */
+export const smallCopaArgs = (evalEvery: number): string[] => [
+  '--task',
+  'tiny-copa',
+  '--batch-size',
+  '4',
+  '--eval-every',
+  String(evalEvery),
+  '--train-size',
+  '40',
+  '--dev-size',
+  '20',
+  '--test-size',
+  '20',
+];

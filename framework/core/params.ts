@@ -36,6 +36,11 @@ export class ParamStore {
     return s;
   }
 
+  /** Each block's number of scalars, in order (what a noise source is laid out by). */
+  sizes(): number[] {
+    return this.names.map((n) => this.get(n).length);
+  }
+
   specs(): ParamSpec[] {
     return this.names.map((name) => ({ name, shape: this.shape(name) }));
   }

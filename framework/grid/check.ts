@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../runs/checkpoint.js';
 import { fsError, readRunJson } from '../runs/folder.js';
 import { methodLabel, type Cell } from './expand.js';
 import { failureFile, runGrid, type GridOptions } from './grid.js';
-import { modelName, resultsCsv, taskName, type Row } from './results.js';
+import { csvValue, modelName, resultsCsv, taskName, type Row } from './results.js';
 
 /** How far a value may move for worse before the cell counts as regressed: losses, and metrics. */
 export interface Tolerance {
@@ -73,15 +73,11 @@ export interface Change {
  * worse: some value worse, each within its tolerance; regressed: some value worse beyond it. new: the
  * grid's cell has no baseline row; missing: a baseline row the grid no longer has; failed: it did not run.
  */
-export type Verdict = 'same' | 'better' | 'worse' | 'regressed' | 'new' | 'missing' | 'failed';
+export const VERDICTS = ['same', 'better', 'worse', 'regressed', 'new', 'missing', 'failed'] as const;
+export type Verdict = (typeof VERDICTS)[number];
 
-export interface CellCheck {
-  cell: string;
-  model: string;
-  task: string;
-  optimizer: string;
-  seed: number;
-  lr: number;
+/** A cell as results.csv names it, with its verdict. */
+export interface CellCheck extends Pick<Row, 'cell' | 'model' | 'task' | 'optimizer' | 'seed' | 'lr'> {
   verdict: Verdict;
   /** Some value moved by more than its tolerance, either way (what --strict fails on). */
   beyond: boolean;
@@ -121,8 +117,6 @@ export function compareValues(base: BaselineRow, now: Row, tol: Tolerance): Pick
   return { verdict, beyond: changes.some((c) => Math.abs(c.worse) > c.tolerance), changes };
 }
 
-const csvText = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-
 /** What results.csv says of a cell's settings (lr, eps, steps, hp_*) that differs from the baseline row's. */
 function settingsDiff(base: BaselineRow, c: Cell): string[] {
   const { lr, eps, ...rest } = c.hyperparameters;
@@ -131,8 +125,8 @@ function settingsDiff(base: BaselineRow, c: Cell): string[] {
   if (c.finetuner) now.hp_finetuner = c.finetuner;
   const keys = new Set([...Object.keys(now), ...Object.keys(base).filter((k) => k.startsWith('hp_'))]);
   const diff = [...keys]
-    .filter((k) => csvText(now[k]) !== (base[k] ?? ''))
-    .map((k) => `${k.replace(/^hp_/, '')} ${base[k] || '–'} → ${csvText(now[k]) || '–'}`);
+    .filter((k) => csvValue(now[k]) !== (base[k] ?? ''))
+    .map((k) => `${k.replace(/^hp_/, '')} ${base[k] || '–'} → ${csvValue(now[k]) || '–'}`);
   // The hash also covers batch size, evaluation cadence, split sizes, noise, schedule and executor.
   return diff.length ? diff : ['a setting results.csv does not show (batch size, evaluation, split sizes, noise, schedule or executor)'];
 }
@@ -206,6 +200,9 @@ export function checkCells(
 export const fails = (c: CellCheck, strict: boolean): boolean =>
   ['regressed', 'new', 'missing', 'failed'].includes(c.verdict) || c.settings !== undefined || (strict && c.beyond);
 
+/** The verdict as shown: a --strict check's failing improvement is "changed". */
+export const shownVerdict = (c: CellCheck, strict: boolean): string => (c.verdict === 'better' && fails(c, strict) ? 'changed' : c.verdict);
+
 /** What went wrong with a failing cell, in one line. */
 export function failureText(c: CellCheck): string {
   if (c.verdict === 'new') return 'no baseline row has this cell hash: the grid gained it, or its settings changed';
@@ -232,7 +229,7 @@ export function junitXml(suite: string, checks: CellCheck[], strict: boolean, se
     const values = c.changes.map((x) => `${x.column}: ${x.baseline} → ${x.now} (Δ ${signed(x.delta)})`).join('\n');
     const out = `      <system-out>${xmlText(`verdict: ${c.verdict}${values ? `\n${values}` : ''}`)}</system-out>`;
     if (!fails(c, strict)) return `${head}>\n${out}\n    </testcase>`;
-    const type = c.verdict === 'better' ? 'changed' : c.verdict;
+    const type = shownVerdict(c, strict);
     return `${head}>\n      <failure type="${type}" message="${xmlText(`${type}: ${failureText(c)}`)}"/>\n${out}\n    </testcase>`;
   });
   return [

@@ -6,7 +6,7 @@ import { packageRoot } from '../core/paths.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { completeSpec, type RunSpec, type RunSpecInput } from '../runs/spec.js';
-import { LORA_DEFAULTS } from '../models/lora.js';
+import { completeLora } from '../models/lora.js';
 import type { GridFile, GridOverride, MethodAxis, PeftMode } from './file.js';
 
 export type Hyperparameters = Record<string, unknown>;
@@ -165,7 +165,7 @@ export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: numb
     noise: spec.noise,
     schedule: spec.schedule,
     executor: spec.executor,
-    ...(c.peft === 'lora' && { peft: 'lora' as const, lora: { ...LORA_DEFAULTS, ...lora } }),
+    ...(c.peft === 'lora' && { peft: 'lora' as const, lora: completeLora(lora) }),
   };
   return { ...id, hash: cellHash(id), stage };
 }

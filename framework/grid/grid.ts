@@ -23,7 +23,7 @@ import {
   type Stage,
 } from './expand.js';
 import { loadGrid, type GridFile } from './file.js';
-import { runPool, type Executor, type Job, type PoolEvents } from './local.js';
+import { runPool, threadsEach, type Executor, type Job, type PoolEvents } from './local.js';
 import { writeReport, type Report } from './report.js';
 import { readRow, type Row } from './results.js';
 import { chooseByDev } from './winrate.js';
@@ -140,8 +140,17 @@ export function needsRun(out: string, c: Cell): boolean {
   return true;
 }
 
-const modelRootOf = (plan: Plan, opts: Pick<GridOptions, 'modelsDir'>) =>
-  opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
+/**
+ * Everything a grid's cells need is checked (models, tasks, finetuners, the device) before `out` is
+ * created; returns where relative model paths resolve.
+ */
+function checkAndPrepare(plan: Plan, file: string, out: string, opts: Pick<GridOptions, 'modelsDir' | 'device'>): string | undefined {
+  const modelRoot = opts.modelsDir ?? (plan.grid.modelRoot === undefined ? undefined : resolveGridPath(plan.grid.modelRoot));
+  checkInputs(plan, file, modelRoot);
+  checkDevice(opts.device ?? 'cpu');
+  prepareOut(out);
+  return modelRoot;
+}
 
 /** Where a grid's cells find their inputs and how they run: the options over the grid file's own settings. */
 function placement(plan: Plan, opts: GridOptions, modelRoot: string | undefined, threads?: number): Placement {
@@ -157,12 +166,9 @@ function placement(plan: Plan, opts: GridOptions, modelRoot: string | undefined,
 
 /** Runs a stage's unfinished cells on the executor; records failures, and each finished cell's cell.json. */
 async function runStage(cells: Cell[], out: string, plan: Plan, opts: GridOptions, modelRoot?: string): Promise<number> {
-  const cores = os.availableParallelism();
-  const workers = Math.max(1, opts.workers ?? cores);
-  const place = placement(plan, opts, modelRoot, opts.threads ?? Math.max(1, Math.floor(cores / workers)));
-  const todo: Job[] = cells
-    .filter((c) => needsRun(out, c))
-    .map((c) => ({ cell: c, dir: cellDir(out, c), input: runInput(c, place), place }));
+  const workers = Math.max(1, opts.workers ?? os.availableParallelism());
+  const place = placement(plan, opts, modelRoot, opts.threads ?? threadsEach(workers));
+  const todo: Job[] = cells.filter((c) => needsRun(out, c)).map((c) => ({ cell: c, dir: cellDir(out, c), place }));
   opts.events?.onStage?.(cells[0]?.stage ?? 'main', todo, cells.length - todo.length);
   let failed = 0;
   const execute = opts.executor ?? ((jobs: Job[], ev: PoolEvents) => runPool(jobs, workers, ev));
@@ -198,10 +204,7 @@ export interface GridResult {
  */
 export async function runGrid(file: string, out: string, opts: GridOptions = {}): Promise<GridResult> {
   let plan = planGrid(file, out);
-  const modelRoot = modelRootOf(plan, opts);
-  checkInputs(plan, file, modelRoot);
-  checkDevice(opts.device ?? 'cpu');
-  prepareOut(out);
+  const modelRoot = checkAndPrepare(plan, file, out, opts);
   /** A stage's report over its own cells, once any of them is finished. */
   const report = (cells: Cell[], dir: string, paper?: string) =>
     cells.some((c) => isFinished(cellDir(out, c)))
@@ -249,10 +252,7 @@ export async function runCellAt(
     const range = cells.length ? `${cells.length} ${what} now (indices 0 to ${cells.length - 1})` : `no ${what} now`;
     throw new ZoError(`--index ${index}: ${file} has ${range}${later}`);
   }
-  const modelRoot = modelRootOf(plan, opts);
-  checkInputs(plan, file, modelRoot);
-  checkDevice(opts.device ?? 'cpu');
-  prepareOut(out);
+  const modelRoot = checkAndPrepare(plan, file, out, opts);
   const c = cells[index]!;
   const dir = cellDir(out, c);
   // Another pod on this index (a retry whose predecessor's lock is not yet stale, or a duplicate): wait

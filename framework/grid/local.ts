@@ -1,15 +1,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import type { RunSpecInput, RunSummary } from '../runs/run.js';
+import os from 'node:os';
+import type { RunSummary } from '../runs/run.js';
 import type { CellJob, CellMessage } from './cell-process.js';
-import type { Cell, Placement } from './expand.js';
+import { runInput, type Cell, type Placement } from './expand.js';
 
+/** A cell to run in `dir`; its run's input follows from `place` (runInput), on whichever machine runs it. */
 export interface Job {
   cell: Cell;
   dir: string;
-  input: RunSpecInput;
-  /** Where its inputs are, for an executor whose workers resolve them on their own machines. */
-  place?: Placement;
+  place: Placement;
 }
+
+/** ORT threads for each of `processes` cells sharing this machine's cores. */
+export const threadsEach = (processes: number): number => Math.max(1, Math.floor(os.availableParallelism() / processes));
 
 /** Runs a stage's jobs, reporting each one's steps and end: the local pool, or a queue's workers. */
 export type Executor = (jobs: Job[], ev: PoolEvents) => Promise<void>;
@@ -67,7 +70,7 @@ export function runJob(job: Job, ev: PoolEvents, signal?: AbortSignal): Promise<
       resolve();
     });
     ev.onStart?.(job);
-    child.send({ dir: job.dir, input: job.input } satisfies CellJob);
+    child.send({ dir: job.dir, input: runInput(job.cell, job.place) } satisfies CellJob);
   });
 }
 

@@ -5,18 +5,17 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { DelayedError, Queue, QueueEvents, WaitingError, Worker, type ConnectionOptions } from 'bullmq';
 import { ZoError } from '../core/errors.js';
 import { checkDevice } from '../engine/ort.js';
-import { hasCheckpoint } from '../runs/checkpoint.js';
+import { checkpointStep } from '../runs/checkpoint.js';
 import { lockHolder } from '../runs/lock.js';
 import { readRunJson } from '../runs/folder.js';
 import type { RunSummary } from '../runs/run.js';
 import { isFinished, writeCellFile } from './cell.js';
-import { runInput, type Cell, type Placement } from './expand.js';
-import { runJob, stopCellsOnExit, type Job, type PoolEvents } from './local.js';
+import type { Cell, Placement } from './expand.js';
+import { runJob, stopCellsOnExit, threadsEach, type Executor, type Job } from './local.js';
 
 export const DEFAULT_QUEUE = 'zo-grid';
 
@@ -26,11 +25,14 @@ export interface QueueTarget {
   queue?: string;
 }
 
-/** A queued cell: its folder on the shared volume, what it is, and where its inputs are (the worker resolves them). */
+/**
+ * A queued cell: its folder on the shared volume, what it is, and where its inputs are (the worker
+ * resolves them). Threads and device are the worker machine's own.
+ */
 export interface CellTask {
   dir: string;
   cell: Cell;
-  place: Omit<Placement, 'threads'>;
+  place: Omit<Placement, 'threads' | 'device'>;
 }
 
 /** BullMQ's connection options from a Redis URL, or one line saying what is wrong with it. */
@@ -80,7 +82,7 @@ async function enqueue(queue: Queue<CellTask>, j: Job, retries: number): Promise
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
     await old.remove();
   }
-  const { threads: _, ...place } = j.place ?? {};
+  const { threads: _t, device: _d, ...place } = j.place;
   await queue.add(
     'cell',
     { dir: path.resolve(j.dir), cell: j.cell, place },
@@ -100,8 +102,9 @@ async function enqueue(queue: Queue<CellTask>, j: Job, retries: number): Promise
  * progress events, each cell done or failed) until every one has ended. The folder on the shared
  * volume is the truth: a cell is done when its summary.json exists, whatever the events said.
  */
-export function queueExecutor(target: QueueTarget & { retries?: number }) {
-  return async (jobs: Job[], ev: PoolEvents): Promise<void> => {
+export function queueExecutor(target: QueueTarget & { retries?: number }): Executor {
+  const retries = target.retries ?? 2;
+  return async (jobs, ev) => {
     if (!jobs.length) return;
     await reachRedis(target.redis);
     const connection = redisConnection(target.redis);
@@ -127,7 +130,7 @@ export function queueExecutor(target: QueueTarget & { retries?: number }) {
       const state = qj ? await qj.getState() : 'unknown';
       if (state === 'failed') settle(hash, (x) => ev.onFail?.(x, qj?.failedReason ?? 'failed'));
       // Removed by hand, or completed without its folder (the volume is not shared): queue it again.
-      else if (state === 'unknown') await enqueue(queue, j, target.retries ?? 2);
+      else if (state === 'unknown') await enqueue(queue, j, retries);
     };
     events.on('progress', ({ jobId, data }) => {
       const j = pending.get(jobId);
@@ -137,7 +140,7 @@ export function queueExecutor(target: QueueTarget & { retries?: number }) {
     events.on('failed', ({ jobId }) => void check(jobId));
     await events.waitUntilReady();
     for (const j of jobs) {
-      await enqueue(queue, j, target.retries ?? 2);
+      await enqueue(queue, j, retries);
       ev.onStart?.(j);
     }
     // Events can be missed (a reconnect, a job that ended before we listened): look every 2 s as well.
@@ -170,8 +173,6 @@ export interface WorkerOptions extends QueueTarget {
 export interface RunningWorker {
   /** Stops taking jobs, stops the running cells and puts their jobs back in the queue (each resumes from its checkpoint), then closes. */
   release(): Promise<void>;
-  /** Stops taking jobs and waits for the running cells to finish. */
-  drain(): Promise<void>;
 }
 
 /**
@@ -185,7 +186,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   checkDevice(o.device ?? 'cpu');
   stopCellsOnExit();
   const concurrency = o.concurrency ?? 1;
-  const threads = o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / concurrency));
+  const threads = o.threads ?? threadsEach(concurrency);
   const lockMs = (o.lockSeconds ?? 30) * 1000;
   const log = o.log ?? (() => {});
   const running = new Set<AbortController>();
@@ -201,7 +202,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         throw new DelayedError();
       }
       fs.mkdirSync(path.dirname(dir), { recursive: true });
-      const from = hasCheckpoint(dir) ? readRunJson<{ step: number }>(path.join(dir, 'checkpoint.json'), 'the checkpoint').step : 0;
+      const from = checkpointStep(dir);
       log(`${cell.hash} start (attempt ${job.attemptsMade + 1}${from ? `, resuming from step ${from}` : ''})`);
       const ac = new AbortController();
       running.add(ac);
@@ -209,7 +210,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       let error: string | undefined;
       try {
         await runJob(
-          { cell, dir, input: runInput(cell, { ...place, threads, device: o.device }) },
+          { cell, dir, place: { ...place, threads, device: o.device } },
           {
             onStep: (_, step) => void job.updateProgress(step).catch(() => {}),
             onDone: (_, s) => (summary = s),
@@ -250,6 +251,5 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       for (const ac of running) ac.abort();
       await worker.close();
     },
-    drain: () => worker.close(),
   };
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ZoError } from '../core/errors.js';
-import { readMetrics } from '../plots/plot.js';
+import { readMetrics, trainLossesOf } from '../plots/plot.js';
 import { readRunJson } from '../runs/folder.js';
 import type { RunSpec, RunSummary } from '../runs/run.js';
 import { isFinished, readCellFile } from './cell.js';
@@ -54,11 +54,7 @@ export const modelName = (p: string) => path.basename(p.replace(/[/\\]+$/, ''));
 export const taskName = (p: string) => path.basename(p).replace(/\.(ya?ml|json)$/i, '');
 
 /** The logged ℓ⁺ of a run's steps (step from 0); a step skipped for a non-finite loss is left out. */
-export function trainLosses(metricsFile: string): { step: number; loss: number }[] {
-  return readMetrics(metricsFile)
-    .filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss) && !l.skipped)
-    .map((l) => ({ step: l.step as number, loss: l.loss as number }));
-}
+export const trainLosses = (metricsFile: string): { step: number; loss: number }[] => trainLossesOf(readMetrics(metricsFile));
 
 /** ℓ⁺ over the last tenth of the steps (at least the last logged line). */
 export function smoothedTrainLoss(metricsFile: string, steps: number): number {
@@ -126,6 +122,13 @@ const COLUMNS = [
   'peak_rss_mb',
 ] as const;
 
+/**
+ * How results.csv writes a value: empty when absent, JSON for an object, and a boolean as true/false
+ * (csv-stringify would write false as an empty field, which reads back as "not set").
+ */
+export const csvValue = (v: unknown): string =>
+  v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
 /** results.csv: one row per cell, sorted by model, task, optimizer, seed; hp_<name> columns after the fixed ones. */
 export function resultsCsv(rows: Row[]): string {
   const hpNames = [...new Set(rows.flatMap((r) => Object.keys(r.hp)))].sort();
@@ -137,10 +140,8 @@ export function resultsCsv(rows: Row[]): string {
       a.seed - b.seed ||
       a.lr - b.lr,
   );
-  const cell = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : v);
   return stringify(
-    sorted.map((r) => [...COLUMNS.map((c) => cell(r[c])), ...hpNames.map((h) => cell(r.hp[h]))]),
-    // csv-stringify writes false as an empty field by default, which would read back as "not set".
-    { header: true, columns: [...COLUMNS, ...hpNames.map((h) => `hp_${h}`)], cast: { boolean: (b) => String(b) } },
+    sorted.map((r) => [...COLUMNS.map((c) => csvValue(r[c])), ...hpNames.map((h) => csvValue(r.hp[h]))]),
+    { header: true, columns: [...COLUMNS, ...hpNames.map((h) => `hp_${h}`)] },
   );
 }

@@ -19,6 +19,9 @@ export interface LoraConfig {
 
 export const LORA_DEFAULTS: LoraConfig = { r: 8, alpha: 16, targets: ['q_proj', 'v_proj'] };
 
+/** A LoRA config with MeZO's defaults where `partial` says nothing. */
+export const completeLora = (partial?: Partial<LoraConfig>): LoraConfig => ({ ...LORA_DEFAULTS, ...partial });
+
 /** One adapted linear layer: its base weight block and its two adapter blocks. */
 export interface LoraPair {
   module: string;

@@ -224,6 +224,13 @@ export function heatmapSpec(cells: HeatCell[], opts: HeatmapOptions): VegaLiteSp
   };
 }
 
+/** The logged ℓ⁺ of a run's steps (step from 0) among metrics.jsonl's rows; a step skipped for a non-finite loss is left out. */
+export function trainLossesOf(rows: readonly Record<string, unknown>[]): { step: number; loss: number }[] {
+  return rows
+    .filter((l) => typeof l.loss === 'number' && Number.isFinite(l.loss) && !l.skipped)
+    .map((l) => ({ step: l.step as number, loss: l.loss as number }));
+}
+
 /** Reads a metrics.jsonl: one JSON object per line, blank lines skipped. */
 export function readMetrics(file: string): Record<string, unknown>[] {
   let text: string;

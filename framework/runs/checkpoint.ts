@@ -5,7 +5,7 @@ import { ZoError } from '../core/errors.js';
 import type { ParamStore } from '../core/params.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
-import { readRunJson } from './folder.js';
+import { fsError, readRunJson } from './folder.js';
 
 /** What identifies a run's checkpoint besides the tensors. */
 export interface CheckpointMeta {
@@ -51,7 +51,7 @@ export function writeJsonAtomic(file: string, value: unknown): void {
 }
 
 /** Writes a file through a temporary one and a rename, so a reader never sees half of it. */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
@@ -59,6 +59,26 @@ export function writeFileAtomic(file: string, text: string): void {
 
 export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, POINTER));
+}
+
+/** The step of the live checkpoint (`checkpoint.json`'s), or undefined when the run has none. */
+export function checkpointStep(runDir: string): number | undefined {
+  return hasCheckpoint(runDir) ? readRunJson<{ step: number }>(path.join(runDir, POINTER), 'the checkpoint pointer').step : undefined;
+}
+
+/** Fills a folder through a temporary sibling and a rename, replacing `dest`: a folder there is always whole. */
+export function writeFolderAtomic(dest: string, what: string, fill: (tmp: string) => void): void {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    fill(tmp);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e instanceof ZoError ? e : fsError(dest, `cannot write the ${what}`, e);
+  }
 }
 
 /**

@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
-import type { ParamStore } from '../core/params.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
-import { checkpointDir, hasCheckpoint } from './checkpoint.js';
-import { fsError, readRunJson } from './folder.js';
+import { checkpointDir, checkpointStep, writeFolderAtomic } from './checkpoint.js';
+import { readRunJson } from './folder.js';
 import { loadModel, readJson } from '../models/load.js';
-import { LORA_DEFAULTS, mergedWeight, withLora, type LoraConfig } from '../models/lora.js';
+import { mergedWeight, withLora, type LoraConfig } from '../models/lora.js';
+import { loraConfig } from './peft.js';
 import type { RunSpec } from './spec.js';
 
 /** The summary fields a model card reports (a RunSummary, without importing run.ts). */
@@ -52,14 +52,12 @@ const ARCHITECTURES: Record<string, string> = {
 
 const DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 
-/** A tensor source: names in order, each read into a Float32Array. */
+/** A tensor source: names in order, each read into a Float32Array (a ParamStore is one). */
 export interface Weights {
   names: readonly string[];
   shape(name: string): readonly number[];
   get(name: string): Float32Array;
 }
-
-export const paramWeights = (p: ParamStore): Weights => ({ names: p.names, shape: (n) => p.shape(n), get: (n) => p.get(n) });
 
 function fileWeights(file: string): Weights {
   const f = openSafetensors(file);
@@ -141,24 +139,22 @@ function modelCard(spec: RunSpec, s: CardSummary, weights: ExportWeights, dtype:
   ].join('\n');
 }
 
-/**
- * Writes the model folder `dest` (which must not exist, or be empty): into a temporary sibling first,
- * renamed into place at the end, so a folder at `dest` is always complete.
- */
+/** A destination `zo export` and `zo replay --out` may write: new, or an empty folder. */
+export function checkNewFolder(dest: string): void {
+  if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length))
+    throw new ZoError(`--out ${dest}: exists and is not an empty folder; choose another`);
+}
+
+/** Writes (or replaces) the model folder `dest`, atomically (writeFolderAtomic). */
 export function writeModelFolder(
   dest: string,
   o: { spec: RunSpec; summary: CardSummary; weights: Weights; which: ExportWeights },
 ): string[] {
-  if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length))
-    throw new ZoError(`--out ${dest}: exists and is not an empty folder; choose another`);
   const config = readJson(path.join(o.spec.model, 'config.json')) as Record<string, unknown>;
   const dtypeName = typeof config.torch_dtype === 'string' ? config.torch_dtype : 'float32';
   const dtype = DTYPES[dtypeName];
   if (!dtype) throw new ZoError(`${o.spec.model}/config.json: torch_dtype ${dtypeName} is not one zo writes (float32, float16, bfloat16)`);
-  const tmp = `${dest}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  try {
-    fs.mkdirSync(tmp, { recursive: true });
+  writeFolderAtomic(dest, 'model folder', (tmp) => {
     const arch = ARCHITECTURES[String(config.model_type)];
     const out = { ...config, ...(config.architectures || !arch ? {} : { architectures: [arch] }), torch_dtype: dtypeName };
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(out, null, 2) + '\n');
@@ -171,12 +167,7 @@ export function writeModelFolder(
       { format: 'pt' },
     );
     fs.writeFileSync(path.join(tmp, 'README.md'), modelCard(o.spec, o.summary, o.which, dtypeName));
-    fs.rmSync(dest, { recursive: true, force: true });
-    fs.renameSync(tmp, dest);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e instanceof ZoError ? e : fsError(`--out ${dest}`, 'cannot write the model folder', e);
-  }
+  });
   return fs.readdirSync(dest).sort();
 }
 
@@ -185,20 +176,6 @@ export function writeModelFolder(
  * adapter_model.safetensors with PEFT's tensor names (θ's block names already are).
  */
 export function writeAdapterFolder(dest: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
-  const tmp = `${dest}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  try {
-    writeAdapterFiles(tmp, o);
-    fs.rmSync(dest, { recursive: true, force: true });
-    fs.renameSync(tmp, dest);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e instanceof ZoError ? e : fsError(dest, 'cannot write the adapter folder', e);
-  }
-}
-
-function writeAdapterFiles(tmp: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
-  fs.mkdirSync(tmp, { recursive: true });
   const config = {
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
@@ -213,13 +190,15 @@ function writeAdapterFiles(tmp: string, o: { spec: RunSpec; lora: LoraConfig; we
     inference_mode: true,
     modules_to_save: null,
   };
-  fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
-  const w = o.weights;
-  writeSafetensors(
-    path.join(tmp, 'adapter_model.safetensors'),
-    w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) })),
-    { format: 'pt' },
-  );
+  writeFolderAtomic(dest, 'adapter folder', (tmp) => {
+    fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
+    const w = o.weights;
+    writeSafetensors(
+      path.join(tmp, 'adapter_model.safetensors'),
+      w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) })),
+      { format: 'pt' },
+    );
+  });
 }
 
 /** A saved adapter: its LoRA config and a reader of its blocks (zo eval --adapter, zo export --merge). */
@@ -250,7 +229,7 @@ export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name
 
 /** The base model's weights with a LoRA run's adapter blocks (`adapter`) merged in: W + (α/r)·B·A. */
 export function mergedWeights(spec: RunSpec, adapter: Weights): Weights {
-  const l = withLora(loadModel(spec.model), { ...LORA_DEFAULTS, ...spec.lora }, spec.seed, (n) => adapter.get(n));
+  const l = withLora(loadModel(spec.model), loraConfig(spec), spec.seed, (n) => adapter.get(n));
   const base = l.model.params.names.filter((n) => !l.trainable.names.includes(n));
   const merged = new Map(l.pairs.map((p) => [p.weight, mergedWeight(l, p)]));
   return { names: base, shape: (n) => l.model.params.shape(n), get: (n) => merged.get(n) ?? l.model.params.get(n) };
@@ -266,8 +245,8 @@ function weightsFile(runDir: string, spec: RunSpec, which: ExportWeights): strin
       );
     return f;
   }
-  if (!hasCheckpoint(runDir)) throw new ZoError(`${runDir}: no checkpoint holds its final weights`);
-  const step = readRunJson<{ step: number }>(path.join(runDir, 'checkpoint.json'), 'the checkpoint pointer').step;
+  const step = checkpointStep(runDir);
+  if (step === undefined) throw new ZoError(`${runDir}: no checkpoint holds its final weights`);
   if (step !== spec.steps)
     throw new ZoError(`${runDir}: its last checkpoint is at step ${step} of ${spec.steps}; the final weights are not saved`);
   return path.join(checkpointDir(runDir), 'model.safetensors');
@@ -288,6 +267,7 @@ export function exportRun(runDir: string, dest: string, which?: ExportWeights, m
         ? `${runDir}: not a LoRA run; --merge is for --peft lora runs`
         : `${runDir}: a LoRA run; add --merge to write the base model with its adapter merged in`,
     );
+  checkNewFolder(dest);
   const weights = fileWeights(weightsFile(runDir, spec, w));
   const files = writeModelFolder(dest, { spec, summary, weights: merge ? mergedWeights(spec, weights) : weights, which: w });
   return { which: w, files };

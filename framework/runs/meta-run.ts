@@ -147,12 +147,7 @@ export async function metaTrainRun(
       `meta-training ${ft0.nets.length} PertNNs (${ft0.manifest.sharing} sharing, ${spec.features ?? 'raw'} features) for the ${model.params.names.length} blocks of ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
     );
     try {
-      const noise = makeNoise(
-        spec.noise,
-        spec.settings.seed,
-        model.params.names.map((n) => model.params.get(n).length),
-        spec.settings.trajectory === 'zo' ? 2 : 1,
-      );
+      const noise = makeNoise(spec.noise, spec.settings.seed, model.params.sizes(), spec.settings.trajectory === 'zo' ? 2 : 1);
       await metaTrain(ft0, model.params, tasks, noise, state, settings, startStep, {
         resetWeights: () => {
           const fresh = loadModel(spec.model).params;

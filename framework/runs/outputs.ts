@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ZoError } from '../core/errors.js';
-import { readMetrics, renderChart, type VegaLiteSpec } from '../plots/plot.js';
+import { readMetrics, renderChart, trainLossesOf, type VegaLiteSpec } from '../plots/plot.js';
 import { writeFileAtomic } from './checkpoint.js';
 import { readRunJson } from './folder.js';
 import type { CardSummary } from './export.js';
@@ -31,18 +31,13 @@ export function movingAverage(xs: number[], w: number): number[] {
 
 /** The loss plot's spec: losses above (ℓ⁺ smoothed, dev loss), the dev metric below (zero-shot and best). */
 export function runPlotSpec(metrics: Record<string, unknown>[], s: CardSummary, title: string): VegaLiteSpec {
-  const train = metrics.filter((m) => typeof m.loss === 'number' && Number.isFinite(m.loss) && !m.skipped);
-  const w = Math.max(1, Math.round(train.length / 20));
+  const train = trainLossesOf(metrics);
   const smooth = movingAverage(
-    train.map((m) => m.loss as number),
-    w,
+    train.map((m) => m.loss),
+    Math.max(1, Math.round(train.length / 20)),
   );
   const losses = [
-    ...train.map((m, i) => ({
-      series: 'train loss ℓ⁺, smoothed',
-      step: (m.step as number) + 1,
-      value: smooth[i]!,
-    })),
+    ...train.map((m, i) => ({ series: 'train loss ℓ⁺, smoothed', step: m.step + 1, value: smooth[i]! })),
     ...metrics
       .filter((m) => typeof m.devLoss === 'number')
       .map((m) => ({ series: 'dev loss', step: (m.step as number) + 1, value: m.devLoss as number })),

@@ -1,6 +1,6 @@
 import type { ParamStore } from '../core/params.js';
 import type { LoadedModel } from '../models/load.js';
-import { LORA_DEFAULTS, withLora, type LoraConfig } from '../models/lora.js';
+import { completeLora, withLora, type LoraConfig } from '../models/lora.js';
 
 /** What a run's spec says about parameter-efficient fine-tuning. */
 export interface PeftSpec {
@@ -10,7 +10,7 @@ export interface PeftSpec {
   seed: number;
 }
 
-export const loraConfig = (spec: PeftSpec): LoraConfig => ({ ...LORA_DEFAULTS, ...spec.lora });
+export const loraConfig = (spec: PeftSpec): LoraConfig => completeLora(spec.lora);
 
 /**
  * The model a run trains, and θ: all its blocks, or with LoRA the adapter blocks (initialised from the

@@ -12,37 +12,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
-import { checkNoiseVersion, makeNoise, type NoiseKind } from '../core/noise.js';
-import type { Problem, StepObjective } from '../core/problem.js';
-import { train, type ScheduleKind } from '../harness/harness.js';
-import { registerLearnedOptimizers } from '../learned/registry.js';
+import { checkNoiseVersion } from '../core/noise.js';
 import type { ParamStore } from '../core/params.js';
-import { loadModel, type LoadedModel } from '../models/load.js';
-import type { LoraConfig } from '../models/lora.js';
-import { withPeft } from './peft.js';
-import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
-import { loadPlugin } from '../optimizers/plugins.js';
-import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import type { Problem, StepObjective } from '../core/problem.js';
+import { train } from '../harness/harness.js';
+import type { LoadedModel } from '../models/load.js';
+import { writeFileAtomic } from './checkpoint.js';
+import { loadTrainee, noiseFor, type TraineeSpec } from './trainee.js';
 
 export const REPLAY_FILE = 'replay.bin';
 const MAGIC = 'ZOREPLAY1\n';
 
-/** What a replay needs besides the losses: the optimizer, its meta-parameters, the noise and the schedule. */
-export interface ReplayHeader {
-  model: string;
-  optimizer: string;
-  hyperparameters: Record<string, unknown>;
-  finetuner?: string;
-  plugins?: string[];
-  seed: number;
-  steps: number;
-  batchSize: number;
-  noise: NoiseKind;
-  noiseVersion?: number;
-  schedule: ScheduleKind;
-  peft?: 'full' | 'lora';
-  lora?: Partial<LoraConfig>;
-}
+/** What a replay needs besides the losses: the trainee's part of the run's spec. */
+export type ReplayHeader = TraineeSpec;
 
 function encodeStep(losses: readonly number[]): Buffer {
   if (losses.length > 127) throw new Error(`a step asked for ${losses.length} losses; replay.bin holds at most 127`);
@@ -100,7 +82,7 @@ export class ReplayRecorder {
     fromStep: number,
   ) {
     // A resume keeps the steps before its checkpoint, under the header of the run as it is now (an
-    // extension changes its steps); the file is rewritten whole, then renamed into place.
+    // extension changes its steps); the file is rewritten whole, atomically.
     let kept: number[][] = [];
     if (fromStep > 0) {
       kept = readReplay(file).steps;
@@ -110,9 +92,7 @@ export class ReplayRecorder {
     const h = Buffer.from(JSON.stringify(header), 'utf8');
     const len = Buffer.alloc(4);
     len.writeUInt32LE(h.length);
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, Buffer.concat([Buffer.from(MAGIC, 'latin1'), len, h, ...kept.map(encodeStep)]));
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, Buffer.concat([Buffer.from(MAGIC, 'latin1'), len, h, ...kept.map(encodeStep)]));
     this.fd = fs.openSync(file, 'a');
   }
 
@@ -177,30 +157,19 @@ export async function replay(
   const { header: h, steps, bytes } = readReplay(file);
   if (steps.length < h.steps) throw new ZoError(`${file}: holds ${steps.length} of the run's ${h.steps} steps; the run is not finished`);
   checkNoiseVersion(h.noise, h.noiseVersion, file);
-  for (const plugin of h.plugins ?? []) await loadPlugin(plugin);
-  registerLearnedOptimizers();
-  const registered = optimizerNamed(h.optimizer);
-  const hp = parseHyperparameters(registered, h.hyperparameters);
-  const { model, theta } = withPeft(loadModel(opts.model ?? h.model), h);
-  const optimizer: Optimizer<{ lr: number }> =
-    registered.bind?.({ params: theta, modelDir: model.dir, batchSize: h.batchSize, finetuner: h.finetuner }) ?? registered;
-  if (optimizer.firstOrder) throw new ZoError(`${file}: ${h.optimizer} is first-order; its updates need gradients, not losses`);
+  const t = await loadTrainee(h, opts.model);
+  if (t.optimizer.firstOrder) throw new ZoError(`${file}: ${h.optimizer} is first-order; its updates need gradients, not losses`);
   await train({
-    optimizer,
-    hyperparameters: hp,
-    problem: recordedProblem(theta, steps),
-    state: optimizer.init(theta, hp),
-    noise: makeNoise(
-      h.noise,
-      h.seed,
-      theta.names.map((n) => theta.get(n).length),
-      probesPerStep(optimizer, hp),
-    ),
+    optimizer: t.optimizer,
+    hyperparameters: t.h,
+    problem: recordedProblem(t.theta, steps),
+    state: t.optimizer.init(t.theta, t.h),
+    noise: noiseFor(h, t),
     seed: h.seed,
     steps: h.steps,
     schedule: h.schedule,
   });
-  return { model, header: h, bytes };
+  return { model: t.model, header: h, bytes };
 }
 
 export const replayFile = (runDir: string) => path.join(runDir, REPLAY_FILE);

@@ -4,12 +4,9 @@ import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import type { Executor } from '../engine/executor.js';
 import type { ParamStore } from '../core/params.js';
-import { loadModel, type LoadedModel } from '../models/load.js';
+import type { LoadedModel } from '../models/load.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
-import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
-import { registerLearnedOptimizers } from '../learned/registry.js';
-import { loadPlugin } from '../optimizers/plugins.js';
-import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import type { OptimizerState } from '../optimizers/optimizer.js';
 import { packageVersion } from '../core/paths.js';
 import { peakRssMb } from '../core/rss.js';
 import { lmProblem, taskProblem } from '../tasks/build.js';
@@ -19,11 +16,12 @@ import type { Task } from '../tasks/task.js';
 import { checkpointDir, hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
-import { makeNoise, NOISE_VERSIONS } from '../core/noise.js';
-import { paramWeights, writeAdapterFolder, writeModelFolder } from './export.js';
+import { NOISE_VERSIONS } from '../core/noise.js';
+import { writeAdapterFolder, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
-import { loraConfig, withPeft } from './peft.js';
+import { loraConfig } from './peft.js';
+import { loadTrainee, noiseFor, TRAINEE_FIELDS, type Trainee, type TraineeSpec } from './trainee.js';
 import { replayFile, ReplayRecorder } from './replay.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
@@ -100,18 +98,13 @@ interface Progress {
 }
 
 /** Everything a run needs, loaded and checked; nothing written yet. */
-interface Prepared {
+interface Prepared extends Trainee {
   outDir: string;
   spec: RunSpec;
   /** spec.json must be (re)written: a new run, or a resume that changed it. */
   writeSpec: boolean;
-  model: LoadedModel;
-  /** What the optimizer perturbs and updates: every block, or with --peft lora the adapters alone. */
-  theta: ParamStore;
   exec: Executor;
   objective: RunObjective;
-  optimizer: Optimizer<{ lr: number }>;
-  h: { lr: number };
   state: OptimizerState;
   startStep: number;
   progress: Progress;
@@ -137,13 +130,8 @@ async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor):
 /** Loads and checks everything the run needs: model, optimizer, objective, and a resume's checkpoint. */
 async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume: boolean): Promise<Prepared> {
   validateSpec(spec);
-  for (const plugin of spec.plugins ?? []) await loadPlugin(plugin);
-  registerLearnedOptimizers();
-  const registered = optimizerNamed(spec.optimizer);
-  const h = parseHyperparameters(registered, spec.hyperparameters);
-  const { model, theta } = withPeft(loadModel(spec.model), spec);
-  const optimizer =
-    registered.bind?.({ params: theta, modelDir: model.dir, batchSize: spec.batchSize, finetuner: spec.finetuner }) ?? registered;
+  const trainee = await loadTrainee(spec);
+  const { model, theta, optimizer, h } = trainee;
   const exec: Executor =
     spec.executor === 'ort'
       ? new (await import('../engine/ort.js')).OrtExecutor(model, { threads: spec.threads, device: spec.device })
@@ -160,7 +148,7 @@ async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume
     startStep = ck.meta.step;
     progress = ck.meta.extra as Progress;
   }
-  return { outDir, spec, writeSpec, model, theta, exec, objective, optimizer, h, state, startStep, progress };
+  return { ...trainee, outDir, spec, writeSpec, exec, objective, state, startStep, progress };
 }
 
 /** Creates (if needed) and locks the folder, then writes what the run's first writes are. */
@@ -289,12 +277,7 @@ async function loop(
       hyperparameters: p.h,
       problem: recorder ? recorder.wrap(problem) : problem,
       state: p.state,
-      noise: makeNoise(
-        spec.noise,
-        spec.seed,
-        p.theta.names.map((n) => p.theta.get(n).length),
-        probesPerStep(p.optimizer, p.h),
-      ),
+      noise: noiseFor(spec, p),
       seed: spec.seed,
       steps: spec.steps,
       schedule: spec.schedule,
@@ -334,22 +317,7 @@ async function loop(
 function replayRecorder(p: Prepared): ReplayRecorder | undefined {
   const file = replayFile(p.outDir);
   if (p.optimizer.firstOrder || (p.startStep > 0 && !fs.existsSync(file))) return undefined;
-  const { model, optimizer, finetuner, plugins, seed, steps, batchSize, noise, noiseVersion, schedule, peft, lora } = p.spec;
-  const header = {
-    model,
-    optimizer,
-    hyperparameters: p.h,
-    finetuner,
-    plugins,
-    seed,
-    steps,
-    batchSize,
-    noise,
-    noiseVersion,
-    schedule,
-    peft,
-    lora,
-  };
+  const header = Object.fromEntries(TRAINEE_FIELDS.map((k) => [k, k === 'hyperparameters' ? p.h : p.spec[k]])) as TraineeSpec;
   return new ReplayRecorder(file, header, p.startStep);
 }
 
@@ -397,20 +365,16 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
 async function writeOutputs(p: Prepared, summary: RunSummary): Promise<void> {
   writeMetricsCsv(p.outDir);
   if (p.spec.plots !== false) await plotRun(p.outDir, summary);
-  if (p.spec.saveModel !== false && p.spec.peft === 'lora') {
-    const dest = path.join(p.outDir, 'adapter');
-    fs.rmSync(dest, { recursive: true, force: true });
-    writeAdapterFolder(dest, { spec: p.spec, lora: loraConfig(p.spec), weights: paramWeights(p.theta) });
-  } else if (p.spec.saveModel !== false) {
-    const dest = path.join(p.outDir, 'model');
-    fs.rmSync(dest, { recursive: true, force: true });
-    writeModelFolder(dest, {
+  if (p.spec.saveModel === false) return;
+  if (p.spec.peft === 'lora')
+    writeAdapterFolder(path.join(p.outDir, 'adapter'), { spec: p.spec, lora: loraConfig(p.spec), weights: p.theta });
+  else
+    writeModelFolder(path.join(p.outDir, 'model'), {
       spec: { ...p.spec, hyperparameters: p.h },
       summary,
-      weights: paramWeights(p.model.params),
+      weights: p.model.params,
       which: summary.task ? 'best' : 'final',
     });
-  }
 }
 
 /** Runs a prepared run in its claimed folder, then releases everything. */

@@ -1,0 +1,70 @@
+import { makeNoise, type NoiseSource } from '../core/noise.js';
+import type { ParamStore } from '../core/params.js';
+import { registerLearnedOptimizers } from '../learned/registry.js';
+import { loadModel, type LoadedModel } from '../models/load.js';
+import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
+import { loadPlugin } from '../optimizers/plugins.js';
+import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
+import { withPeft } from './peft.js';
+import type { RunSpec } from './spec.js';
+
+/** The part of a spec that decides what is trained and how: all a run's replay needs (replay.bin's header). */
+export type TraineeSpec = Pick<
+  RunSpec,
+  | 'model'
+  | 'optimizer'
+  | 'hyperparameters'
+  | 'finetuner'
+  | 'plugins'
+  | 'seed'
+  | 'steps'
+  | 'batchSize'
+  | 'noise'
+  | 'noiseVersion'
+  | 'schedule'
+  | 'peft'
+  | 'lora'
+>;
+
+export const TRAINEE_FIELDS = [
+  'model',
+  'optimizer',
+  'hyperparameters',
+  'finetuner',
+  'plugins',
+  'seed',
+  'steps',
+  'batchSize',
+  'noise',
+  'noiseVersion',
+  'schedule',
+  'peft',
+  'lora',
+] as const satisfies readonly (keyof TraineeSpec)[];
+
+export interface Trainee {
+  model: LoadedModel;
+  /** What the optimizer perturbs and updates: every block, or with --peft lora the adapters alone. */
+  theta: ParamStore;
+  optimizer: Optimizer<{ lr: number }>;
+  /** The optimizer's hyperparameters, complete. */
+  h: { lr: number };
+}
+
+/**
+ * What a run (or its replay) trains: the model with θ, and the optimizer the spec names, with its
+ * plugins loaded, its hyperparameters parsed and bound to θ. `modelDir` overrides the spec's model.
+ */
+export async function loadTrainee(s: TraineeSpec, modelDir = s.model): Promise<Trainee> {
+  for (const plugin of s.plugins ?? []) await loadPlugin(plugin);
+  registerLearnedOptimizers();
+  const registered = optimizerNamed(s.optimizer);
+  const h = parseHyperparameters(registered, s.hyperparameters);
+  const { model, theta } = withPeft(loadModel(modelDir), s);
+  const optimizer = registered.bind?.({ params: theta, modelDir: model.dir, batchSize: s.batchSize, finetuner: s.finetuner }) ?? registered;
+  return { model, theta, optimizer, h };
+}
+
+/** The trainee's noise: z for each block of θ, keyed by the spec's seed, as many probes as its optimizer draws. */
+export const noiseFor = (s: Pick<TraineeSpec, 'noise' | 'seed'>, t: Trainee): NoiseSource =>
+  makeNoise(s.noise, s.seed, t.theta.sizes(), probesPerStep(t.optimizer, t.h));
