@@ -7,8 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { fixtureDir } from '../models/fixtures.js';
+import { camelOf } from './common.js';
+import { CONFIG_KEYS } from './run.js';
 import { packageRoot } from '../core/paths.js';
-import { expectOneLineError, killAfterCheckpoint, readJsonl, writeCustomTask, zo } from './testing.js';
+import { expectOneLineError, killAfterCheckpoint, readJsonl, writeCustomTask, zo, smallCopaArgs } from './testing.js';
 
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-export-${tag}-`));
 
@@ -269,24 +271,24 @@ describe('zo run --config', () => {
     expectOneLineError(await zo('run', '--config', path.join(dir, 'list.yaml')), 'expected a mapping');
     expectOneLineError(await zo('run', '--config', path.join(dir, 'none.yaml')), 'none.yaml', 'no such file');
   });
+
+  test('a config file may set every option zo run --help lists (but the ones about the command itself)', async () => {
+    const help = (await zo('run', '--help')).stdout;
+    const flags = [...new Set([...help.matchAll(/^\s+--([a-z][a-z-]*)/gm)].map((m) => m[1]!))];
+    expect(flags.length).toBeGreaterThan(30);
+    const own = ['help', 'version', 'config', 'resume', 'json'];
+    expect(
+      flags
+        .filter((f) => !own.includes(f))
+        .map(camelOf)
+        .sort(),
+    ).toEqual([...CONFIG_KEYS].sort());
+  });
 });
 
 describe('zo replay: a fine-tune as its losses', () => {
   const zooModel = path.join(packageRoot(), 'models', 'tiny-llama-s');
-  const small = [
-    '--task',
-    'tiny-copa',
-    '--batch-size',
-    '4',
-    '--eval-every',
-    '20',
-    '--train-size',
-    '40',
-    '--dev-size',
-    '20',
-    '--test-size',
-    '20',
-  ];
+  const small = smallCopaArgs(20);
   const zoRun = async (out: string, ...args: string[]) => {
     const r = await zo('run', '--model', zooModel, ...small, '--no-plots', '--no-save-model', '--out', out, '--json', ...args);
     expect(r.code).toBe(0);

@@ -48,7 +48,8 @@ export const modelsDirOption = {
 } as const;
 export const dataDirOption = { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" } as const;
 
-const label = (c: Cell) => `${c.model} ${c.task} ${methodLabel(c)} seed ${c.seed} ${hpText(c.hyperparameters)}`;
+/** A cell in one line: model, task, method (LoRA's as <method>+lora), seed and hyperparameters. */
+export const cellLabel = (c: Cell) => `${c.model} ${c.task} ${methodLabel(c)} seed ${c.seed} ${hpText(c.hyperparameters)}`;
 const f4 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(4));
 
 function printDryRun(file: string, out: string | undefined, json: boolean): void {
@@ -56,9 +57,9 @@ function printDryRun(file: string, out: string | undefined, json: boolean): void
   const cells = [...plan.pilot, ...plan.main];
   if (json) return printJson(cells.map(cellSummary));
   if (plan.pilot.length) console.log(`pilot: ${plan.pilot.length} cells (every combination on seeds ${plan.grid.pilot!.seeds.join(', ')})`);
-  for (const c of plan.pilot) console.log(`  ${c.hash}  ${label(c)}`);
+  for (const c of plan.pilot) console.log(`  ${c.hash}  ${cellLabel(c)}`);
   console.log(`${plan.pilot.length ? 'main: ' : ''}${plan.main.length} cells`);
-  for (const c of plan.main) console.log(`  ${c.hash}  ${label(c)}`);
+  for (const c of plan.main) console.log(`  ${c.hash}  ${cellLabel(c)}`);
   if (plan.waiting.length)
     console.log(
       `then ${plan.waiting.length * plan.grid.seeds.length} more: ${plan.waiting.length} (model, task, method) × ${plan.grid.seeds.length} seeds, at the pilot's choice once it is done`,
@@ -109,14 +110,14 @@ export function progress(tty: boolean) {
       finished++;
       const eta = finished < cells ? `, eta ${Math.round((((Date.now() - started) / 1000) * (cells - finished)) / finished)} s` : '';
       log(
-        `[${finished}/${cells}] ${job.cell.hash} ${label(job.cell)}: dev loss ${f4(s.devBestLoss)}, train loss ${f4(s.finalTrainLoss)}, test ${f4(s.test)} (${s.wallSeconds.toFixed(1)} s${bars ? '' : eta})`,
+        `[${finished}/${cells}] ${job.cell.hash} ${cellLabel(job.cell)}: dev loss ${f4(s.devBestLoss)}, train loss ${f4(s.finalTrainLoss)}, test ${f4(s.test)} (${s.wallSeconds.toFixed(1)} s${bars ? '' : eta})`,
       );
       update();
     },
     onFail: (job: Job, message: string) => {
       stepsOf.set(job, job.cell.steps);
       finished++;
-      log(`[${finished}/${cells}] ${job.cell.hash} ${label(job.cell)}: FAILED: ${message}`);
+      log(`[${finished}/${cells}] ${job.cell.hash} ${cellLabel(job.cell)}: FAILED: ${message}`);
       update();
     },
     stop: () => bars?.stop(),

@@ -3,7 +3,7 @@ import { ZoError } from '../core/errors.js';
 import { runCellAt } from '../grid/grid.js';
 import { DEFAULT_QUEUE, startWorker } from '../grid/queue.js';
 import { deviceOption, printJson, wholeNumberFlag, type Device } from './common.js';
-import { dataDirOption, modelsDirOption } from './grid.js';
+import { cellLabel, dataDirOption, modelsDirOption } from './grid.js';
 
 interface WorkerArgs {
   redis?: string;
@@ -43,7 +43,7 @@ async function runIndexed(argv: WorkerArgs): Promise<void> {
     onWait: (h) => console.error(`cell ${index}: another zo process (pid ${h.pid} on ${h.host}) holds its folder; waiting for it`),
   });
   if (argv.json) return printJson({ index, cell: r.cell.hash, ran: r.summary !== undefined, summary: r.summary });
-  const what = `${r.cell.model} ${r.cell.task} ${r.cell.method} seed ${r.cell.seed}`;
+  const what = cellLabel(r.cell);
   console.log(
     r.summary
       ? `cell ${index} (${r.cell.hash}, ${what}): dev loss ${r.summary.devBestLoss?.toFixed(4)}, train loss ${r.summary.finalTrainLoss?.toFixed(4)} in ${r.summary.wallSeconds.toFixed(1)} s`

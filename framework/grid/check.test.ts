@@ -1,4 +1,4 @@
-import { checkCells, compareValues, fails, type BaselineRow } from './check.js';
+import { checkCells, compareValues, fails, junitXml, shownVerdict, type BaselineRow } from './check.js';
 import type { Cell } from './expand.js';
 import type { Row } from './results.js';
 
@@ -52,6 +52,10 @@ describe('compareValues: the verdict of one cell', () => {
     const id = { cell: 'c', model: 'm', task: 't', optimizer: 'mezo', seed: 0, lr: 1, changes: [] };
     expect(fails({ ...id, ...better }, false)).toBe(false);
     expect(fails({ ...id, ...better }, true)).toBe(true);
+    // Shown as "changed" where --strict fails it, in the table and in the JUnit failure's type.
+    expect(shownVerdict({ ...id, ...better }, true)).toBe('changed');
+    expect(shownVerdict({ ...id, ...better }, false)).toBe('better');
+    expect(junitXml('g', [{ ...id, ...better }], true, 0)).toContain('<failure type="changed"');
     const slight = compareValues(baseRow(), nowRow({ final_train_loss: 1.95 }), tol(0.1));
     expect(slight).toMatchObject({ verdict: 'better', beyond: false });
     expect(fails({ ...id, ...slight }, true)).toBe(false);
