@@ -84,6 +84,22 @@ export class OrtKvDecoder implements Decoder {
     return logits;
   }
 
+  /** Row b's cached keys and values, per layer, as [len, Hkv·D] (slot-major), and Hkv: what a prefix starts from. */
+  cached(b: number): { heads: number; layers: { keys: Float32Array; values: Float32Array }[] } {
+    const cache = this.cache;
+    if (!cache) throw new Error('cached before start');
+    const { Hkv, T, D } = cache;
+    const len = cache.lens[b]!;
+    const rows = (all: Float32Array) => {
+      const out = new Float32Array(len * Hkv * D);
+      for (let h = 0; h < Hkv; h++)
+        for (let t = 0; t < len; t++)
+          out.set(all.subarray(((b * Hkv + h) * T + t) * D, ((b * Hkv + h) * T + t + 1) * D), (t * Hkv + h) * D);
+      return out;
+    };
+    return { heads: Hkv, layers: cache.keys.map((k, l) => ({ keys: rows(k), values: rows(cache.values[l]!) })) };
+  }
+
   /**
    * Bytes of the cache, and bytes a decode step writes out of the graph (the logits and the new
    * keys/values), once started.
