@@ -2,6 +2,8 @@ import { ZoError } from '../core/errors.js';
 import { createExecutor, type ExecutorName } from '../engine/create.js';
 import type { Executor, Model } from '../engine/executor.js';
 import { LORA_DEFAULTS } from '../models/lora.js';
+import { PREFIX_DEFAULTS } from '../models/prefix.js';
+import { PEFT_MODES, type PeftMode } from '../runs/peft.js';
 
 export type { ExecutorName } from '../engine/create.js';
 
@@ -35,12 +37,12 @@ export const deviceOption = {
 } as const;
 export type Device = (typeof deviceOption.choices)[number];
 
-/** --peft, --lora-r, --lora-alpha, --lora-targets: shared by zo run and zo finetuner init. */
+/** --peft, --lora-r, --lora-alpha, --lora-targets, --prefix-tokens: shared by zo run and zo finetuner init. */
 export const peftOptions = {
   peft: {
-    choices: ['full', 'lora'] as const,
+    choices: PEFT_MODES,
     describe:
-      'full: θ is every weight (default); lora: θ is LoRA adapters on the target layers (W + (α/r)·B·A), saved in PEFT layout. With lora, the noise scratch, the optimizer state (ZO-Adam, HiZOO) and checkpoints are the size of the adapters, not of the model',
+      "full: θ is every weight (default); lora: θ is LoRA adapters on the target layers (W + (α/r)·B·A); prefix: θ is n key/value slots per attention layer, initialised from the activations of n random tokens (MeZO's prefix tuning). Both are saved in PEFT layout. With lora or prefix, the noise scratch, the optimizer state (ZO-Adam, HiZOO) and checkpoints are the size of the adapter, not of the model",
   },
   'lora-r': { type: 'number', describe: `LoRA rank r (default ${LORA_DEFAULTS.r}, MeZO's)` },
   'lora-alpha': { type: 'number', describe: `LoRA α (default ${LORA_DEFAULTS.alpha}, MeZO's)` },
@@ -48,13 +50,22 @@ export const peftOptions = {
     type: 'string',
     describe: `comma-separated module names to adapt (default ${LORA_DEFAULTS.targets.join(',')}, MeZO's)`,
   },
+  'prefix-tokens': { type: 'number', describe: `prefix slots per layer (default ${PREFIX_DEFAULTS.tokens}, MeZO's)` },
 } as const;
 
 export interface PeftArgs {
-  peft?: 'full' | 'lora';
+  peft?: PeftMode;
   loraR?: number;
   loraAlpha?: number;
   loraTargets?: string;
+  prefixTokens?: number;
+}
+
+/** The typed prefix settings (undefined if none); refused without --peft prefix unless `resuming`. */
+export function prefixFromArgs(argv: PeftArgs, resuming = false): { tokens: number } | undefined {
+  if (argv.prefixTokens === undefined) return undefined;
+  if (argv.peft !== 'prefix' && !resuming) throw new ZoError('--prefix-tokens goes with --peft prefix');
+  return { tokens: argv.prefixTokens };
 }
 
 /** The typed LoRA settings (undefined if none); refused without --peft lora unless `resuming`. */

@@ -50,7 +50,7 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('device', deviceOption)
       .option('adapter', {
         type: 'string',
-        describe: 'a LoRA adapter folder in Hugging Face PEFT layout (a zo run --peft lora writes RUNDIR/adapter/)',
+        describe: 'a LoRA or prefix adapter folder in Hugging Face PEFT layout (a zo run --peft lora|prefix writes RUNDIR/adapter/)',
       })
       .option('json', jsonOption) as never,
   handler: async (argv) => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { checkNewFolder, exportRun, mergedWeights, writeModelFolder, type ExportWeights } from '../runs/export.js';
+import { checkNewFolder, exportRun, mergedWeights, writeAdapterFolder, writeModelFolder, type ExportWeights } from '../runs/export.js';
 import { plotRun } from '../runs/outputs.js';
 import { replay, replayFile } from '../runs/replay.js';
 import { weightsSha256 } from '../runs/run.js';
@@ -70,9 +70,16 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
       const h = r.header;
       const spec = completeSpec({ ...h, model: r.model.dir, hyperparameters: h.hyperparameters });
       const summary = { optimizer: h.optimizer, steps: h.steps, initialLoss: NaN, finalLoss: NaN, weightsSha256: sha };
-      // A LoRA run's weights are written as the merged model, which any loader reads as the fine-tune.
-      const weights = h.peft === 'lora' ? mergedWeights(spec, r.model.params) : r.model.params;
-      writeModelFolder(argv.out, { spec, summary, weights, which: 'final' });
+      // A LoRA run's weights are written as the merged model, which any loader reads as the fine-tune;
+      // a prefix is not weights, so a prefix run's are its adapter folder.
+      if (r.adapter?.type === 'prefix') writeAdapterFolder(argv.out, { spec, adapter: r.adapter, weights: r.theta });
+      else
+        writeModelFolder(argv.out, {
+          spec,
+          summary,
+          weights: h.peft === 'lora' ? mergedWeights(spec, r.model.params) : r.model.params,
+          which: 'final',
+        });
     }
     if (argv.json) return printJson({ weightsSha256: sha, steps: r.header.steps, bytes: r.bytes, ...(argv.out ? { out: argv.out } : {}) });
     const weights = r.model.params.size * 4;

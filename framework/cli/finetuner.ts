@@ -8,7 +8,7 @@ import { byRole, referenceSigmas, sigmaBarSpec } from '../learned/show.js';
 import { loadModel } from '../models/load.js';
 import { withPeft } from '../runs/peft.js';
 import { renderChart } from '../plots/plot.js';
-import { jsonOption, loraFromArgs, peftOptions, printJson, wholeNumberFlag, type PeftArgs } from './common.js';
+import { jsonOption, loraFromArgs, peftOptions, prefixFromArgs, printJson, wholeNumberFlag, type PeftArgs } from './common.js';
 
 interface ShowArgs {
   path: string;
@@ -99,9 +99,10 @@ const init: CommandModule<object, InitArgs> = {
         describe: 'raw, or standardized by θ₀’s block statistics (no loss is known here: ℓ± keep scale 1)',
       })
       .options(peftOptions) as never,
-  handler: (argv) => {
-    // With --peft lora the bank is for the adapter blocks a LoRA run perturbs (the seed also keys their init).
-    const { model, theta } = withPeft(loadModel(argv.model), { peft: argv.peft, lora: loraFromArgs(argv), seed: argv.seed });
+  handler: async (argv) => {
+    // With --peft the bank is for the adapter blocks such a run perturbs (the seed also keys their init).
+    const peft = { peft: argv.peft, lora: loraFromArgs(argv), prefix: prefixFromArgs(argv), seed: argv.seed };
+    const { model, theta } = await withPeft(loadModel(argv.model), peft);
     // No batch is evaluated here, so a standardised map leaves ℓ± as they are (shift 0, scale 1).
     const featureTransform = argv.features === 'standardized' ? standardization(theta) : RAW_FEATURES;
     const ft = randomFinetuner(theta, model.config, argv.seed, { sharing: argv.sharing, featureTransform });

@@ -15,6 +15,7 @@ import {
   jsonOption,
   camelOf,
   loraFromArgs,
+  prefixFromArgs,
   peftOptions,
   printJson,
   threadsOption,
@@ -150,6 +151,8 @@ function typedFields(argv: Args): Partial<RunSpec> {
   };
   const lora = loraFromArgs(argv, argv.resume);
   if (lora) given.lora = lora;
+  const prefix = prefixFromArgs(argv, argv.resume);
+  if (prefix) given.prefix = prefix;
   if (Object.keys(sizes).length) given.sizes = sizes;
   if (Object.keys(h).length) given.hyperparameters = h;
   return given;
@@ -235,6 +238,7 @@ export const CONFIG_KEYS = [
   'loraR',
   'loraAlpha',
   'loraTargets',
+  'prefixTokens',
   'out',
 ];
 
@@ -382,7 +386,9 @@ export const runCommand: CommandModule<object, Args> = {
     }
     console.log(`run folder: ${out}`);
     if (fs.existsSync(path.join(out, 'adapter', 'adapter_config.json')))
-      console.log(`adapter: ${path.join(out, 'adapter')} (Hugging Face PEFT layout; zo export --merge writes the merged model)`);
+      console.log(
+        `adapter: ${path.join(out, 'adapter')} (Hugging Face PEFT layout; ${summary.peft === 'prefix' ? 'zo eval --adapter reads it' : 'zo export --merge writes the merged model'})`,
+      );
     if (fs.existsSync(path.join(out, 'model', 'config.json')))
       console.log(`model folder: ${path.join(out, 'model')} (Hugging Face layout: loads in transformers, zo eval and zo forward)`);
   },

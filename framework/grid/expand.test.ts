@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../core/paths.js';
-import { canonicalJson, cellHash, expandConfigs, mainCells, pilotCells, runInput, type Cell } from './expand.js';
+import { canonicalJson, cellHash, expandConfigs, mainCells, methodLabel, pilotCells, runInput, type Cell } from './expand.js';
 import { loadGrid, parseGrid } from './file.js';
 
 const MINIMAL = `
@@ -115,6 +115,18 @@ pilot: {seeds: [0], steps: 200}
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('experiments/paper-peft.yaml: the same pairs in LoRA and prefix modes, at MeZO’s LoRA and prefix LRs', () => {
+    const file = path.join(packageRoot(), 'experiments', 'paper-peft.yaml');
+    const grid = loadGrid(file);
+    const cells = mainCells(grid, expandConfigs(grid, file));
+    // 4 models × 7 tasks × 4 methods × 2 modes × 2 LRs.
+    expect(cells).toHaveLength(4 * 7 * 4 * 2 * 2);
+    const grids = (peft: string) =>
+      new Set(cells.filter((c) => c.peft === peft).map((c) => `${c.hyperparameters.lr}/${c.hyperparameters.eps}`));
+    expect(grids('lora')).toEqual(new Set([`${1e-4}/${1e-2}`, `${5e-5}/${1e-2}`]));
+    expect(grids('prefix')).toEqual(new Set([`${1e-2}/${1e-1}`, `${1e-3}/${1e-1}`]));
+  });
+
   test("experiments/paper.yaml is the paper's grid: 4 models × 7 tasks × the five ZO methods (and FO-Adam as a reference)", () => {
     const file = path.join(packageRoot(), 'experiments', 'paper.yaml');
     const grid = loadGrid(file);
@@ -165,6 +177,28 @@ overrides:
     expect(mezo[0]).toMatchObject({ peft: 'lora', lora: { r: 4, alpha: 16, targets: ['q_proj', 'v_proj'] } });
     expect(runInput(mezo[0]!, {})).toMatchObject({ peft: 'lora', lora: { r: 4, alpha: 16, targets: ['q_proj', 'v_proj'] } });
     expect(runInput(full[0]!, {}).peft).toBeUndefined();
+  });
+
+  test('prefix cells: their own LR lists, MeZO’s 5 slots unless the file says, and a label of their own', () => {
+    const cells = cellsOf(`${MINIMAL}peft: [full, lora, prefix]
+prefix: {tokens: 3}
+overrides:
+  - peft: prefix
+    optimizers:
+      mezo: {lr: [1.0e-2, 1.0e-3], eps: 1.0e-1}
+`);
+    const plain = cellsOf(MINIMAL);
+    expect(cells.filter((c) => c.peft === undefined).map((c) => c.hash)).toEqual(plain.map((c) => c.hash));
+    const loraOnly = cellsOf(`${MINIMAL}peft: [full, lora]\n`).filter((c) => c.peft === 'lora');
+    expect(cells.filter((c) => c.peft === 'lora').map((c) => c.hash)).toEqual(loraOnly.map((c) => c.hash));
+    const prefix = cells.filter((c) => c.peft === 'prefix');
+    expect(prefix).toHaveLength(plain.length);
+    const mezo = prefix.filter((c) => c.method === 'mezo');
+    expect([...new Set(mezo.map((c) => c.hyperparameters.lr))]).toEqual([1e-2, 1e-3]);
+    expect(mezo.every((c) => c.hyperparameters.eps === 1e-1)).toBe(true);
+    expect(runInput(mezo[0]!, {})).toMatchObject({ peft: 'prefix', prefix: { tokens: 3 } });
+    expect(methodLabel(mezo[0]!)).toBe('mezo+prefix');
+    expect(cellsOf(`${MINIMAL}peft: [prefix]\n`)[0]).toMatchObject({ peft: 'prefix', prefix: { tokens: 5 } });
   });
 
   test('a pilot chooses each peft mode its own LR', () => {

@@ -7,6 +7,7 @@ import { registerLearnedOptimizers } from '../learned/registry.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { completeSpec, type RunSpec, type RunSpecInput } from '../runs/spec.js';
 import { completeLora } from '../models/lora.js';
+import { PREFIX_DEFAULTS } from '../models/prefix.js';
 import type { GridFile, GridOverride, MethodAxis, PeftMode } from './file.js';
 
 export type Hyperparameters = Record<string, unknown>;
@@ -33,8 +34,9 @@ export interface CellIdentity {
   schedule: string;
   executor: string;
   /** Absent for full fine-tuning (so the hashes of full cells are those they always had). */
-  peft?: 'lora';
+  peft?: 'lora' | 'prefix';
   lora?: { r: number; alpha: number; targets: string[] };
+  prefix?: { tokens: number };
 }
 
 export interface Cell extends CellIdentity {
@@ -56,7 +58,7 @@ export interface Config {
 }
 
 type Settings = Pick<GridFile, 'batchSize' | 'evalEvery' | 'trainSize' | 'devSize' | 'testSize' | 'maxLen' | 'trainSetSeed'> &
-  Pick<GridFile, 'noise' | 'schedule' | 'executor' | 'lora'> & { steps: number };
+  Pick<GridFile, 'noise' | 'schedule' | 'executor' | 'lora' | 'prefix'> & { steps: number };
 
 const SETTING_KEYS = [
   'steps',
@@ -71,6 +73,7 @@ const SETTING_KEYS = [
   'schedule',
   'executor',
   'lora',
+  'prefix',
 ] as const;
 
 /** JSON with object keys sorted at every depth and undefined dropped: equal values, equal text. */
@@ -96,8 +99,9 @@ function matches(o: GridOverride, model: string, task: string, method: string, p
   return ok(o.model, model) && ok(o.task, task) && ok(o.optimizer, method) && ok(o.peft, peft);
 }
 
-/** A method's name in results.csv and the tables: a LoRA cell's is `<method>+lora`, a method of its own. */
-export const methodLabel = (c: { method: string; peft?: string }): string => (c.peft === 'lora' ? `${c.method}+lora` : c.method);
+/** A method's name in results.csv and the tables: a LoRA or prefix cell's is `<method>+lora` or `+prefix`, a method of its own. */
+export const methodLabel = (c: { method: string; peft?: string }): string =>
+  c.peft && c.peft !== 'full' ? `${c.method}+${c.peft}` : c.method;
 
 /** Every combination of the listed values, the first key varying slowest, in the file's order. */
 function product(axis: MethodAxis | null): Hyperparameters[] {
@@ -145,7 +149,7 @@ export function expandConfigs(grid: GridFile, file: string): Config[] {
 
 /** A config's cell at one combination, seed and stage. */
 export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: number, stage: Stage, steps = c.settings.steps): Cell {
-  const { trainSize, devSize, testSize, steps: full, evalEvery, lora, ...rest } = c.settings;
+  const { trainSize, devSize, testSize, steps: full, evalEvery, lora, prefix, ...rest } = c.settings;
   // A pilot's shorter horizon keeps the default cadence (five evaluations), not the full run's.
   const spec = completeSpec({ model: c.model, ...rest, steps, evalEvery: steps === full ? evalEvery : undefined });
   const id: CellIdentity = {
@@ -166,6 +170,7 @@ export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: numb
     schedule: spec.schedule,
     executor: spec.executor,
     ...(c.peft === 'lora' && { peft: 'lora' as const, lora: completeLora(lora) }),
+    ...(c.peft === 'prefix' && { peft: 'prefix' as const, prefix: { ...PREFIX_DEFAULTS, ...prefix } }),
   };
   return { ...id, hash: cellHash(id), stage };
 }
@@ -253,6 +258,7 @@ export function runInput(c: Cell, where: Placement): RunSpecInput {
     executor: c.executor as RunSpec['executor'],
     peft: c.peft,
     lora: c.lora,
+    prefix: c.prefix,
     dataDir: where.dataDir,
     threads: where.threads,
     device: where.device,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ZoError } from '../core/errors.js';
 import { NOISE_KINDS } from '../core/noise.js';
 import { SCHEDULES } from '../harness/harness.js';
+import { PEFT_MODES, type PeftMode } from '../runs/peft.js';
 
 /**
  * A grid file: models × tasks × optimizers (each with lists of hyperparameter values) × seeds, plus
@@ -53,11 +54,14 @@ const settings = {
     .strict()
     .optional()
     .describe("LoRA's r, α and target modules for the peft: lora cells (default MeZO's: 8, 16, q_proj and v_proj)"),
+  prefix: z
+    .object({ tokens: positive('prefix.tokens').optional() })
+    .strict()
+    .optional()
+    .describe("the prefix's slots per layer for the peft: prefix cells (default MeZO's 5)"),
 };
 
-/** How a cell fine-tunes: every weight, or LoRA adapters (README "LoRA"). */
-export const PEFT_MODES = ['full', 'lora'] as const;
-export type PeftMode = (typeof PEFT_MODES)[number];
+export { PEFT_MODES, type PeftMode };
 
 const overrideSchema = z
   .object({
@@ -83,7 +87,9 @@ export const gridSchema = z
       .array(z.enum(PEFT_MODES))
       .min(1)
       .optional()
-      .describe('an axis: full fine-tuning, LoRA, or both (default [full]); overrides with peft: lora give LoRA its own LRs'),
+      .describe(
+        'an axis: full fine-tuning, LoRA, prefix tuning, or several (default [full]); overrides with peft: lora or prefix give those their own LRs',
+      ),
     ...settings,
     steps: positive('steps'),
     dataDir: z.string().optional().describe("where MeZO tasks' files are (not part of a cell's identity)"),

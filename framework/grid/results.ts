@@ -79,7 +79,7 @@ export function readRow(dir: string): Row | undefined {
     cell: cell?.hash ?? path.basename(dir),
     model: modelName(cell?.model ?? spec.model),
     task: cell ? taskName(cell.task) : s.task,
-    optimizer: cell ? methodLabel(cell) : spec.peft === 'lora' ? `${spec.optimizer}+lora` : spec.optimizer,
+    optimizer: methodLabel(cell ?? { method: spec.optimizer, peft: spec.peft }),
     seed: spec.seed,
     lr: lr as number,
     eps: eps as number | undefined,

@@ -18,7 +18,7 @@ export interface EvaluateOptions extends ExecutorOptions {
   maxLen?: number;
   /** Score only the first N examples. */
   limit?: number;
-  /** A PEFT LoRA adapter folder applied to the model (adapter_config.json, adapter_model.safetensors). */
+  /** A PEFT adapter folder (LoRA or prefix) applied to the model: adapter_config.json, adapter_model.safetensors. */
   adapter?: string;
 }
 
@@ -35,16 +35,16 @@ export interface Evaluation {
   predictions: (number | string)[];
 }
 
-/** A model with a saved LoRA adapter applied: W + (α/r)·B·A in the forward pass. */
-export function withAdapter(model: LoadedModel, dir: string): LoadedModel {
-  const a = readAdapterFolder(dir);
-  return withPeft(model, { peft: 'lora', lora: a.lora, seed: 0 }, a.block).model;
+/** A model with a saved adapter applied: LoRA's W + (α/r)·B·A, or a prefix's slots, in the forward pass. */
+export async function withAdapter(model: LoadedModel, dir: string): Promise<LoadedModel> {
+  const a = readAdapterFolder(dir, model);
+  return (await withPeft(model, { ...a.spec, seed: 0 }, a.saved)).model;
 }
 
 /** A model's score on a task split (`zo eval`): a model folder or a loaded model, a task name or Task. */
 export async function evaluate(model: LoadedModel | string, task: Task | string, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const base = typeof model === 'string' ? loadModel(model) : model;
-  const m = opts.adapter ? withAdapter(base, opts.adapter) : base;
+  const m = opts.adapter ? await withAdapter(base, opts.adapter) : base;
   const t = typeof task === 'string' ? resolveTask(task) : task;
   const split = opts.split ?? 'test';
   const splits = await t.load({ dataDir: opts.dataDir, trainSetSeed: opts.trainSetSeed ?? 0, sizes: opts.sizes });

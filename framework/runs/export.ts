@@ -9,9 +9,10 @@ import { ZoError } from '../core/errors.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { checkpointDir, checkpointStep, writeFolderAtomic } from './checkpoint.js';
 import { readRunJson } from './folder.js';
-import { loadModel, readJson } from '../models/load.js';
-import { mergedWeight, withLora, type LoraConfig } from '../models/lora.js';
-import { loraConfig } from './peft.js';
+import { loadModel, readJson, type LoadedModel } from '../models/load.js';
+import { mergedWeight, withLora } from '../models/lora.js';
+import { attentionModules, prefixBlocksOf, promptEmbeddings } from '../models/prefix.js';
+import { loraConfig, type Adapter, type SavedAdapter } from './peft.js';
 import type { RunSpec } from './spec.js';
 
 /** The summary fields a model card reports (a RunSummary, without importing run.ts). */
@@ -171,44 +172,72 @@ export function writeModelFolder(
   return fs.readdirSync(dest).sort();
 }
 
-/**
- * A LoRA run's adapter in Hugging Face PEFT's layout: adapter_config.json (LoraConfig) and
- * adapter_model.safetensors with PEFT's tensor names (θ's block names already are).
- */
-export function writeAdapterFolder(dest: string, o: { spec: RunSpec; lora: LoraConfig; weights: Weights }): void {
-  const config = {
-    peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: o.spec.model,
-    r: o.lora.r,
-    lora_alpha: o.lora.alpha,
-    target_modules: o.lora.targets,
-    lora_dropout: 0,
-    bias: 'none',
-    fan_in_fan_out: false,
-    init_lora_weights: true,
-    inference_mode: true,
-    modules_to_save: null,
+/** adapter_config.json for a LoRA run (PEFT's LoraConfig) or a prefix run (its PrefixTuningConfig, no projection). */
+function adapterConfig(spec: RunSpec, a: Adapter): Record<string, unknown> {
+  const common = { task_type: 'CAUSAL_LM', base_model_name_or_path: spec.model, inference_mode: true };
+  if (a.type === 'lora')
+    return {
+      peft_type: 'LORA',
+      ...common,
+      r: a.lora.r,
+      lora_alpha: a.lora.alpha,
+      target_modules: a.lora.targets,
+      lora_dropout: 0,
+      bias: 'none',
+      fan_in_fan_out: false,
+      init_lora_weights: true,
+      modules_to_save: null,
+    };
+  // PEFT views prompt_embeddings as [n, 2L, heads, token_dim / heads]: with the KV heads and their
+  // width, that is the KV cache's own shape, GQA included.
+  return {
+    peft_type: 'PREFIX_TUNING',
+    ...common,
+    num_virtual_tokens: a.tokens,
+    token_dim: a.width,
+    num_attention_heads: a.heads,
+    num_layers: a.modules.length,
+    num_transformer_submodules: 1,
+    encoder_hidden_size: a.width,
+    prefix_projection: false,
   };
+}
+
+/**
+ * A PEFT run's adapter in Hugging Face PEFT's layout: adapter_config.json and adapter_model.safetensors,
+ * with PEFT's tensor names (LoRA: θ's block names already are; prefix: one prompt_embeddings tensor).
+ */
+export function writeAdapterFolder(dest: string, o: { spec: RunSpec; adapter: Adapter; weights: Weights }): void {
+  const w = o.weights;
+  const a = o.adapter;
+  const tensors =
+    a.type === 'lora'
+      ? w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) }))
+      : [{ name: 'prompt_embeddings', shape: [a.tokens, a.modules.length * 2 * a.width], data: promptEmbeddings(a, w) }];
   writeFolderAtomic(dest, 'adapter folder', (tmp) => {
-    fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
-    const w = o.weights;
-    writeSafetensors(
-      path.join(tmp, 'adapter_model.safetensors'),
-      w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) })),
-      { format: 'pt' },
-    );
+    fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(adapterConfig(o.spec, a), null, 2) + '\n');
+    writeSafetensors(path.join(tmp, 'adapter_model.safetensors'), tensors, { format: 'pt' });
   });
 }
 
-/** A saved adapter: its LoRA config and a reader of its blocks (zo eval --adapter, zo export --merge). */
-export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name: string) => Float32Array } {
+/** A saved adapter: what a run's spec would say about it, and its blocks (zo eval --adapter, zo export --merge). */
+export function readAdapterFolder(
+  dir: string,
+  model: LoadedModel,
+): { spec: Pick<RunSpec, 'peft' | 'lora' | 'prefix'>; saved: SavedAdapter } {
   const c = readJson(
     path.join(dir, 'adapter_config.json'),
     'a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors',
   ) as Record<string, unknown>;
   const where = `${dir}/adapter_config.json`;
-  if (c.peft_type !== 'LORA') throw new ZoError(`${where}: peft_type ${String(c.peft_type)}; zo reads LORA adapters`);
+  const f = openSafetensors(path.join(dir, 'adapter_model.safetensors'));
+  const tensor = (name: string) => {
+    if (!f.info(name)) throw new ZoError(`${dir}/adapter_model.safetensors: no tensor ${name}, which its adapter_config.json implies`);
+    return f.readF32(name);
+  };
+  if (c.peft_type === 'PREFIX_TUNING')
+    return { spec: { peft: 'prefix', prefix: { tokens: Number(c.num_virtual_tokens) } }, saved: prefixSaved(c, where, model, tensor) };
+  if (c.peft_type !== 'LORA') throw new ZoError(`${where}: peft_type ${String(c.peft_type)}; zo reads LORA and PREFIX_TUNING adapters`);
   // What zo's LoRA does not implement is refused, not ignored: it would change the scaling or the layout.
   if (c.use_rslora === true) throw new ZoError(`${where}: use_rslora (α/√r scaling) is not supported`);
   if (c.fan_in_fan_out === true) throw new ZoError(`${where}: fan_in_fan_out (Conv1D layers) is not supported`);
@@ -217,14 +246,24 @@ export function readAdapterFolder(dir: string): { lora: LoraConfig; block: (name
   if (!Array.isArray(c.target_modules))
     throw new ZoError(`${where}: target_modules must be a list of module names (a regex is not supported)`);
   const lora = { r: Number(c.r), alpha: Number(c.lora_alpha), targets: c.target_modules as string[] };
-  const f = openSafetensors(path.join(dir, 'adapter_model.safetensors'));
-  return {
-    lora,
-    block: (name) => {
-      if (!f.info(name)) throw new ZoError(`${dir}/adapter_model.safetensors: no tensor ${name}, which its adapter_config.json implies`);
-      return f.readF32(name);
-    },
-  };
+  return { spec: { peft: 'lora', lora }, saved: { block: tensor } };
+}
+
+/** A PREFIX_TUNING adapter's blocks, checked against the model it is for. */
+function prefixSaved(c: Record<string, unknown>, where: string, model: LoadedModel, tensor: (name: string) => Float32Array): SavedAdapter {
+  if (c.prefix_projection === true) throw new ZoError(`${where}: prefix_projection (a reparameterised prefix) is not supported`);
+  if ((c.num_transformer_submodules ?? 1) !== 1) throw new ZoError(`${where}: num_transformer_submodules must be 1 (a decoder-only model)`);
+  const n = Number(c.num_virtual_tokens);
+  const heads = Number(c.num_attention_heads);
+  const modules = attentionModules(model.params.specs());
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(heads) || heads < 1)
+    throw new ZoError(`${where}: num_virtual_tokens and num_attention_heads must be whole numbers ≥ 1`);
+  if (c.num_layers !== modules.length)
+    throw new ZoError(
+      `${where}: num_layers ${String(c.num_layers)}, but the model has ${modules.length} layers: a prefix for another model`,
+    );
+  const blocks = prefixBlocksOf(tensor('prompt_embeddings'), modules, n);
+  return { heads, block: (name) => blocks.get(name)! };
 }
 
 /** The base model's weights with a LoRA run's adapter blocks (`adapter`) merged in: W + (α/r)·B·A. */
@@ -261,6 +300,10 @@ export function exportRun(runDir: string, dest: string, which?: ExportWeights, m
   if (!fs.existsSync(summaryFile)) throw new ZoError(`${runDir}: the run is not finished (no summary.json); resume it first`);
   const summary = readRunJson<CardSummary>(summaryFile, 'the run summary');
   const w = which ?? (spec.textFile ? 'final' : 'best');
+  if (spec.peft === 'prefix')
+    throw new ZoError(
+      `${runDir}: a prefix run; a prefix is extra attention slots, not weights, so there is no merged model. Its adapter is ${path.join(runDir, 'adapter')} (PEFT layout; zo eval --adapter reads it)`,
+    );
   if ((spec.peft === 'lora') !== merge)
     throw new ZoError(
       merge

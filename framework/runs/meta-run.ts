@@ -19,6 +19,7 @@ import {
 } from '../learned/meta-train.js';
 import type { Sharing } from '../learned/sharing.js';
 import { loadModel } from '../models/load.js';
+import { withPeft, type PeftMode, type PeftSpec } from './peft.js';
 import { lossCurveSpec, readMetrics, renderChart } from '../plots/plot.js';
 import { taskProblem } from '../tasks/build.js';
 import type { SplitSizes } from '../tasks/task.js';
@@ -50,6 +51,10 @@ export interface MetaTrainSpec {
   noise: NoiseKind;
   threads?: number;
   saveEvery: number;
+  /** A bank for a PEFT run's blocks (the adapters, initialised from settings.seed as such a run's are); absent: full. */
+  peft?: PeftMode;
+  lora?: PeftSpec['lora'];
+  prefix?: PeftSpec['prefix'];
 }
 
 export interface MetaTrainSummary {
@@ -83,7 +88,11 @@ export async function metaTrainRun(
   const spec = resume
     ? readRunJson<MetaTrainSpec>(path.join(outDir, 'spec.json'), 'the run spec')
     : { ...specIn!, model: path.resolve(specIn!.model) };
-  const model = loadModel(spec.model);
+  const peftSpec = { peft: spec.peft, lora: spec.lora, prefix: spec.prefix, seed: spec.settings.seed };
+  const { model, theta } = await withPeft(loadModel(spec.model), peftSpec);
+  // A reset restores θ₀: the base weights re-read from disk (no second copy of the model held), or a
+  // copy of the adapter's init, which is small.
+  const theta0 = theta === model.params ? undefined : new Map(theta.names.map((n) => [n, Float32Array.from(theta.get(n))]));
   const exec = new OrtExecutor(model, { threads: spec.threads });
   const names = [...spec.tasks, ...(spec.taskFiles ?? [])];
   if (names.length === 0) throw new ZoError('name at least one task (--task, --tasks a,b or --task-file)');
@@ -112,17 +121,17 @@ export async function metaTrainRun(
     cycleSteps: spec.epochsPerRestart * stepsPerEpoch,
   };
   // On resume the checkpoint holds the feature map (bankFromState reads it), so it is made only once.
-  const featureTransform = resume ? RAW_FEATURES : await featureMap(spec.features ?? 'raw', model.params, tasks, settings.seed);
-  const ft0: Finetuner = randomFinetuner(model.params, model.config, spec.settings.seed, {
+  const featureTransform = resume ? RAW_FEATURES : await featureMap(spec.features ?? 'raw', theta, tasks, settings.seed);
+  const ft0: Finetuner = randomFinetuner(theta, model.config, spec.settings.seed, {
     sharing: spec.sharing ?? 'block',
     featureTransform,
     normalization: { ...DEFAULT_NORMALIZATION, enabled: spec.normalization ?? true },
   });
-  let state = metaState(ft0, model.params, tasks, settings.trajectory);
+  let state = metaState(ft0, theta, tasks, settings.trajectory);
   let startStep = 0;
   let wall0 = 0;
   if (resume) {
-    const ck = loadCheckpoint(outDir, model.params, MARKER);
+    const ck = loadCheckpoint(outDir, theta, MARKER);
     state = ck.state;
     startStep = ck.meta.step;
     wall0 = (ck.meta.extra.wallSeconds as number) ?? 0;
@@ -136,22 +145,22 @@ export async function metaTrainRun(
     truncateMetrics(metricsFile, startStep);
     const metrics = fs.openSync(metricsFile, 'a');
     const checkpoint = (step: number) =>
-      saveCheckpoint(outDir, model.params, state, {
+      saveCheckpoint(outDir, theta, state, {
         step,
         optimizer: MARKER,
         hyperparameters: {},
-        blocks: model.params.specs(),
+        blocks: theta.specs(),
         extra: { wallSeconds: wall0 + (performance.now() - t0) / 1000 },
       });
     hooks.log?.(
-      `meta-training ${ft0.nets.length} PertNNs (${ft0.manifest.sharing} sharing, ${spec.features ?? 'raw'} features) for the ${model.params.names.length} blocks of ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
+      `meta-training ${ft0.nets.length} PertNNs (${ft0.manifest.sharing} sharing, ${spec.features ?? 'raw'} features) for the ${theta.names.length} blocks of ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
     );
     try {
-      const noise = makeNoise(spec.noise, spec.settings.seed, model.params.sizes(), spec.settings.trajectory === 'zo' ? 2 : 1);
-      await metaTrain(ft0, model.params, tasks, noise, state, settings, startStep, {
+      const noise = makeNoise(spec.noise, spec.settings.seed, theta.sizes(), spec.settings.trajectory === 'zo' ? 2 : 1);
+      await metaTrain(ft0, theta, tasks, noise, state, settings, startStep, {
         resetWeights: () => {
-          const fresh = loadModel(spec.model).params;
-          for (const n of model.params.names) model.params.get(n).set(fresh.get(n));
+          const fresh: { get(n: string): Float32Array | undefined } = theta0 ?? loadModel(spec.model).params;
+          for (const n of theta.names) theta.get(n).set(fresh.get(n)!);
         },
         onStep: (r) => {
           fs.writeSync(metrics, JSON.stringify({ ...r, ms: Math.round(r.ms * 100) / 100 }) + '\n');

@@ -18,6 +18,7 @@ import type { Problem, StepObjective } from '../core/problem.js';
 import { train } from '../harness/harness.js';
 import type { LoadedModel } from '../models/load.js';
 import { writeFileAtomic } from './checkpoint.js';
+import type { Adapter } from './peft.js';
 import { loadTrainee, noiseFor, type TraineeSpec } from './trainee.js';
 
 export const REPLAY_FILE = 'replay.bin';
@@ -153,7 +154,7 @@ function recordedProblem(theta: ParamStore, steps: number[][]): Problem {
 export async function replay(
   file: string,
   opts: { model?: string } = {},
-): Promise<{ model: LoadedModel; header: ReplayHeader; bytes: number }> {
+): Promise<{ model: LoadedModel; theta: ParamStore; adapter?: Adapter; header: ReplayHeader; bytes: number }> {
   const { header: h, steps, bytes } = readReplay(file);
   if (steps.length < h.steps) throw new ZoError(`${file}: holds ${steps.length} of the run's ${h.steps} steps; the run is not finished`);
   checkNoiseVersion(h.noise, h.noiseVersion, file);
@@ -169,7 +170,7 @@ export async function replay(
     steps: h.steps,
     schedule: h.schedule,
   });
-  return { model: t.model, header: h, bytes };
+  return { model: t.model, theta: t.theta, adapter: t.adapter, header: h, bytes };
 }
 
 export const replayFile = (runDir: string) => path.join(runDir, REPLAY_FILE);

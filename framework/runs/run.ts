@@ -20,7 +20,6 @@ import { NOISE_VERSIONS } from '../core/noise.js';
 import { writeAdapterFolder, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
-import { loraConfig } from './peft.js';
 import { loadTrainee, noiseFor, TRAINEE_FIELDS, type Trainee, type TraineeSpec } from './trainee.js';
 import { replayFile, ReplayRecorder } from './replay.js';
 import { lockRunFolder, type RunLock } from './lock.js';
@@ -39,8 +38,10 @@ export interface RunSummary {
   /** This process's peak RSS when the run ended, in MB (10⁶ bytes; core/rss.ts). */
   peakRssMb: number;
   skippedSteps: number;
-  /** The scalars the optimizer perturbs and updates (θ): every weight, or with --peft lora the adapters'. */
+  /** The scalars the optimizer perturbs and updates (θ): every weight, or with --peft the adapter's. */
   trainableParameters?: number;
+  /** lora or prefix: RUNDIR/adapter/ holds the adapter (absent for full fine-tuning). */
+  peft?: 'lora' | 'prefix';
   /** Tasks only. */
   task?: string;
   metric?: 'accuracy' | 'f1';
@@ -212,7 +213,9 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
   const what = objective.task
     ? `task ${objective.task.task.name} (dev loss ${progress.initialLoss.toFixed(4)}, zero-shot dev ${objective.task.task.metric} ${progress.zeroShotDev!.toFixed(4)})`
     : `initial loss ${progress.initialLoss.toFixed(4)}`;
-  const trained = theta === model.params ? '' : `, ${theta.size.toLocaleString('en')} of them trainable (LoRA)`;
+  const trained = p.adapter
+    ? `, ${theta.size.toLocaleString('en')} of them trainable (${p.adapter.type === 'lora' ? 'LoRA' : 'prefix'})`
+    : '';
   hooks.log?.(
     `${optimizer.name} on ${spec.model} (${model.params.size.toLocaleString('en')} parameters${trained}, ${exec.describe()}); ${what}`,
   );
@@ -336,6 +339,7 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     skippedSteps: progress.skipped!,
     trainableParameters: p.theta.size,
   };
+  if (p.adapter) summary.peft = p.adapter.type;
   if (objective.task) {
     const t = objective.task;
     summary.task = t.task.name;
@@ -366,8 +370,7 @@ async function writeOutputs(p: Prepared, summary: RunSummary): Promise<void> {
   writeMetricsCsv(p.outDir);
   if (p.spec.plots !== false) await plotRun(p.outDir, summary);
   if (p.spec.saveModel === false) return;
-  if (p.spec.peft === 'lora')
-    writeAdapterFolder(path.join(p.outDir, 'adapter'), { spec: p.spec, lora: loraConfig(p.spec), weights: p.theta });
+  if (p.adapter) writeAdapterFolder(path.join(p.outDir, 'adapter'), { spec: p.spec, adapter: p.adapter, weights: p.theta });
   else
     writeModelFolder(path.join(p.outDir, 'model'), {
       spec: { ...p.spec, hyperparameters: p.h },

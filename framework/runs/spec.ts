@@ -3,6 +3,7 @@ import { ZoError } from '../core/errors.js';
 import type { SplitSizes } from '../tasks/task.js';
 import { SCHEDULES, type ScheduleKind } from '../harness/harness.js';
 import { checkNoiseVersion, DEFAULT_NOISE, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { PEFT_MODES, type PeftMode } from './peft.js';
 
 /** Everything that determines a run; written to spec.json and read back by a resume. */
 export interface RunSpec {
@@ -48,9 +49,10 @@ export interface RunSpec {
   plots?: boolean;
   /** The ort executor's device: cpu (absent) or cuda. */
   device?: 'cpu' | 'cuda';
-  /** Parameter-efficient fine-tuning: full (absent), or lora with its r, α and target modules. */
-  peft?: 'full' | 'lora';
+  /** Parameter-efficient fine-tuning: full (absent), lora with its r, α and target modules, or prefix with its slots. */
+  peft?: PeftMode;
   lora?: { r?: number; alpha?: number; targets?: string[] };
+  prefix?: { tokens?: number };
 }
 
 /** The defaults of a run's settings (the CLI's and the API's): MeZO's where MeZO has one. */
@@ -123,8 +125,9 @@ export function validateSpec(spec: RunSpec): void {
   if (!NOISE_KINDS.includes(spec.noise)) throw new ZoError(`--noise ${spec.noise}: must be one of ${NOISE_KINDS.join(', ')}`);
   if (!SCHEDULES.includes(spec.schedule)) throw new ZoError(`--schedule ${spec.schedule}: must be one of ${SCHEDULES.join(', ')}`);
   if (spec.executor !== 'ort' && spec.executor !== 'tfjs') throw new ZoError(`--executor ${String(spec.executor)}: must be ort or tfjs`);
-  if (spec.peft !== undefined && spec.peft !== 'full' && spec.peft !== 'lora')
-    throw new ZoError(`--peft ${String(spec.peft)}: must be full or lora`);
+  if (spec.peft !== undefined && !PEFT_MODES.includes(spec.peft))
+    throw new ZoError(`--peft ${String(spec.peft)}: must be one of ${PEFT_MODES.join(', ')}`);
+  if (spec.prefix?.tokens !== undefined) wholeNumber('prefixTokens', spec.prefix.tokens, 1, 1024);
   if (spec.device !== undefined && spec.device !== 'cpu' && spec.device !== 'cuda')
     throw new ZoError(`--device ${String(spec.device)}: must be cpu or cuda`);
 }

@@ -5,7 +5,7 @@ import { loadModel, type LoadedModel } from '../models/load.js';
 import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
-import { withPeft } from './peft.js';
+import { withPeft, type Adapter } from './peft.js';
 import type { RunSpec } from './spec.js';
 
 /** The part of a spec that decides what is trained and how: all a run's replay needs (replay.bin's header). */
@@ -24,6 +24,7 @@ export type TraineeSpec = Pick<
   | 'schedule'
   | 'peft'
   | 'lora'
+  | 'prefix'
 >;
 
 export const TRAINEE_FIELDS = [
@@ -40,12 +41,15 @@ export const TRAINEE_FIELDS = [
   'schedule',
   'peft',
   'lora',
+  'prefix',
 ] as const satisfies readonly (keyof TraineeSpec)[];
 
 export interface Trainee {
   model: LoadedModel;
-  /** What the optimizer perturbs and updates: every block, or with --peft lora the adapters alone. */
+  /** What the optimizer perturbs and updates: every block, or with --peft the adapter's blocks alone. */
   theta: ParamStore;
+  /** What a PEFT run's adapter folder says besides θ (absent for full fine-tuning). */
+  adapter?: Adapter;
   optimizer: Optimizer<{ lr: number }>;
   /** The optimizer's hyperparameters, complete. */
   h: { lr: number };
@@ -60,9 +64,9 @@ export async function loadTrainee(s: TraineeSpec, modelDir = s.model): Promise<T
   registerLearnedOptimizers();
   const registered = optimizerNamed(s.optimizer);
   const h = parseHyperparameters(registered, s.hyperparameters);
-  const { model, theta } = withPeft(loadModel(modelDir), s);
+  const { model, theta, adapter } = await withPeft(loadModel(modelDir), s);
   const optimizer = registered.bind?.({ params: theta, modelDir: model.dir, batchSize: s.batchSize, finetuner: s.finetuner }) ?? registered;
-  return { model, theta, optimizer, h };
+  return { model, theta, adapter, optimizer, h };
 }
 
 /** The trainee's noise: z for each block of θ, keyed by the spec's seed, as many probes as its optimizer draws. */
