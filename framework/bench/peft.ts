@@ -1,12 +1,14 @@
 /**
- * `zo bench --suite peft`: a MeZO step with LoRA adapters (MeZO's r 8, α 16 on q and v) against a full
- * MeZO step on the same model and batch, interleaved so that both see the same machine.
+ * `zo bench --suite peft`: a MeZO step with LoRA adapters (MeZO's r 8, α 16 on q and v), and one with a
+ * prefix (MeZO's 5 slots), against a full MeZO step on the same model and batch, interleaved so that
+ * all three see the same machine.
  */
 import os from 'node:os';
 import type { Model } from '../engine/executor.js';
 import { OrtExecutor, type Device } from '../engine/ort.js';
 import { DEFAULT_NOISE, makeNoise } from '../core/noise.js';
 import { LORA_DEFAULTS, withLora } from '../models/lora.js';
+import { PREFIX_DEFAULTS, realActivations, withPrefix } from '../models/prefix.js';
 import { optimizerNamed } from '../optimizers/registry.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 import { FixedBatchProblem, stepper } from './step.js';
@@ -15,13 +17,18 @@ export interface PeftBench {
   params: number;
   /** LoRA's θ: the adapter blocks' scalars. */
   trainable: number;
+  /** The prefix's θ: its slots' scalars (MeZO's 5 per layer). */
+  prefixTrainable: number;
   batch: number;
   seq: number;
   threads: number;
   fullMs: Timing;
   loraMs: Timing;
+  prefixMs: Timing;
   /** median LoRA step / median full step. */
   ratio: number;
+  /** median prefix step / median full step. */
+  prefixRatio: number;
 }
 
 export interface PeftBenchOptions {
@@ -36,21 +43,28 @@ export interface PeftBenchOptions {
 export async function benchPeft(opts: PeftBenchOptions = {}): Promise<PeftBench> {
   const threads = opts.threads ?? os.availableParallelism();
   const full = opts.model ?? benchModel();
-  // The adapters share no array with `full`'s θ that a step writes: a full step writes W, a LoRA step A and B.
+  // The adapters share no array with `full`'s θ that a step writes: a full step writes W, the others
+  // their own blocks.
   const lora = withLora(full, LORA_DEFAULTS, 0);
+  const init = await realActivations(full, PREFIX_DEFAULTS.tokens, 0);
+  const prefix = withPrefix(full, init.shape, (name) => init.blocks.get(name)!);
   const batch = benchBatch(full.config.vocabSize);
-  const execs = [new OrtExecutor(full, { threads, device: opts.device }), new OrtExecutor(lora.model, { threads, device: opts.device })];
-  const mezo = optimizerNamed('mezo');
-  const steppers = [
-    stepper(mezo, new FixedBatchProblem(full, execs[0]!, batch), makeNoise(DEFAULT_NOISE, 0, full.params.sizes())),
-    stepper(mezo, new FixedBatchProblem(lora.model, execs[1]!, batch, lora.trainable), makeNoise(DEFAULT_NOISE, 0, lora.trainable.sizes())),
+  const trainees = [
+    { model: full, theta: full.params },
+    { model: lora.model, theta: lora.trainable },
+    { model: prefix.model, theta: prefix.trainable },
   ];
+  const execs = trainees.map((t) => new OrtExecutor(t.model, { threads, device: opts.device }));
+  const mezo = optimizerNamed('mezo');
+  const steppers = trainees.map((t, i) =>
+    stepper(mezo, new FixedBatchProblem(t.model, execs[i]!, batch, t.theta), makeNoise(DEFAULT_NOISE, 0, t.theta.sizes())),
+  );
   try {
     opts.onProgress?.(
-      `peft bench: ${full.params.size.toLocaleString('en')} params, LoRA θ ${lora.trainable.size.toLocaleString('en')}; warming up`,
+      `peft bench: ${full.params.size.toLocaleString('en')} params, LoRA θ ${lora.trainable.size.toLocaleString('en')}, prefix θ ${prefix.trainable.size.toLocaleString('en')}; warming up`,
     );
     for (const s of steppers) await s.run(2);
-    const samples: [number[], number[]] = [[], []];
+    const samples: number[][] = steppers.map(() => []);
     const end = performance.now() + (opts.minSeconds ?? 10) * 1000;
     for (let round = 0; round < 10 || performance.now() < end; round++)
       for (const [i, s] of steppers.entries()) {
@@ -58,16 +72,19 @@ export async function benchPeft(opts: PeftBenchOptions = {}): Promise<PeftBench>
         await s.run(1);
         samples[i]!.push(performance.now() - t0);
       }
-    const [fullMs, loraMs] = [timing(samples[0]), timing(samples[1])];
+    const [fullMs, loraMs, prefixMs] = samples.map(timing) as [Timing, Timing, Timing];
     return {
       params: full.params.size,
       trainable: lora.trainable.size,
+      prefixTrainable: prefix.trainable.size,
       batch: batch.B,
       seq: batch.S,
       threads,
       fullMs,
       loraMs,
+      prefixMs,
       ratio: loraMs.median / fullMs.median,
+      prefixRatio: prefixMs.median / fullMs.median,
     };
   } finally {
     for (const e of execs) await e.dispose();

@@ -7,6 +7,7 @@ import type { MemoryBench } from '../bench/memory.js';
 import type { EvalBench } from '../bench/evaluate.js';
 import { deviceOption, jsonOption, printJson, threadsOption, wholeNumberFlag, type Device } from './common.js';
 import { LORA_DEFAULTS } from '../models/lora.js';
+import { PREFIX_DEFAULTS } from '../models/prefix.js';
 
 type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'peft' | 'all';
 const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'peft', 'all'];
@@ -35,7 +36,7 @@ const ms = (x: { median: number; p10: number; p90: number }) =>
  * generate suite compares greedy generation, with and without the KV cache, with one forward pass; the
  * memory suite compares the peak RSS of a MeZO and a zo-ft run with zo's inference on the same batch;
  * the eval suite reports evaluation examples per second per task type; the peft suite times a LoRA
- * MeZO step against a full one.
+ * and a prefix MeZO step against a full one.
  */
 export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
@@ -216,11 +217,13 @@ export const benchCommand: CommandModule<object, Args> = {
       out.peft = r;
       if (!argv.json) {
         console.log(
-          `peft: MeZO with LoRA (r ${LORA_DEFAULTS.r}, α ${LORA_DEFAULTS.alpha}, ${LORA_DEFAULTS.targets.join('/')}: θ ${r.trainable.toLocaleString('en')} of ${r.params.toLocaleString('en')} params) against full MeZO, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`,
+          `peft: MeZO with LoRA (r ${LORA_DEFAULTS.r}, α ${LORA_DEFAULTS.alpha}, ${LORA_DEFAULTS.targets.join('/')}: θ ${r.trainable.toLocaleString('en')}) and with a prefix (${PREFIX_DEFAULTS.tokens} slots: θ ${r.prefixTrainable.toLocaleString('en')}) of ${r.params.toLocaleString('en')} params, against full MeZO, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`,
         );
-        console.log(`  full MeZO step       ${ms(r.fullMs)}`);
-        console.log(`  LoRA MeZO step       ${ms(r.loraMs)}`);
-        console.log(`  ratio LoRA / full    ${r.ratio.toFixed(3)}×`);
+        console.log(`  full MeZO step        ${ms(r.fullMs)}`);
+        console.log(`  LoRA MeZO step        ${ms(r.loraMs)}`);
+        console.log(`  prefix MeZO step      ${ms(r.prefixMs)}`);
+        console.log(`  ratio LoRA / full     ${r.ratio.toFixed(3)}×`);
+        console.log(`  ratio prefix / full   ${r.prefixRatio.toFixed(3)}×`);
       }
     }
     if (runs('eval')) {

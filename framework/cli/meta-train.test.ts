@@ -82,6 +82,45 @@ describe('zo meta-train', () => {
     expect(run.code).toBe(0);
   });
 
+  test.each([
+    ['lora', /\.lora_[AB]\.weight$/],
+    ['prefix', /\.self_attn\.prefix_(keys|values)$/],
+  ])(
+    '--peft %s: a bank for the adapter blocks, meta-trained on them through a reset, that a zo-ft --peft run uses',
+    async (peft, names) => {
+      const out = path.join(tmp(), 'ft');
+      const r = await zo('meta-train', ...args, '--epochs', '2', '--peft', peft, '--out', out);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.code).toBe(0);
+      expect(
+        readJsonl(path.join(out, 'metrics.jsonl'))
+          .filter((l) => l.reset)
+          .map((l) => l.step),
+      ).toEqual([8]);
+      const ft = loadFinetuner(out);
+      expect(ft.manifest.blocks.length).toBeGreaterThan(0);
+      for (const b of ft.manifest.blocks) expect(b.name).toMatch(names);
+      const run = await zo(
+        'run',
+        '--model',
+        fixtureDir('llama'),
+        ...args.slice(2, 10),
+        '--optimizer',
+        'zo-ft',
+        '--finetuner',
+        out,
+        '--peft',
+        peft,
+        '--steps',
+        '3',
+        '--no-plots',
+        '--out',
+        path.join(tmp(), 'run'),
+      );
+      expect(run.code).toBe(0);
+    },
+  );
+
   test('forward-only meta-training (spsa meta-gradient, MeZO trajectory) runs too', async () => {
     const out = path.join(tmp(), 'ft');
     const r = await zo('meta-train', ...args, '--steps', '6', '--meta-gradient', 'spsa', '--trajectory', 'zo', '--out', out);

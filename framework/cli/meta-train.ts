@@ -6,9 +6,18 @@ import { FEATURE_MODES, type FeatureMode } from '../learned/features.js';
 import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { metaTrainRun, type MetaTrainSpec } from '../runs/meta-run.js';
 import { splitSizes } from './run.js';
-import { jsonOption, printJson, threadsOption, wholeNumberFlag } from './common.js';
+import {
+  jsonOption,
+  loraFromArgs,
+  peftOptions,
+  prefixFromArgs,
+  printJson,
+  threadsOption,
+  wholeNumberFlag,
+  type PeftArgs,
+} from './common.js';
 
-interface Args {
+interface Args extends PeftArgs {
   model?: string;
   task: string[];
   tasks?: string;
@@ -158,6 +167,7 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         type: 'string',
         describe: 'the run folder, where the finetuner is written (a model folder ships it beside its weights)',
       })
+      .options(peftOptions)
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (!argv.out) throw new ZoError('--out is required: the folder for the run and its finetuner');
@@ -209,6 +219,8 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         noise: argv.noise,
         threads: argv.threads,
         saveEvery: argv.saveEvery,
+        // A bank for a --peft run's blocks: a finetuner for LoRA blocks is meta-trained on LoRA blocks.
+        ...(argv.peft && argv.peft !== 'full' && { peft: argv.peft, lora: loraFromArgs(argv), prefix: prefixFromArgs(argv) }),
       };
     }
     const tty = process.stderr.isTTY && !argv.json;
