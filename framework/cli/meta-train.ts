@@ -219,9 +219,10 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         noise: argv.noise,
         threads: argv.threads,
         saveEvery: argv.saveEvery,
-        // A bank for a --peft run's blocks: a finetuner for LoRA blocks is meta-trained on LoRA blocks.
-        ...(argv.peft && argv.peft !== 'full' && { peft: argv.peft, lora: loraFromArgs(argv), prefix: prefixFromArgs(argv) }),
       };
+      // A bank for a --peft run's blocks: a finetuner for LoRA blocks is meta-trained on LoRA blocks.
+      const [lora, prefix] = [loraFromArgs(argv), prefixFromArgs(argv)];
+      if (argv.peft && argv.peft !== 'full') Object.assign(spec, { peft: argv.peft, lora, prefix });
     }
     const tty = process.stderr.isTTY && !argv.json;
     const bar = tty

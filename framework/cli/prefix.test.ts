@@ -5,7 +5,7 @@ import path from 'node:path';
 import { packageRoot } from '../core/paths.js';
 import { loadModel } from '../models/load.js';
 import { attentionModules, prefixBlocksOf } from '../models/prefix.js';
-import { openSafetensors } from '../models/safetensors.js';
+import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { writeAdapterFolder } from '../runs/export.js';
 import { withPeft } from '../runs/peft.js';
 import { expectOneLineError, zo, smallCopaArgs } from './testing.js';
@@ -86,6 +86,51 @@ describe('zo run --peft prefix', () => {
     expect(a.some((x, i) => x !== b[i])).toBe(true);
   });
 
+  test('replay reads θ₀ from the run folder (prefix-init.safetensors), and recomputes it where the file is gone', async () => {
+    const { out, summary } = await prefixRun('mezo', '--steps', '4');
+    const file = path.join(out, 'prefix-init.safetensors');
+    const init = openSafetensors(file);
+    const blocks = init.names().map((n) => ({ name: n, shape: init.info(n)!.shape, data: init.readF32(n) }));
+    const replaySha = async () => JSON.parse((await zo('replay', out, '--json')).stdout).weightsSha256 as string;
+    expect(await replaySha()).toBe(summary.weightsSha256);
+    // Another θ₀ in the file: the replay follows the file, not a recomputation.
+    blocks[0]!.data[0] = blocks[0]!.data[0]! + 1;
+    writeSafetensors(file, blocks, init.metadata());
+    expect(await replaySha()).not.toBe(summary.weightsSha256);
+    fs.rmSync(file);
+    expect(await replaySha()).toBe(summary.weightsSha256);
+  });
+
+  test('a resume takes the default --prefix-tokens as no change and refuses another; tfjs and first-order optimizers train a prefix too', async () => {
+    const { out, summary } = await prefixRun('mezo', '--steps', '4');
+    const resume = (...extra: string[]) => zo('run', '--resume', '--out', out, '--steps', '6', '--json', ...extra);
+    expectOneLineError(await resume('--peft', 'prefix', '--prefix-tokens', '3'), '--prefix-tokens 3 (the run has 5)');
+    expect((await resume('--peft', 'prefix', '--prefix-tokens', '5')).code).toBe(0);
+    // The tfjs executor reads the same prefix: the same step-0 dev loss to 1e-5; fo-adam trains it by autodiff.
+    const tfjs = path.join(tmp('tfjs'), 'r');
+    const args = ['--model', MODEL, ...SMALL, '--optimizer', 'fo-adam', '--lr', '1e-3', '--steps', '4', '--peft', 'prefix'];
+    const r = await zo('run', ...args, '--executor', 'tfjs', '--no-plots', '--out', tfjs, '--json');
+    expect(r.code).toBe(0);
+    const t = JSON.parse(r.stdout);
+    expect(Math.abs(t.initialLoss - summary.initialLoss)).toBeLessThanOrEqual(1e-5);
+    expect(t.devBestLoss).toBeLessThan(t.initialLoss);
+  });
+
+  test('an adapter for another model is one line: other widths, or a config that disagrees with its tensor', async () => {
+    const { out } = await prefixRun('mezo', '--steps', '2');
+    const adapter = path.join(out, 'adapter');
+    const other = path.join(packageRoot(), 'models', 'tiny-llama-m');
+    expectOneLineError(await zo('eval', '--model', other, '--task', 'tiny-copa', '--adapter', adapter), 'a prefix for another model');
+    const copy = path.join(path.dirname(out), 'adapter-copy');
+    fs.cpSync(adapter, copy, { recursive: true });
+    const file = path.join(copy, 'adapter_config.json');
+    const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    fs.writeFileSync(file, JSON.stringify({ ...config, token_dim: 16, num_attention_heads: 1 }));
+    expectOneLineError(await zo('eval', '--model', MODEL, '--task', 'tiny-copa', '--adapter', copy), 'prompt_embeddings holds');
+    fs.writeFileSync(file, JSON.stringify({ ...config, num_layers: 2 }));
+    expectOneLineError(await zo('eval', '--model', MODEL, '--task', 'tiny-copa', '--adapter', copy), 'num_layers 2');
+  });
+
   test('bad input is one line, and no run folder is left', async () => {
     const out = path.join(tmp('bad'), 'r');
     expectOneLineError(
@@ -104,6 +149,7 @@ describe('zo run --peft prefix', () => {
       'made for another model',
       'prefix_keys',
     );
+    expectOneLineError(await zo('meta-train', '--model', MODEL, '--prefix-tokens', '3', '--out', out), '--prefix-tokens', '--peft prefix');
     expect(fs.existsSync(out)).toBe(false);
   });
 

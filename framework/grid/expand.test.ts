@@ -191,6 +191,8 @@ overrides:
     expect(cells.filter((c) => c.peft === undefined).map((c) => c.hash)).toEqual(plain.map((c) => c.hash));
     const loraOnly = cellsOf(`${MINIMAL}peft: [full, lora]\n`).filter((c) => c.peft === 'lora');
     expect(cells.filter((c) => c.peft === 'lora').map((c) => c.hash)).toEqual(loraOnly.map((c) => c.hash));
+    // Pinned: the first full and LoRA cells' hashes as zo computed them before prefix existed (8834be6).
+    expect([plain[0]!.hash, loraOnly[0]!.hash]).toEqual(['66e1672184933bb3', '9362f97a9a31f00e']);
     const prefix = cells.filter((c) => c.peft === 'prefix');
     expect(prefix).toHaveLength(plain.length);
     const mezo = prefix.filter((c) => c.method === 'mezo');

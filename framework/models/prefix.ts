@@ -48,12 +48,15 @@ export const prefixBlockNames = (module: string): { keys: string; values: string
  * Attention's cache hook, extended: layer l's queries also see the prefix slots, before any cached
  * past of the executor's own (a KV-cache decoder's), which still gets the layer's keys and values.
  */
-function prefixed<T>(ops: Ops<T>, layers: { keys: string; values: string }[], n: number): Ops<T> {
+function prefixed<T>(ops: Ops<T>, layers: { keys: string; values: string }[], n: number, width: number): Ops<T> {
   let layer = 0;
   const cache = (keys: T, values: T): Past<T> => {
     const inner = ops.cache?.(keys, values);
     const names = layers[layer++]!;
     const [B, Hkv, S, D] = ops.shape(keys) as [number, number, number, number];
+    // A prefix's width is read from its blocks; the model's layers say what it must be.
+    if (Hkv * D !== width)
+      throw new ZoError(`the prefix's slots are ${width} wide, but this model's keys are ${Hkv} heads × ${D} = ${Hkv * D}: a prefix for another model`);
     const slots = (name: string) => ops.expand(ops.transpose(ops.reshape(ops.param(name), [1, n, Hkv, D]), [0, 2, 1, 3]), [B, Hkv, n, D]);
     // Every query sees every slot: a zero [B, 1, S, n], made from the mask input so that its batch and
     // sequence sizes stay those of the graph.
@@ -89,7 +92,7 @@ function prefixFamily<C extends BaseConfig>(base: Family<C>, c0: C, modules: str
     ...base,
     params: () => [...base.params(c0), ...specs],
     positions: (_c, attention, B, S) => Int32Array.from(base.positions(c0, attention, B, S), (p) => p + n),
-    logits: (ops, _c, B, S) => base.logits(prefixed(ops, layers, n), c0, B, S),
+    logits: (ops, _c, B, S) => base.logits(prefixed(ops, layers, n, width), c0, B, S),
   };
 }
 

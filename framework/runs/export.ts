@@ -262,7 +262,15 @@ function prefixSaved(c: Record<string, unknown>, where: string, model: LoadedMod
     throw new ZoError(
       `${where}: num_layers ${String(c.num_layers)}, but the model has ${modules.length} layers: a prefix for another model`,
     );
-  const blocks = prefixBlocksOf(tensor('prompt_embeddings'), modules, n);
+  const width = Number(c.token_dim);
+  if (!Number.isInteger(width) || width < 1 || width % heads !== 0)
+    throw new ZoError(`${where}: token_dim ${String(c.token_dim)} is not a whole number of num_attention_heads ${heads}`);
+  const embeddings = tensor('prompt_embeddings');
+  if (embeddings.length !== n * modules.length * 2 * width)
+    throw new ZoError(
+      `${where}: prompt_embeddings holds ${embeddings.length} values, not [${n}, ${modules.length}·2·${width}] as the config says`,
+    );
+  const blocks = prefixBlocksOf(embeddings, modules, n);
   return { heads, block: (name) => blocks.get(name)! };
 }
 

@@ -158,7 +158,8 @@ export async function replay(
   const { header: h, steps, bytes } = readReplay(file);
   if (steps.length < h.steps) throw new ZoError(`${file}: holds ${steps.length} of the run's ${h.steps} steps; the run is not finished`);
   checkNoiseVersion(h.noise, h.noiseVersion, file);
-  const t = await loadTrainee(h, opts.model);
+  // A prefix run's θ₀ is read from beside the replay file when it is there (trainee.ts).
+  const t = await loadTrainee(h, opts.model, path.dirname(file));
   if (t.optimizer.firstOrder) throw new ZoError(`${file}: ${h.optimizer} is first-order; its updates need gradients, not losses`);
   await train({
     optimizer: t.optimizer,

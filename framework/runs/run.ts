@@ -20,7 +20,7 @@ import { NOISE_VERSIONS } from '../core/noise.js';
 import { writeAdapterFolder, writeModelFolder } from './export.js';
 import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
-import { loadTrainee, noiseFor, TRAINEE_FIELDS, type Trainee, type TraineeSpec } from './trainee.js';
+import { loadTrainee, noiseFor, TRAINEE_FIELDS, writePrefixInit, type Trainee, type TraineeSpec } from './trainee.js';
 import { replayFile, ReplayRecorder } from './replay.js';
 import { lockRunFolder, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
@@ -45,6 +45,7 @@ export interface RunSummary {
   /** Tasks only. */
   task?: string;
   metric?: 'accuracy' | 'f1';
+  /** The dev metric at step 0: the base model's zero-shot score (with a prefix, the init's: n real tokens of context). */
   zeroShotDev?: number;
   /** The dev metric of the best-dev-loss weights, and the test metric of the same weights. */
   devBest?: number;
@@ -131,7 +132,7 @@ async function makeObjective(spec: RunSpec, model: LoadedModel, exec: Executor):
 /** Loads and checks everything the run needs: model, optimizer, objective, and a resume's checkpoint. */
 async function prepare(outDir: string, spec: RunSpec, writeSpec: boolean, resume: boolean): Promise<Prepared> {
   validateSpec(spec);
-  const trainee = await loadTrainee(spec);
+  const trainee = await loadTrainee(spec, spec.model, outDir);
   const { model, theta, optimizer, h } = trainee;
   const exec: Executor =
     spec.executor === 'ort'
@@ -179,6 +180,7 @@ function claim(p: Prepared, expect: 'new' | 'run'): RunLock {
       fs.rmSync(path.join(outDir, 'summary.json'), { force: true });
       writeJsonAtomic(path.join(outDir, 'spec.json'), { ...p.spec, hyperparameters: p.h, zo: packageVersion() });
     }
+    if (p.startStep === 0) writePrefixInit(outDir, p);
     return lock;
   } catch (e) {
     lock.release();

@@ -3,7 +3,7 @@ import { ZoError } from '../core/errors.js';
 import type { SplitSizes } from '../tasks/task.js';
 import { SCHEDULES, type ScheduleKind } from '../harness/harness.js';
 import { checkNoiseVersion, DEFAULT_NOISE, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
-import { PEFT_MODES, type PeftMode } from './peft.js';
+import { loraConfig, PEFT_MODES, prefixConfig, type PeftMode } from './peft.js';
 
 /** Everything that determines a run; written to spec.json and read back by a resume. */
 export interface RunSpec {
@@ -128,6 +128,8 @@ export function validateSpec(spec: RunSpec): void {
   if (spec.peft !== undefined && !PEFT_MODES.includes(spec.peft))
     throw new ZoError(`--peft ${String(spec.peft)}: must be one of ${PEFT_MODES.join(', ')}`);
   if (spec.prefix?.tokens !== undefined) wholeNumber('prefixTokens', spec.prefix.tokens, 1, 1024);
+  if (spec.lora && spec.peft !== 'lora') throw new ZoError('--lora-r, --lora-alpha and --lora-targets go with --peft lora');
+  if (spec.prefix && spec.peft !== 'prefix') throw new ZoError('--prefix-tokens goes with --peft prefix');
   if (spec.device !== undefined && spec.device !== 'cpu' && spec.device !== 'cuda')
     throw new ZoError(`--device ${String(spec.device)}: must be cpu or cuda`);
 }
@@ -156,6 +158,15 @@ export function resumedSpec(file: string, spec: RunSpec, checkpointStep: number,
       (out as unknown as Record<string, unknown>)[k] = v;
       continue;
     }
+    if (k === 'lora' || k === 'prefix') {
+      // Compared field by field with the run's complete config: a typed default is no change.
+      const theirs = (k === 'lora' ? loraConfig(spec) : prefixConfig(spec)) as unknown as Record<string, unknown>;
+      for (const [f, x] of Object.entries(v as Record<string, unknown>))
+        if (JSON.stringify(theirs[f]) !== JSON.stringify(x))
+          conflicts.push(`--${k}-${f} ${JSON.stringify(x)} (the run has ${JSON.stringify(theirs[f])})`);
+      continue;
+    }
+    if (k === 'peft' && v === (spec.peft ?? 'full')) continue;
     if (k === 'hyperparameters') {
       for (const [h, x] of Object.entries(v as Record<string, unknown>))
         if (JSON.stringify(spec.hyperparameters[h]) !== JSON.stringify(x))

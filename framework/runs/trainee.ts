@@ -1,11 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { makeNoise, type NoiseSource } from '../core/noise.js';
 import type { ParamStore } from '../core/params.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
+import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
-import { withPeft, type Adapter } from './peft.js';
+import { withPeft, type Adapter, type SavedAdapter } from './peft.js';
 import type { RunSpec } from './spec.js';
 
 /** The part of a spec that decides what is trained and how: all a run's replay needs (replay.bin's header). */
@@ -56,15 +59,37 @@ export interface Trainee {
 }
 
 /**
- * What a run (or its replay) trains: the model with θ, and the optimizer the spec names, with its
- * plugins loaded, its hyperparameters parsed and bound to θ. `modelDir` overrides the spec's model.
+ * A prefix run's θ₀, kept in its folder: the init comes out of ONNX Runtime's kernels, which another
+ * machine or ORT build may round differently, so a replay elsewhere reads it rather than recomputing.
  */
-export async function loadTrainee(s: TraineeSpec, modelDir = s.model): Promise<Trainee> {
+export const PREFIX_INIT_FILE = 'prefix-init.safetensors';
+
+export function writePrefixInit(runDir: string, t: Trainee): void {
+  if (t.adapter?.type !== 'prefix') return;
+  const w = t.theta;
+  const blocks = w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) }));
+  writeSafetensors(path.join(runDir, PREFIX_INIT_FILE), blocks, { heads: String(t.adapter.heads) });
+}
+
+function readPrefixInit(runDir: string | undefined): SavedAdapter | undefined {
+  const file = runDir && path.join(runDir, PREFIX_INIT_FILE);
+  if (!file || !fs.existsSync(file)) return undefined;
+  const f = openSafetensors(file);
+  return { heads: Number(f.metadata().heads), block: (name) => f.readF32(name) };
+}
+
+/**
+ * What a run (or its replay) trains: the model with θ, and the optimizer the spec names, with its
+ * plugins loaded, its hyperparameters parsed and bound to θ. `modelDir` overrides the spec's model;
+ * `runDir` is the run's folder, where a prefix run's θ₀ is.
+ */
+export async function loadTrainee(s: TraineeSpec, modelDir = s.model, runDir?: string): Promise<Trainee> {
   for (const plugin of s.plugins ?? []) await loadPlugin(plugin);
   registerLearnedOptimizers();
   const registered = optimizerNamed(s.optimizer);
   const h = parseHyperparameters(registered, s.hyperparameters);
-  const { model, theta, adapter } = await withPeft(loadModel(modelDir), s);
+  const saved = s.peft === 'prefix' ? readPrefixInit(runDir) : undefined;
+  const { model, theta, adapter } = await withPeft(loadModel(modelDir), s, saved);
   const optimizer = registered.bind?.({ params: theta, modelDir: model.dir, batchSize: s.batchSize, finetuner: s.finetuner }) ?? registered;
   return { model, theta, adapter, optimizer, h };
 }
