@@ -1,7 +1,9 @@
 import { initParams } from '../models/init.js';
 import { llama } from '../models/llama.js';
 import { OPTIMIZERS } from '../optimizers/registry.js';
+import { forwardFlops } from '../engine/ort.js';
 import { benchSteps } from './step.js';
+import { benchZoo, ZOO_RATIO_TARGET } from './zoo.js';
 
 // A smoke test of the report's shape on a tiny model, one or two steps each: timings belong to
 // `zo bench`, never to assertions here.
@@ -32,6 +34,13 @@ describe('benchSteps', () => {
     expect(r.twoForwardsMs.median).toBeGreaterThan(0);
     expect(r.mezo.map((m) => m.noise)).toEqual(['ziggurat', 'exact', 'table']);
     for (const m of r.mezo) expect(m.ratio).toBeCloseTo(m.stepMs.median / r.twoForwardsMs.median, 10);
+    // The forward's FLOPs as traced, its GFLOP/s from the two-forward median, against a GEMM of as many FLOPs.
+    expect(r.flops.forward).toBe(forwardFlops(model, 2, 8));
+    expect(r.flops.achievedGflops).toBeCloseTo((2 * r.flops.forward) / (r.twoForwardsMs.median / 1000) / 1e9, 9);
+    expect(r.flops.gemm.m).toBe(16);
+    expect(r.flops.gemm.flops).toBe(2 * 16 * r.flops.gemm.k * r.flops.gemm.n);
+    expect(Math.abs(r.flops.gemm.flops / r.flops.forward - 1)).toBeLessThan(0.25);
+    expect(r.flops.efficiency).toBeCloseTo(r.flops.achievedGflops / r.flops.gemm.gflops, 12);
     expect(r.optimizerNoise).toBe('ziggurat');
     // The built-ins, then zo-ft (bound to a random bank for timing).
     expect(r.optimizers.map((o) => o.name)).toEqual([...OPTIMIZERS.map((o) => o.name), 'zo-ft']);
@@ -89,5 +98,15 @@ describe('benchSteps', () => {
     expect(r.table).toMatchObject({ floats, timesP: floats / P });
     expect(r.table!.summary).toContain(`${floats.toLocaleString('en')} floats`);
     expect(r.tfjsBackend).toBeUndefined();
+  });
+
+  test('the zoo suite reports each zoo model’s default-noise MeZO step against two forwards, with its GFLOP/s', async () => {
+    const r = await benchZoo({ threads: 1, minSeconds: 0.001, models: ['tiny-llama-s'] });
+    expect([r.batch, r.seq, r.threads, r.target]).toEqual([16, 64, 1, ZOO_RATIO_TARGET]);
+    const [row] = r.rows;
+    expect(row!.model).toBe('tiny-llama-s');
+    expect(row!.ratio).toBeCloseTo(row!.stepMs / row!.twoForwardsMs, 10);
+    expect(row!.holds).toBe(row!.ratio <= 1.5);
+    expect(row!.flops.forward).toBeGreaterThan(2 * row!.params * 16 * 64 * 0.9);
   });
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
-import { OrtExecutor, type Device } from '../engine/ort.js';
+import { forwardFlops, OrtExecutor, type Device } from '../engine/ort.js';
 import type { ParamStore } from '../core/params.js';
 import type { TfjsExecutor } from '../engine/tfjs.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from '../optimizers/optimizer.js';
@@ -15,6 +15,7 @@ import type { Problem } from '../core/problem.js';
 import { DEFAULT_NOISE, makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type NoiseSource } from '../core/noise.js';
 import type { Perturbation } from '../core/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
+import { gemmReference, type GemmReference } from './gemm.js';
 
 /** The issue's target for median MeZO step / median (two plain forwards). */
 export const STEP_RATIO_TARGET = 1.15;
@@ -91,6 +92,11 @@ export interface StepBench {
   target: number;
   /** MeZO (default hyperparameters, lr 1e-7) per noise source, interleaved with the baseline. */
   mezo: MezoStepRow[];
+  /**
+   * A forward pass's matrix-product FLOPs (traced), the GFLOP/s two plain forwards achieved, and one
+   * GEMM of the same FLOPs timed in the same run: `efficiency` is the first speed over the second.
+   */
+  flops: { forward: number; achievedGflops: number; gemm: GemmReference; efficiency: number };
   /**
    * The table behind MeZO's 'table' row (one probe per step), when it ran: its size and its reuse
    * bound (TableNoise.describe). Rows with more probes hold proportionally larger tables (noiseBytes).
@@ -412,6 +418,10 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       return { noise: c.kind, stepMs, ratio: stepMs.median / twoForwardsMs.median, steps: samples.length };
     });
     restore();
+    const flops = forwardFlops(model, batch.B, batch.S);
+    const achievedGflops = (2 * flops) / (twoForwardsMs.median / 1000) / 1e9;
+    progress(`  one GEMM of a forward's ${(flops / 1e9).toFixed(2)} GFLOP, for reference`);
+    const gemm = await gemmReference(flops, batch.B * batch.S, threads, minMs / 2);
 
     // --- Per optimizer: a few steps each, θ restored between them. ----------------------------------
     const mezoRef = mezoRows.find((r) => r.noise === optimizerNoise)!.stepMs.median;
@@ -528,6 +538,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       rounds: { total: rounds.length, discarded: rounds.filter((r) => !r.clean).length, clean },
       target: STEP_RATIO_TARGET,
       mezo: mezoRows,
+      flops: { forward: flops, achievedGflops, gemm, efficiency: achievedGflops / gemm.gflops },
       table: tableReport(sources.get('table/1'), P),
       optimizerNoise,
       optimizers: rows,

@@ -1,16 +1,17 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
-import { NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
+import { DEFAULT_NOISE, NOISE_HELP, NOISE_KINDS, type NoiseKind } from '../core/noise.js';
 import type { GenerateBench } from '../bench/generate.js';
 import type { MemoryBench } from '../bench/memory.js';
 import type { EvalBench } from '../bench/evaluate.js';
+import type { StepBench } from '../bench/step.js';
 import { deviceOption, jsonOption, printJson, threadsOption, wholeNumberFlag, type Device } from './common.js';
 import { LORA_DEFAULTS } from '../models/lora.js';
 import { PREFIX_DEFAULTS } from '../models/prefix.js';
 
-type Suite = 'forward' | 'step' | 'generate' | 'memory' | 'eval' | 'peft' | 'all';
-const SUITES: readonly Suite[] = ['forward', 'step', 'generate', 'memory', 'eval', 'peft', 'all'];
+type Suite = 'forward' | 'step' | 'zoo' | 'generate' | 'memory' | 'eval' | 'peft' | 'all';
+const SUITES: readonly Suite[] = ['forward', 'step', 'zoo', 'generate', 'memory', 'eval', 'peft', 'all'];
 
 interface Args {
   json: boolean;
@@ -42,10 +43,11 @@ export const benchCommand: CommandModule<object, Args> = {
   command: 'bench',
   describe:
     "benchmarks on a 4-layer d=256 Llama: the ort executor's forward against a hand-built ONNX graph (forward), " +
-    'each optimizer’s step time and extra memory against MeZO and two forwards (step), and, there and on tiny-llama-s ' +
+    'each optimizer’s step time and extra memory against MeZO and two forwards, with the forwards’ GFLOP/s against one GEMM (step), ' +
+    'a MeZO step against two forwards on every zoo model (zoo), and, there and on tiny-llama-s ' +
     'with tiny-squad prompts, greedy generation of 50 tokens with the KV cache and recomputing, against one forward pass (generate), ' +
     'and the peak RSS of a MeZO and a zo-ft run against inference on the same batch of a 23.7M-parameter Llama, each in its own process, ' +
-    'and of a MeZO run on a task of varied lengths (memory), and evaluation examples/s per task type on tiny-llama-s (eval)',
+    'and of a MeZO run on a task of varied lengths (memory), evaluation examples/s per task type on tiny-llama-s (eval), and LoRA and prefix steps against a full one (peft)',
   builder: (y) =>
     y
       .option('suite', { choices: SUITES, default: 'all' as Suite, describe: 'which benchmarks to run' })
@@ -158,6 +160,7 @@ export const benchCommand: CommandModule<object, Args> = {
             `  mezo step, ${m.noise.padEnd(5)} noise ${ms(m.stepMs)}   ratio ${m.ratio.toFixed(3)}× ${m.ratio <= r.target ? '≤' : '>'} ${r.target} target`,
           );
         if (r.table) console.log(`  table noise: ${r.table.summary}`);
+        console.log(`  ${flopsLine(r.flops)}`);
         if (r.optimizers.length) {
           console.log(`  per optimizer (${r.optimizerNoise} noise; vs mezo = median step / mezo's; extra = state slots + noise source)`);
           const head = ['optimizer', 'step ms', 'vs mezo', 'passes', 'mem factor', 'extra MB', 'extra ×P'];
@@ -208,6 +211,32 @@ export const benchCommand: CommandModule<object, Args> = {
       const r = await benchMemory({ threads: argv.threads, steps: argv.memorySteps, taskSteps: argv.memoryTaskSteps, onProgress });
       out.memory = r;
       if (!argv.json) printMemory(r);
+    }
+    if (runs('zoo')) {
+      section();
+      const { benchZoo } = await import('../bench/zoo.js');
+      const r = await benchZoo({ threads: argv.threads, device: argv.device, minSeconds: argv.seconds, onProgress });
+      out.zoo = r;
+      if (!argv.json) {
+        console.log(
+          `zoo: a MeZO step (${DEFAULT_NOISE} noise) against two plain forwards, batch ${r.batch} × seq ${r.seq}, ${r.threads} threads`,
+        );
+        const head = ['model', 'params', '2 fwd ms', 'step ms', 'ratio', `≤ ${r.target}×`, 'GFLOP/s', 'GEMM GFLOP/s', 'of GEMM'];
+        const body = r.rows.map((x) => [
+          x.model,
+          x.params.toLocaleString('en'),
+          x.twoForwardsMs.toFixed(1),
+          x.stepMs.toFixed(1),
+          `${x.ratio.toFixed(3)}×`,
+          x.holds ? 'holds' : 'does not',
+          x.flops.achievedGflops.toFixed(1),
+          x.flops.gemm.gflops.toFixed(1),
+          `${(100 * x.flops.efficiency).toFixed(0)}%`,
+        ]);
+        const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+        for (const line of [head, ...body])
+          console.log(`  ${line.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')}`);
+      }
     }
     if (runs('peft')) {
       section();
@@ -294,4 +323,12 @@ function printGenerate(r: GenerateBench): void {
     );
   }
   console.log(`  (${r.seconds.toFixed(1)} s)`);
+}
+
+/** A forward's FLOPs and speed against one GEMM of its size (StepBench.flops), in one line. */
+function flopsLine(f: StepBench['flops']): string {
+  return (
+    `forward: ${(f.forward / 1e9).toFixed(3)} GFLOP of matrix products; two forwards ran at ${f.achievedGflops.toFixed(1)} GFLOP/s, ` +
+    `${(100 * f.efficiency).toFixed(0)}% of one GEMM [${f.gemm.m} × ${f.gemm.k}] · [${f.gemm.k} × ${f.gemm.n}] of the same FLOPs (${f.gemm.gflops.toFixed(1)} GFLOP/s)`
+  );
 }
