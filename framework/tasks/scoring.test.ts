@@ -16,6 +16,7 @@ import {
   greedy,
   MAX_NEW_TOKENS,
   predictOptions,
+  scoreTask,
   taskLoss,
   truncateLeft,
   type BatchOptions,
@@ -144,6 +145,26 @@ describe('task losses on the llama fixture, against float64 recomputation from i
       }
       expect(await taskLoss(exec, task('classification'), examples, o())).toBeCloseTo(expected, 5);
     }
+  });
+
+  test('scoreTask on a classification task: the loss and predictions of taskLoss and predictOptions, in half the passes', async () => {
+    const rendered: Rendered[] = [
+      { prompt: 'The movie was fun. It was', options: [' terrible', ' great'], label: 1 },
+      { prompt: 'I loved every minute. It was', options: [' terrible', ' great'], label: 0 },
+      { prompt: 'A dull, slow film. It was', options: [' terrible', ' great'], label: 0 },
+    ];
+    const t = task('classification');
+    const examples = rendered.map((r) => encode(t, r));
+    const chunked = { ...o(), chunk: 2 };
+    let passes = 0;
+    const counting = { forward: (b: Batch, opts?: object) => (passes++, exec.forward(b, opts)) } as unknown as Executor;
+    const separate = { loss: await taskLoss(exec, t, examples, chunked), predictions: await predictOptions(exec, examples, chunked) };
+    const r = await scoreTask(counting, t, model.tokenizer, examples, chunked);
+    expect(r.loss).toBe(separate.loss);
+    expect(r.predictions).toEqual(separate.predictions);
+    expect(r.score).toBe(separate.predictions.filter((p, i) => p === examples[i]!.label).length / 3);
+    // Two chunks of candidate rows, each run once: the separate path runs each twice.
+    expect(passes).toBe(2);
   });
 
   test('lm: the next-token loss on the answer tokens only, averaged per token', async () => {

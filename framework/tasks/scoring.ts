@@ -170,21 +170,47 @@ function argmax(xs: ArrayLike<number>): number {
   return best;
 }
 
+/** Each example's argmax over its candidate rows' mean option-token log-prob, rows in example order. */
+function optionArgmax(part: readonly Encoded[], r: { seqLogProb: Float32Array; seqCount: Float32Array }): number[] {
+  let row = 0;
+  return part.map((e) => {
+    const scores = e.options.map((_, c) => r.seqLogProb[row + c]! / r.seqCount[row + c]!);
+    row += e.options.length;
+    return argmax(scores);
+  });
+}
+
 /** Candidate scoring: argmax over options of the mean option-token log-prob (MeZO, no calibration). */
 export async function predictOptions(exec: Executor, examples: readonly Encoded[], o: BatchOptions): Promise<number[]> {
   const preds: number[] = [];
   for (let i = 0; i < examples.length; i += o.chunk) {
     const part = examples.slice(i, i + o.chunk);
     const rows = part.flatMap((e) => e.options.map((opt) => ({ ids: opt.ids, predict: opt.optionTokens })));
-    const r = await exec.forward(rowsBatch(rows, o.padId, o.maxLen));
-    let row = 0;
-    for (const e of part) {
-      const scores = e.options.map((_, c) => r.seqLogProb[row + c]! / r.seqCount[row + c]!);
-      preds.push(argmax(scores));
-      row += e.options.length;
-    }
+    preds.push(...optionArgmax(part, await exec.forward(rowsBatch(rows, o.padId, o.maxLen))));
   }
   return preds;
+}
+
+/**
+ * A classification task's loss and predictions from the same forward passes: its training batch
+ * already holds every candidate row, and each row's Σ w·log p there is what the argmax reads. Half
+ * the passes of taskLoss followed by predictOptions, with the same numbers (tested).
+ */
+export async function classificationScore(
+  exec: Executor,
+  task: Task,
+  examples: readonly Encoded[],
+  o: BatchOptions,
+): Promise<{ loss: number; predictions: number[] }> {
+  let sum = 0;
+  const predictions: number[] = [];
+  for (let i = 0; i < examples.length; i += o.chunk) {
+    const part = examples.slice(i, i + o.chunk);
+    const r = await exec.forward(trainingBatch(task, part, o));
+    sum += r.loss * part.length;
+    predictions.push(...optionArgmax(part, r));
+  }
+  return { loss: sum / examples.length, predictions };
 }
 
 /**
@@ -253,6 +279,11 @@ export async function scoreTask(
   examples: readonly Encoded[],
   o: BatchOptions,
 ): Promise<TaskScore> {
+  if (task.loss === 'classification' && task.metric === 'accuracy') {
+    const { loss, predictions } = await classificationScore(exec, task, examples, o);
+    const correct = predictions.filter((p, i) => examples[i]!.correct.includes(p)).length;
+    return { score: correct / examples.length, loss, predictions };
+  }
   const loss = await taskLoss(exec, task, examples, o);
   if (task.metric === 'f1') {
     const texts = await generate(
