@@ -8,7 +8,7 @@ import { saveFinetuner, randomFinetuner } from '../learned/finetuner.js';
 import { initParams } from '../models/init.js';
 import { llama } from '../models/llama.js';
 import { loadModel } from '../models/load.js';
-import { writeSafetensors } from '../models/safetensors.js';
+import { tensorsOf, writeSafetensors } from '../models/safetensors.js';
 import { zooModelDir } from '../models/zoo.js';
 import { loadCorpus } from '../pretrain/corpus.js';
 
@@ -134,10 +134,7 @@ function writeBenchModel(dir: string, raw: Record<string, unknown>) {
   fs.mkdirSync(dir, { recursive: true });
   const config = llama.parseConfig(raw, path.join(dir, 'config.json'));
   const params = initParams(llama, config, 0, 0.02);
-  writeSafetensors(
-    path.join(dir, 'model.safetensors'),
-    params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
-  );
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensorsOf(params));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
   for (const f of ['tokenizer.json', 'tokenizer_config.json'])
     fs.copyFileSync(path.join(zooModelDir(TOKENIZER_FROM), f), path.join(dir, f));

@@ -349,6 +349,18 @@ export function openCheckpoint(dir: string): Checkpoint {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+/** A tensor source: names in order, each read into a Float32Array (a ParamStore is one). */
+export interface Weights {
+  names: readonly string[];
+  shape(name: string): readonly number[];
+  get(name: string): Float32Array;
+}
+
+/** Every tensor of `w` in its order, for writeSafetensors (in `dtype` where given). */
+export function tensorsOf(w: Weights, dtype?: 'F32' | 'F16' | 'BF16'): { name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'F16' | 'BF16' }[] {
+  return w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n), ...(dtype && { dtype }) }));
+}
+
 /**
  * Writes tensors (in the given order) to a safetensors file, converting to F16/BF16 on request.
  * Atomic: data goes to `${file}.tmp-<pid>` and is renamed over `file` only when complete.

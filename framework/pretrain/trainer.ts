@@ -23,7 +23,7 @@ import type { BaseConfig, Family } from '../models/family.js';
 import { initParams } from '../models/init.js';
 import { readJson } from '../models/load.js';
 import { FAMILIES } from '../models/registry.js';
-import { writeSafetensors } from '../models/safetensors.js';
+import { tensorsOf, writeSafetensors } from '../models/safetensors.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import type { Problem } from '../core/problem.js';
 import { train, warmupCosine } from '../harness/harness.js';
@@ -482,7 +482,7 @@ export async function pretrain(
 function writeModelFolder(out: string, rawConfig: Record<string, unknown>, params: ParamStore, training: Record<string, unknown>): void {
   writeSafetensors(
     path.join(out, 'model.safetensors'),
-    params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
+    tensorsOf(params),
     { format: 'pt' }, // transformers refuses safetensors files without it
   );
   writeJsonAtomic(path.join(out, 'config.json'), rawConfig);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import type { ParamStore } from '../core/params.js';
-import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { openSafetensors, tensorsOf, writeSafetensors } from '../models/safetensors.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
 import { fsError, readRunJson } from './folder.js';
 
@@ -32,10 +32,7 @@ export function saveCheckpoint(runDir: string, params: ParamStore, state: Optimi
   const name = `checkpoint-${String(meta.step).padStart(8, '0')}-${crypto.randomBytes(4).toString('hex')}`;
   const dir = path.join(runDir, name);
   fs.mkdirSync(dir);
-  writeSafetensors(
-    path.join(dir, 'model.safetensors'),
-    params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
-  );
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensorsOf(params));
   writeSafetensors(
     path.join(dir, 'optimizer.safetensors'),
     [...state.slots].map(([n, data]) => ({ name: n, shape: [data.length], data })),

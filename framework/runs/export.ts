@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
-import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { openSafetensors, tensorsOf, writeSafetensors, type Weights } from '../models/safetensors.js';
 import { checkpointDir, checkpointStep, writeFolderAtomic } from './checkpoint.js';
 import { readRunJson } from './folder.js';
 import { loadModel, readJson, type LoadedModel } from '../models/load.js';
@@ -52,13 +52,6 @@ const ARCHITECTURES: Record<string, string> = {
 };
 
 const DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
-
-/** A tensor source: names in order, each read into a Float32Array (a ParamStore is one). */
-export interface Weights {
-  names: readonly string[];
-  shape(name: string): readonly number[];
-  get(name: string): Float32Array;
-}
 
 function fileWeights(file: string): Weights {
   const f = openSafetensors(file);
@@ -161,12 +154,7 @@ export function writeModelFolder(
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(out, null, 2) + '\n');
     for (const f of SIDE_FILES)
       if (fs.existsSync(path.join(o.spec.model, f))) fs.copyFileSync(path.join(o.spec.model, f), path.join(tmp, f));
-    const w = o.weights;
-    writeSafetensors(
-      path.join(tmp, 'model.safetensors'),
-      w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n), dtype })),
-      { format: 'pt' },
-    );
+    writeSafetensors(path.join(tmp, 'model.safetensors'), tensorsOf(o.weights, dtype), { format: 'pt' });
     fs.writeFileSync(path.join(tmp, 'README.md'), modelCard(o.spec, o.summary, o.which, dtypeName));
   });
   return fs.readdirSync(dest).sort();
@@ -208,12 +196,11 @@ function adapterConfig(spec: RunSpec, a: Adapter): Record<string, unknown> {
  * with PEFT's tensor names (LoRA: θ's block names already are; prefix: one prompt_embeddings tensor).
  */
 export function writeAdapterFolder(dest: string, o: { spec: RunSpec; adapter: Adapter; weights: Weights }): void {
-  const w = o.weights;
   const a = o.adapter;
   const tensors =
     a.type === 'lora'
-      ? w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) }))
-      : [{ name: 'prompt_embeddings', shape: [a.tokens, a.modules.length * 2 * a.width], data: promptEmbeddings(a, w) }];
+      ? tensorsOf(o.weights)
+      : [{ name: 'prompt_embeddings', shape: [a.tokens, a.modules.length * 2 * a.width], data: promptEmbeddings(a, o.weights) }];
   writeFolderAtomic(dest, 'adapter folder', (tmp) => {
     fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(adapterConfig(o.spec, a), null, 2) + '\n');
     writeSafetensors(path.join(tmp, 'adapter_model.safetensors'), tensors, { format: 'pt' });

@@ -5,7 +5,7 @@ import { ZoError } from '../core/errors.js';
 import type { Executor } from '../engine/executor.js';
 import type { ParamStore } from '../core/params.js';
 import type { LoadedModel } from '../models/load.js';
-import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { openSafetensors, tensorsOf, writeSafetensors } from '../models/safetensors.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
 import { packageVersion } from '../core/paths.js';
 import { peakRssMb } from '../core/rss.js';
@@ -190,11 +190,7 @@ function claim(p: Prepared, expect: 'new' | 'run'): RunLock {
 
 /** Writes θ as best.safetensors (atomically), tagged with the step. */
 function saveBest(file: string, params: ParamStore, step: number): void {
-  writeSafetensors(
-    file,
-    params.names.map((n) => ({ name: n, shape: [...params.shape(n)], data: params.get(n) })),
-    { step: String(step) },
-  );
+  writeSafetensors(file, tensorsOf(params), { step: String(step) });
 }
 
 /** The training loop and the final evaluation; summary.json is written last. */

@@ -4,7 +4,7 @@ import { makeNoise, type NoiseSource } from '../core/noise.js';
 import type { ParamStore } from '../core/params.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
-import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { openSafetensors, tensorsOf, writeSafetensors } from '../models/safetensors.js';
 import { probesPerStep, type Optimizer } from '../optimizers/optimizer.js';
 import { loadPlugin } from '../optimizers/plugins.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
@@ -66,9 +66,7 @@ export const PREFIX_INIT_FILE = 'prefix-init.safetensors';
 
 export function writePrefixInit(runDir: string, t: Trainee): void {
   if (t.adapter?.type !== 'prefix') return;
-  const w = t.theta;
-  const blocks = w.names.map((n) => ({ name: n, shape: [...w.shape(n)], data: w.get(n) }));
-  writeSafetensors(path.join(runDir, PREFIX_INIT_FILE), blocks, { heads: String(t.adapter.heads) });
+  writeSafetensors(path.join(runDir, PREFIX_INIT_FILE), tensorsOf(t.theta), { heads: String(t.adapter.heads) });
 }
 
 function readPrefixInit(runDir: string | undefined): SavedAdapter | undefined {
