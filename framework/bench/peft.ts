@@ -46,8 +46,7 @@ export async function benchPeft(opts: PeftBenchOptions = {}): Promise<PeftBench>
   // The adapters share no array with `full`'s θ that a step writes: a full step writes W, the others
   // their own blocks.
   const lora = withLora(full, LORA_DEFAULTS, 0);
-  const init = await realActivations(full, PREFIX_DEFAULTS.tokens, 0);
-  const prefix = withPrefix(full, init.shape, (name) => init.blocks.get(name)!);
+  const prefix = withPrefix(full, PREFIX_DEFAULTS.tokens, await realActivations(full, PREFIX_DEFAULTS.tokens, 0));
   const batch = benchBatch(full.config.vocabSize);
   const trainees = [
     { model: full, theta: full.params },

@@ -7,8 +7,9 @@ import { registerLearnedOptimizers } from '../learned/registry.js';
 import { optimizerNamed, parseHyperparameters } from '../optimizers/registry.js';
 import { completeSpec, type RunSpec, type RunSpecInput } from '../runs/spec.js';
 import { completeLora } from '../models/lora.js';
-import { PREFIX_DEFAULTS } from '../models/prefix.js';
-import type { GridFile, GridOverride, MethodAxis, PeftMode } from './file.js';
+import { completePrefix } from '../models/prefix.js';
+import type { PeftMode } from '../runs/peft.js';
+import type { GridFile, GridOverride, MethodAxis } from './file.js';
 
 export type Hyperparameters = Record<string, unknown>;
 export type Stage = 'pilot' | 'main';
@@ -170,7 +171,7 @@ export function makeCell(c: Config, hyperparameters: Hyperparameters, seed: numb
     schedule: spec.schedule,
     executor: spec.executor,
     ...(c.peft === 'lora' && { peft: 'lora' as const, lora: completeLora(lora) }),
-    ...(c.peft === 'prefix' && { peft: 'prefix' as const, prefix: { ...PREFIX_DEFAULTS, ...prefix } }),
+    ...(c.peft === 'prefix' && { peft: 'prefix' as const, prefix: completePrefix(prefix) }),
   };
   return { ...id, hash: cellHash(id), stage };
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ZoError } from '../core/errors.js';
 import { NOISE_KINDS } from '../core/noise.js';
 import { SCHEDULES } from '../harness/harness.js';
-import { PEFT_MODES, type PeftMode } from '../runs/peft.js';
+import { PEFT_MODES } from '../runs/peft.js';
 
 /**
  * A grid file: models × tasks × optimizers (each with lists of hyperparameter values) × seeds, plus
@@ -60,8 +60,6 @@ const settings = {
     .optional()
     .describe("the prefix's slots per layer for the peft: prefix cells (default MeZO's 5)"),
 };
-
-export { PEFT_MODES, type PeftMode };
 
 const overrideSchema = z
   .object({

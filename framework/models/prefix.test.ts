@@ -42,8 +42,7 @@ function conditionedBatch(init: number[]): Batch {
 }
 
 async function prefixed(base: Model) {
-  const init = await realActivations(base, N, SEED);
-  return withPrefix(base, init.shape, (name) => init.blocks.get(name)!);
+  return withPrefix(base, N, await realActivations(base, N, SEED));
 }
 
 describe('prefix tuning in the forward pass', () => {
@@ -60,7 +59,7 @@ describe('prefix tuning in the forward pass', () => {
     expect(p.trainable.get('model.layers.1.self_attn.prefix_values')).toBe(p.model.params.get('model.layers.1.self_attn.prefix_values'));
     expect(p.model.params.get('model.embed_tokens.weight')).toBe(base.params.get('model.embed_tokens.weight'));
     // The init is keyed by the seed, and the sequence gives up n of the model's positions.
-    expect((await realActivations(base, N, SEED + 1)).blocks.get(p.trainable.names[0]!)).not.toEqual(p.trainable.get(p.trainable.names[0]!));
+    expect((await realActivations(base, N, SEED + 1)).block(p.trainable.names[0]!)).not.toEqual(p.trainable.get(p.trainable.names[0]!));
     expect(p.model.config.maxPositions).toBe(base.config.maxPositions - N);
     expect(attentionModules(loadModel(fixtureDir('gpt2')).params.specs())).toEqual(['transformer.h.0.attn', 'transformer.h.1.attn']);
   });

@@ -23,10 +23,13 @@ export interface PrefixConfig {
 
 export const PREFIX_DEFAULTS: PrefixConfig = { tokens: 5 };
 
-/** A prefix's shape: n slots, each Hkv key/value heads wide (PEFT's num_virtual_tokens and num_attention_heads). */
-export interface PrefixShape {
-  tokens: number;
+/** A prefix config with MeZO's defaults where `partial` says nothing. */
+export const completePrefix = (partial?: Partial<PrefixConfig>): PrefixConfig => ({ ...PREFIX_DEFAULTS, ...partial });
+
+/** Where a prefix's slots come from: its KV heads (PEFT's num_attention_heads) and its blocks by name. */
+export interface PrefixSource {
   heads: number;
+  block: (name: string) => Float32Array;
 }
 
 /** Each layer's attention module (`model.layers.3.self_attn`, `transformer.h.3.attn`), in layer order. */
@@ -82,12 +85,14 @@ function prefixed<T>(ops: Ops<T>, layers: { keys: string; values: string }[], n:
  * The family with n prefix slots in every layer. The base config `c0` is kept for the base's own
  * blocks and graph; the model's config says n fewer positions, since the sequence starts at n.
  */
-function prefixFamily<C extends BaseConfig>(base: Family<C>, c0: C, modules: string[], n: number, width: number): Family<C> {
-  const layers = modules.map(prefixBlockNames);
-  const specs = layers.flatMap((l) => [
-    { name: l.keys, shape: [n, width] },
-    { name: l.values, shape: [n, width] },
-  ]);
+function prefixFamily<C extends BaseConfig>(
+  base: Family<C>,
+  c0: C,
+  layers: { keys: string; values: string }[],
+  specs: ParamSpec[],
+  n: number,
+  width: number,
+): Family<C> {
   return {
     ...base,
     params: () => [...base.params(c0), ...specs],
@@ -108,27 +113,26 @@ export interface PrefixModel<M extends Model> {
   width: number;
 }
 
-/** Adds n prefix slots to every attention layer, their keys and values read from `block` by name. */
-export function withPrefix<M extends Model>(m: M, shape: PrefixShape, block: (name: string) => Float32Array): PrefixModel<M> {
-  const n = shape.tokens;
+/** Adds n prefix slots to every attention layer, their keys and values read from `source` by name. */
+export function withPrefix<M extends Model>(m: M, n: number, source: PrefixSource): PrefixModel<M> {
+  const { block } = source;
   const modules = attentionModules(m.params.specs());
   if (!modules.length) throw new ZoError('--peft prefix: this model has no attention layers zo can find');
-  const width = block(prefixBlockNames(modules[0]!).keys).length / n;
+  const layers = modules.map(prefixBlockNames);
+  const width = block(layers[0]!.keys).length / n;
   if (!Number.isInteger(width) || width < 1) throw new ZoError(`the prefix's keys do not hold ${n} slots`);
-  const family = prefixFamily(m.family, m.config, modules, n, width);
+  // θ, and the blocks the family appends to the base's: per layer, its keys then its values.
+  const specs = layers.flatMap((l) => [l.keys, l.values].map((name) => ({ name, shape: [n, width] })));
+  const family = prefixFamily(m.family, m.config, layers, specs, n, width);
   const config = { ...m.config, maxPositions: m.config.maxPositions - n };
-  const params = new ParamStore(family.params(config), (spec) => {
-    if (m.params.names.includes(spec.name)) return m.params.get(spec.name);
+  const trainable = new ParamStore(specs, (spec) => {
     const v = block(spec.name);
     if (v.length !== n * width)
       throw new ZoError(`the prefix's ${spec.name} has ${v.length} values, but this model's layers need [${n}, ${width}]: a prefix for another model`);
     return v;
   });
-  const trainable = new ParamStore(
-    family.params(config).filter((s) => !m.params.names.includes(s.name)),
-    (spec) => params.get(spec.name),
-  );
-  return { model: { ...m, family, config, params } as M, trainable, modules, tokens: n, heads: shape.heads, width };
+  const params = new ParamStore(family.params(config), (spec) => (trainable.names.includes(spec.name) ? trainable : m.params).get(spec.name));
+  return { model: { ...m, family, config, params } as M, trainable, modules, tokens: n, heads: source.heads, width };
 }
 
 /** The n random tokens whose activations start the prefix (MeZO: torch.randint over the vocabulary), keyed by the seed. */
@@ -140,9 +144,9 @@ export function prefixInitTokens(n: number, vocabSize: number, seed: number): nu
 /**
  * MeZO's `init_by_real_act`: every layer's keys and values when the base model reads n random tokens
  * (positions 0 … n−1, through the KV-cache prefill graph on ONNX Runtime, one thread so that the
- * init does not depend on the machine), as blocks by name for `withPrefix`.
+ * init does not depend on the machine), as the source `withPrefix` reads.
  */
-export async function realActivations(m: Model, n: number, seed: number): Promise<{ shape: PrefixShape; blocks: Map<string, Float32Array> }> {
+export async function realActivations(m: Model, n: number, seed: number): Promise<PrefixSource> {
   if (!Number.isInteger(n) || n < 1) throw new ZoError(`--prefix-tokens ${n}: must be a whole number ≥ 1`);
   if (n >= m.config.maxPositions) throw new ZoError(`--prefix-tokens ${n}: the model has only ${m.config.maxPositions} positions`);
   const modules = attentionModules(m.params.specs());
@@ -159,26 +163,31 @@ export async function realActivations(m: Model, n: number, seed: number): Promis
       blocks.set(names.keys, l.keys);
       blocks.set(names.values, l.values);
     });
-    return { shape: { tokens: n, heads }, blocks };
+    return { heads, block: (name) => blocks.get(name)! };
   } finally {
     await exec.dispose();
   }
 }
 
 /**
- * θ in PEFT's layout: `prompt_embeddings` [n, L·2·W], row t holding slot t's layer-0 keys, layer-0
- * values, layer-1 keys, …, each W = Hkv·D wide (PEFT views it as [n, 2L, Hkv, D]).
+ * PEFT's `prompt_embeddings` layout [n, L·2·W], visited slot by slot: row t holds slot t's layer-0 keys,
+ * layer-0 values, layer-1 keys, …, each W = Hkv·D wide (PEFT views it as [n, 2L, Hkv, D]); `at` is where
+ * block `name`'s slot t starts in it.
  */
-export function promptEmbeddings(p: Pick<PrefixModel<Model>, 'modules' | 'tokens' | 'width'>, theta: { get(name: string): Float32Array }): Float32Array {
-  const { modules, tokens: n, width: W } = p;
-  const out = new Float32Array(n * modules.length * 2 * W);
+function eachEmbeddingSlot(modules: readonly string[], n: number, W: number, visit: (name: string, t: number, at: number) => void): void {
   modules.forEach((m, l) => {
     const names = prefixBlockNames(m);
     [names.keys, names.values].forEach((name, kv) => {
-      const block = theta.get(name);
-      for (let t = 0; t < n; t++) out.set(block.subarray(t * W, (t + 1) * W), (t * modules.length * 2 + 2 * l + kv) * W);
+      for (let t = 0; t < n; t++) visit(name, t, (t * modules.length * 2 + 2 * l + kv) * W);
     });
   });
+}
+
+/** θ in PEFT's layout: the `prompt_embeddings` tensor of the prefix's blocks. */
+export function promptEmbeddings(p: Pick<PrefixModel<Model>, 'modules' | 'tokens' | 'width'>, theta: { get(name: string): Float32Array }): Float32Array {
+  const { modules, tokens: n, width: W } = p;
+  const out = new Float32Array(n * modules.length * 2 * W);
+  eachEmbeddingSlot(modules, n, W, (name, t, at) => out.set(theta.get(name).subarray(t * W, (t + 1) * W), at));
   return out;
 }
 
@@ -186,13 +195,9 @@ export function promptEmbeddings(p: Pick<PrefixModel<Model>, 'modules' | 'tokens
 export function prefixBlocksOf(embeddings: Float32Array, modules: readonly string[], n: number): Map<string, Float32Array> {
   const W = embeddings.length / (n * modules.length * 2);
   const out = new Map<string, Float32Array>();
-  modules.forEach((m, l) => {
-    const names = prefixBlockNames(m);
-    [names.keys, names.values].forEach((name, kv) => {
-      const block = new Float32Array(n * W);
-      for (let t = 0; t < n; t++) block.set(embeddings.subarray((t * modules.length * 2 + 2 * l + kv) * W, (t * modules.length * 2 + 2 * l + kv + 1) * W), t * W);
-      out.set(name, block);
-    });
+  eachEmbeddingSlot(modules, n, W, (name, t, at) => {
+    if (!out.has(name)) out.set(name, new Float32Array(n * W));
+    out.get(name)!.set(embeddings.subarray(at, at + W), t * W);
   });
   return out;
 }

@@ -1,7 +1,7 @@
 import type { ParamStore } from '../core/params.js';
 import type { LoadedModel } from '../models/load.js';
 import { completeLora, withLora, type LoraConfig } from '../models/lora.js';
-import { PREFIX_DEFAULTS, realActivations, withPrefix, type PrefixConfig, type PrefixModel } from '../models/prefix.js';
+import { completePrefix, realActivations, withPrefix, type PrefixConfig, type PrefixModel } from '../models/prefix.js';
 
 /** How a run fine-tunes: every weight, LoRA adapters, or a prefix (README "PEFT"). */
 export const PEFT_MODES = ['full', 'lora', 'prefix'] as const;
@@ -17,7 +17,7 @@ export interface PeftSpec {
 }
 
 export const loraConfig = (spec: PeftSpec): LoraConfig => completeLora(spec.lora);
-export const prefixConfig = (spec: PeftSpec): PrefixConfig => ({ ...PREFIX_DEFAULTS, ...spec.prefix });
+export const prefixConfig = (spec: PeftSpec): PrefixConfig => completePrefix(spec.prefix);
 
 /** What an adapter folder says besides θ's values: PEFT's adapter_config.json is written from it. */
 export type Adapter =
@@ -49,12 +49,8 @@ export async function withPeft(model: LoadedModel, spec: PeftSpec, saved?: Saved
   }
   if (spec.peft === 'prefix') {
     const { tokens } = prefixConfig(spec);
-    const init = async (): Promise<SavedAdapter> => {
-      const r = await realActivations(model, tokens, spec.seed);
-      return { heads: r.shape.heads, block: (name) => r.blocks.get(name)! };
-    };
-    const source = saved ?? (await init());
-    const p = withPrefix(model, { tokens, heads: source.heads! }, source.block);
+    const source = saved ?? (await realActivations(model, tokens, spec.seed));
+    const p = withPrefix(model, tokens, { heads: source.heads!, block: source.block });
     const { heads, width, modules } = p;
     return { model: p.model, theta: p.trainable, adapter: { type: 'prefix', tokens, heads, width, modules } };
   }
