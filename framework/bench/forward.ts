@@ -2,7 +2,7 @@ import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { feedsFor, type Batch } from '../engine/batch.js';
 import type { Model } from '../engine/executor.js';
-import { int64, OrtExecutor, type Device } from '../engine/ort.js';
+import { int64, OrtExecutor, sessionOptions, type Device } from '../engine/ort.js';
 import { initParams } from '../models/init.js';
 import { llama, type LlamaConfig } from '../models/llama.js';
 import { keyOf, uniformAt } from '../core/rng.js';
@@ -118,14 +118,8 @@ export async function benchForward(opts: ForwardBenchOptions = {}): Promise<Forw
   const { B, S } = batch;
 
   const exec = new OrtExecutor(model, { threads, device: opts.device });
-  const hand = await ort.InferenceSession.create(handBuiltLlamaGraph(config, B, S), {
-    // The options OrtExecutor uses, so only the graphs differ.
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    executionProviders: opts.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-  });
+  // The options OrtExecutor uses, so only the graphs differ.
+  const hand = await ort.InferenceSession.create(handBuiltLlamaGraph(config, B, S), sessionOptions(threads, opts.device ?? 'cpu'));
   // θ as zero-copy tensors, created once, as OrtExecutor does.
   const weightTensors = params.names.map((name) => [name, new ort.Tensor('float32', params.get(name), [...params.shape(name)])] as const);
 

@@ -6,6 +6,7 @@
  */
 import ort from 'onnxruntime-node';
 import { OnnxGraph } from '../engine/onnx-graph.js';
+import { sessionOptions, type Device } from '../engine/ort.js';
 import { timing, type Timing } from './forward.js';
 
 export interface GemmReference {
@@ -19,19 +20,21 @@ export interface GemmReference {
 }
 
 /** One GEMM of about `flops` FLOPs over `tokens` rows, timed for at least `minMs` and 10 runs. */
-export async function gemmReference(flops: number, tokens: number, threads: number, minMs = 1000): Promise<GemmReference> {
+export async function gemmReference(
+  flops: number,
+  tokens: number,
+  threads: number,
+  minMs = 1000,
+  device: Device = 'cpu',
+): Promise<GemmReference> {
   const m = tokens;
   const k = Math.max(1, Math.round(Math.sqrt(flops / (2 * m))));
   const n = k;
   const g = new OnnxGraph();
   g.op('MatMul', [g.input('a', [m, k]), g.input('b', [k, n])], {}, 'c');
   g.output('c', [m, n]);
-  const session = await ort.InferenceSession.create(g.bytes(), {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  // The options of the model's own sessions, so only the graphs differ.
+  const session = await ort.InferenceSession.create(g.bytes(), sessionOptions(threads, device));
   const fill = (len: number) => Float32Array.from({ length: len }, (_, i) => Math.sin(i) * 0.1);
   const feeds = { a: new ort.Tensor('float32', fill(m * k), [m, k]), b: new ort.Tensor('float32', fill(k * n), [k, n]) };
   try {

@@ -421,7 +421,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
     const flops = forwardFlops(model, batch.B, batch.S);
     const achievedGflops = (2 * flops) / (twoForwardsMs.median / 1000) / 1e9;
     progress(`  one GEMM of a forward's ${(flops / 1e9).toFixed(2)} GFLOP, for reference`);
-    const gemm = await gemmReference(flops, batch.B * batch.S, threads, minMs / 2);
+    const gemm = await gemmReference(flops, batch.B * batch.S, threads, minMs / 2, opts.device);
 
     // --- Per optimizer: a few steps each, θ restored between them. ----------------------------------
     const mezoRef = mezoRows.find((r) => r.noise === optimizerNoise)!.stepMs.median;

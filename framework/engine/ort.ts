@@ -391,6 +391,18 @@ export interface OrtOptions {
 
 export type Device = 'cpu' | 'cuda';
 
+/** The session options of every graph zo runs (benches that time a graph of their own use them too). */
+export function sessionOptions(threads: number, device: Device, perturbs = false): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    enableMemPattern: !perturbs,
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+  };
+}
+
 /**
  * The CUDA execution provider's library in this onnxruntime-node, if its install script fetched it
  * (zo's .npmrc skips that download: the CPU build ships in the npm package, CUDA's does not).
@@ -499,14 +511,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   private compile(key: string, trace: () => Uint8Array, perturbs = false): Promise<ort.InferenceSession> {
     const session = (async () => {
       try {
-        return await ort.InferenceSession.create(trace(), {
-          intraOpNumThreads: this.threads,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-          enableMemPattern: !perturbs,
-          executionProviders: this.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-        });
+        return await ort.InferenceSession.create(trace(), sessionOptions(this.threads, this.device, perturbs));
       } catch (e) {
         // The provider's library is there but CUDA itself is not (no GPU, no driver, another CUDA).
         if (this.device === 'cuda')
