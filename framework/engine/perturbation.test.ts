@@ -1,11 +1,14 @@
+import onnxProto from 'onnx-proto';
 import { lmBatch } from './batch.js';
 import { ParamStore } from '../core/params.js';
-import { OrtExecutor } from './ort.js';
+import { OrtExecutor, traceModel } from './ort.js';
 import { TfjsExecutor } from './tfjs.js';
 import { fixtureDir } from '../models/fixtures.js';
 import { loadModel } from '../models/load.js';
 import { fillGaussian, keyOf } from '../core/rng.js';
 import { perturbedBlock, type BlockPerturbation, type Perturbation } from '../core/perturbation.js';
+
+const { onnx } = onnxProto;
 
 /** Deterministic N(0,1) values of length n. */
 const gauss = (n: number, k: number) => fillGaussian(new Float32Array(n), keyOf(99, k));
@@ -74,5 +77,25 @@ describe('perturbation inside the forward pass', () => {
     model.params.names.forEach((n, i) => expect(Buffer.from(model.params.get(n).buffer).equals(Buffer.from(before[i]!.buffer))).toBe(true));
     await ortx.dispose();
     await tfx.dispose();
+  });
+
+  // ORT may run a node as soon as its inputs exist, and θ + c·P(z) reads graph inputs alone: left so,
+  // it computed some blocks' θ′ long before their use and held them (the memory bench's +0.3 P).
+  test.each(cases)('%s: each θ′ but the first is computed only once the pass has reached it', (_label, pert) => {
+    const nodes = onnx.ModelProto.decode(traceModel(model, { B: 2, S: 12 }, pert).bytes).graph!.node!;
+    const producer = new Map(nodes.flatMap((node) => node.output!.map((o) => [o, node] as const)));
+    // Whether value v is computed from the token ids (the pass's own data), through any chain of nodes.
+    const memo = new Map<string, boolean>();
+    const fromIds = (v: string): boolean => {
+      if (v === 'ids') return true;
+      if (!memo.has(v)) memo.set(v, producer.get(v)?.input!.some(fromIds) ?? false);
+      return memo.get(v)!;
+    };
+    // θ′ is the Add that reads the block's θ input; the embedding is read first, before any activation.
+    const late = [...pert.keys()].map((name) => {
+      const add = nodes.find((node) => node.opType === 'Add' && node.input!.includes(name))!;
+      return [name, fromIds(add.output![0]!)] as const;
+    });
+    expect(late).toEqual([...pert.keys()].map((name) => [name, name !== emb]));
   });
 });
