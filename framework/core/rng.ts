@@ -135,16 +135,19 @@ const ZIG = (() => {
 })();
 const { exp } = Math;
 
+const { k: ZK, w: ZW, f: ZF, r: ZR } = ZIG;
+
 /**
  * The rare ziggurat path of counter c (about 1 value in 100): the wedge test, the tail beyond r, and
  * redraws, every uniform keyed by (stream, c, attempt) so the value still depends only on (key, c).
+ * Uniforms are (mix32(base + attempt) + 1)·2⁻³² ∈ (0, 1], written out in place: a closure made per
+ * call cost as much as the fast path of the other 99 values (3.3M values: 19 → 11 ms).
  */
 function zigguratSlow(h: number, stream: number, c: number): number {
-  const sign = h & ZIG.layers ? -1 : 1;
+  const sign = h & 256 ? -1 : 1;
   const base = mix32(stream + c);
   let a = 0;
-  const uniform = () => (mix32(base + a++) + 1) * INV_2_32; // (0, 1]
-  let i = h & (ZIG.layers - 1);
+  let i = h & 255;
   let u = h >>> 9;
   for (;;) {
     if (i === 0) {
@@ -152,17 +155,17 @@ function zigguratSlow(h: number, stream: number, c: number): number {
       let x: number;
       let y: number;
       do {
-        x = -log(uniform()) / ZIG.r;
-        y = -log(uniform());
+        x = -log((mix32(base + a++) + 1) * INV_2_32) / ZR;
+        y = -log((mix32(base + a++) + 1) * INV_2_32);
       } while (y + y < x * x);
-      return sign * (ZIG.r + x);
+      return sign * (ZR + x);
     }
-    const x = u * ZIG.w[i]!;
-    if (ZIG.f[i]! + uniform() * (ZIG.f[i - 1]! - ZIG.f[i]!) < exp(-0.5 * x * x)) return sign * x;
+    const x = u * ZW[i]!;
+    if (ZF[i]! + (mix32(base + a++) + 1) * INV_2_32 * (ZF[i - 1]! - ZF[i]!) < exp(-0.5 * x * x)) return sign * x;
     const g = mix32(base + a++);
-    i = g & (ZIG.layers - 1);
+    i = g & 255;
     u = g >>> 9;
-    if (u < ZIG.k[i]!) return sign * u * ZIG.w[i]!;
+    if (u < ZK[i]!) return sign * u * ZW[i]!;
   }
 }
 
