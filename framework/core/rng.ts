@@ -137,13 +137,19 @@ const { exp } = Math;
 
 const { k: ZK, w: ZW, f: ZF, r: ZR } = ZIG;
 
+/** The ziggurat's fast-path tables, for its WebAssembly port (ziggurat.ts): bounds K[256] and signed widths W[512]. */
+export const ZIGGURAT_TABLES: { readonly k: Int32Array; readonly signedW: Float64Array } = ZIG;
+
+/** The ziggurat's two streams of `key`: k1 hashes each counter, k2 keys the rare path's uniforms. */
+export const zigguratKeys = (key: number): [number, number] => [mix32(key ^ 0x9b05688c), mix32(key ^ 0x1f83d9ab)];
+
 /**
  * The rare ziggurat path of counter c (about 1 value in 100): the wedge test, the tail beyond r, and
  * redraws, every uniform keyed by (stream, c, attempt) so the value still depends only on (key, c).
  * Uniforms are (mix32(base + attempt) + 1)·2⁻³² ∈ (0, 1], written out in place: a closure made per
  * call cost as much as the fast path of the other 99 values (3.3M values: 19 → 11 ms).
  */
-function zigguratSlow(h: number, stream: number, c: number): number {
+export function zigguratSlow(h: number, stream: number, c: number): number {
   const sign = h & 256 ? -1 : 1;
   const base = mix32(stream + c);
   let a = 0;
@@ -176,8 +182,7 @@ function zigguratSlow(h: number, stream: number, c: number): number {
  * Box–Muller, which spends its time in log, sqrt, cos and sin.
  */
 export function fillGaussianZiggurat(out: Float32Array, key: number, offset = 0): Float32Array {
-  const k1 = mix32(key ^ 0x9b05688c);
-  const k2 = mix32(key ^ 0x1f83d9ab);
+  const [k1, k2] = zigguratKeys(key);
   const { k, signedW } = ZIG;
   const n = out.length;
   for (let i = 0; i < n; i++) {

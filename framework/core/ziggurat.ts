@@ -1,0 +1,59 @@
+/**
+ * The default noise's generator, fast: `fillGaussianZiggurat`'s values, bit for bit, with the fast
+ * path in WebAssembly (ziggurat-wat.ts) and the rare one in JS (rng.ts `zigguratSlow`). Where
+ * WebAssembly SIMD is missing, the JS generator itself.
+ */
+import { fillGaussianZiggurat, mix32, ZIGGURAT_TABLES, zigguratKeys, zigguratSlow } from './rng.js';
+import { ZIGGURAT_WASM } from './ziggurat-wasm.js';
+
+/** Counters per call into WebAssembly: a 256 KB work area, and as much again for the rare list. */
+const CHUNK = 1 << 16;
+const WORK = 8192;
+const RARE = WORK + 4 * CHUNK;
+
+/** The part of the WebAssembly API used here: the compiler's libs (ES2022, no DOM) do not declare it. */
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+};
+
+interface Kernel {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  fill(out: number, n: number, k1: number, offset: number, rare: number): number;
+}
+
+function instantiate(): ((out: Float32Array, key: number, offset?: number) => Float32Array) | undefined {
+  let kernel: Kernel;
+  try {
+    const module = new WebAssembly.Module(Buffer.from(ZIGGURAT_WASM, 'base64'));
+    kernel = new WebAssembly.Instance(module, {}).exports as unknown as Kernel;
+  } catch {
+    return undefined;
+  }
+  kernel.memory.grow(Math.ceil((RARE + 4 * CHUNK) / 65536));
+  const buffer = kernel.memory.buffer;
+  new Int32Array(buffer, 0, 256).set(ZIGGURAT_TABLES.k);
+  new Float64Array(buffer, 1024, 512).set(ZIGGURAT_TABLES.signedW);
+  const work = new Float32Array(buffer, WORK, CHUNK);
+  const rare = new Int32Array(buffer, RARE, CHUNK);
+  return (out, key, offset = 0) => {
+    const [k1, k2] = zigguratKeys(key);
+    for (let start = 0; start < out.length; start += CHUNK) {
+      const n = Math.min(CHUNK, out.length - start);
+      const from = offset + start;
+      const count = kernel.fill(WORK, n, k1, from, RARE);
+      for (let r = 0; r < count; r++) {
+        const i = rare[r]!;
+        work[i] = zigguratSlow(mix32(k1 + from + i), k2, from + i);
+      }
+      out.set(n === CHUNK ? work : work.subarray(0, n), start);
+    }
+    return out;
+  };
+}
+
+/** Fills `out` with N(0, 1) values for stream `key` from counter `offset`: exactly `fillGaussianZiggurat(out, key, offset)`. */
+export const fillZiggurat: (out: Float32Array, key: number, offset?: number) => Float32Array = instantiate() ?? fillGaussianZiggurat;
+
+/** Whether `fillZiggurat` runs in WebAssembly here (zo bench says which). */
+export const zigguratInWasm = fillZiggurat !== fillGaussianZiggurat;
