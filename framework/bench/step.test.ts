@@ -98,6 +98,7 @@ describe('benchSteps', () => {
     expect(r.table).toMatchObject({ floats, timesP: floats / P });
     expect(r.table!.summary).toContain(`${floats.toLocaleString('en')} floats`);
     expect(r.tfjsBackend).toBeUndefined();
+    expect(r.zigguratWasm).toBe(true);
   });
 
   test('the zoo suite reports each zoo model’s default-noise MeZO step against two forwards, with its GFLOP/s', async () => {

@@ -16,6 +16,7 @@ import { DEFAULT_NOISE, makeNoise, NOISE_KINDS, TableNoise, type NoiseKind, type
 import type { Perturbation } from '../core/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 import { gemmReference, type GemmReference } from './gemm.js';
+import { zigguratInWasm } from '../core/ziggurat.js';
 
 /** The target for median MeZO step / median (two plain forwards). */
 export const STEP_RATIO_TARGET = 1.15;
@@ -102,6 +103,8 @@ export interface StepBench {
    * bound (TableNoise.describe). Rows with more probes hold proportionally larger tables (noiseBytes).
    */
   table?: { floats: number; mb: number; timesP: number; lanes: number; summary: string };
+  /** Whether the ziggurat's fast path ran in WebAssembly (core/ziggurat.ts), or in JS where WebAssembly SIMD is missing. */
+  zigguratWasm: boolean;
   /** Noise source of the per-optimizer rows. */
   optimizerNoise: NoiseKind;
   optimizers: OptimizerStepRow[];
@@ -540,6 +543,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       mezo: mezoRows,
       flops: { forward: flops, achievedGflops, gemm, efficiency: achievedGflops / gemm.gflops },
       table: tableReport(sources.get('table/1'), P),
+      zigguratWasm: zigguratInWasm,
       optimizerNoise,
       optimizers: rows,
       pairs,

@@ -27,10 +27,10 @@ function instantiate(): ((out: Float32Array, key: number, offset?: number) => Fl
   try {
     const module = new WebAssembly.Module(Buffer.from(ZIGGURAT_WASM, 'base64'));
     kernel = new WebAssembly.Instance(module, {}).exports as unknown as Kernel;
+    kernel.memory.grow(Math.ceil((RARE + 4 * CHUNK) / 65536));
   } catch {
     return undefined;
   }
-  kernel.memory.grow(Math.ceil((RARE + 4 * CHUNK) / 65536));
   const buffer = kernel.memory.buffer;
   new Int32Array(buffer, 0, 256).set(ZIGGURAT_TABLES.k);
   new Float64Array(buffer, 1024, 512).set(ZIGGURAT_TABLES.signedW);

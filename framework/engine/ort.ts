@@ -110,10 +110,12 @@ export class OrtTracer implements Ops<Sym> {
    *
    * θ′ is computed at the block's first use, once the value traced before it exists. θ + c·z reads
    * graph inputs alone, so ORT may run it at any time, and it ran some blocks' early and held their θ′
-   * through the pass. Here c (or U) passes through a reshape to its own shape that reads the shape of
-   * that last value: the same values, later (`zo bench --suite memory`: a MeZO run's extra over
-   * inference fell from 1.74 P to 1.41–1.44 P). Computing θ′ afresh at each use instead (a tied
-   * embedding's head) measured 1.46–1.52 P: the head, where the pass peaks, then holds it all the same.
+   * through the pass. Here c (or U, or z for z⊙s) passes through a reshape to its own shape that reads
+   * the shape of that last value: the same values, later (`zo bench --suite memory`: a MeZO run's
+   * extra over inference fell from 1.74 P to 1.43–1.49 P). The last value's shape is symbolic, so ORT
+   * cannot fold it to a constant; in a fixed-shape graph (a kind that does not trace symbolically) it
+   * can, and there the wait may be lost. Computing θ′ afresh at each use instead (a tied embedding's
+   * head) measured 1.46–1.52 P: the head, where the pass peaks, then holds it all the same.
    */
   param(name: string): Sym {
     const hit = this.paramSyms.get(name);
@@ -126,16 +128,20 @@ export class OrtTracer implements Ops<Sym> {
     if (kind) {
       const inp = (suffix: string, s: Shape): Sym => ({ name: this.g.input(`${name}|${suffix}`, s), shape: s, type: 'float' });
       const after = this.latest;
+      // What waits for `after`: the first input of the first block-sized node (U·Vᵀ, z⊙s, or c·z).
       let delta: Sym;
       if (kind.kind === 'lowrank') {
         const [rows, cols] = shape as [number, number];
         delta = this.matmul(this.later(inp('u', [rows, kind.rank!]), after), inp('v', [cols, kind.rank!]), true);
       } else {
         delta = inp('z', shape);
-        if (kind.kind === 'elementwise') delta = this.mul(delta, inp('s', shape));
+        if (kind.kind === 'elementwise') delta = this.mul(this.later(delta, after), inp('s', shape));
       }
       const c = inp('c', []);
-      sym = this.add(theta, this.mul(delta, kind.kind === 'lowrank' ? c : this.later(c, after)));
+      sym = this.add(theta, this.mul(delta, kind.kind === 'scalar' ? this.later(c, after) : c));
+      // θ′'s nodes are not the pass's values: the next block waits for the pass, not for this θ′
+      // (whose static shape ORT would fold to a constant, dropping the wait).
+      this.latest = after;
     }
     this.paramSyms.set(name, sym);
     return sym;
