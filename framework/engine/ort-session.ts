@@ -5,13 +5,26 @@
 import ort from 'onnxruntime-node';
 import type { Model } from './model.js';
 
-/** An int64 ORT tensor from int32 ids (ORT's Gather and GatherElements take int64 indices). */
+/** Whether this machine stores an int64 low word first (x64, arm64): then an int32 widens by two word writes. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * An int64 ORT tensor from int32 ids (ORT's Gather and GatherElements take int64 indices). Each value
+ * is written as its two 32-bit words (the low one, then its sign), not made a BigInt: for 1,024 ids
+ * 3–9 µs against 95–150, which every forward pass paid for its ids, its positions and its targets
+ * (on tiny-llama-s, batch 16 × 64, about 1% of a forward).
+ */
 export function int64(values: Int32Array): ort.Tensor {
-  return new ort.Tensor(
-    'int64',
-    BigInt64Array.from(values, (v) => BigInt(v)),
-    [values.length],
-  );
+  const out = new BigInt64Array(values.length);
+  if (LITTLE_ENDIAN) {
+    const words = new Int32Array(out.buffer);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      words[2 * i] = v;
+      words[2 * i + 1] = v >> 31;
+    }
+  } else for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!);
+  return new ort.Tensor('int64', out, [values.length]);
 }
 
 /** What a traced graph computes, besides θ: its batch shape and which outputs it has. */
