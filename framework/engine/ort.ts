@@ -112,7 +112,7 @@ export class OrtTracer implements Ops<Sym> {
    * graph inputs alone, so ORT may run it at any time, and it ran some blocks' early and held their θ′
    * through the pass. Here c (or U, or z for z⊙s) passes through a reshape to its own shape that reads
    * the shape of that last value: the same values, later (`zo bench --suite memory`: a MeZO run's
-   * extra over inference fell from 1.74 P to 1.43–1.49 P). The last value's shape is symbolic, so ORT
+   * extra over inference fell from 1.74 P to 1.43–1.56 P). The last value's shape is symbolic, so ORT
    * cannot fold it to a constant; in a fixed-shape graph (a kind that does not trace symbolically) it
    * can, and there the wait may be lost. Computing θ′ afresh at each use instead (a tied embedding's
    * head) measured 1.46–1.52 P: the head, where the pass peaks, then holds it all the same.
