@@ -19,14 +19,19 @@ const gauss = (n: number, k: number) => fillGaussian(new Float32Array(n), keyOf(
 
 /** For each perturbed block: whether every node reading its θ, z or s waits for the token ids, in the graph ORT runs (after its optimizations, which fold static shapes). */
 async function waitsForThePass(m: ReturnType<typeof loadModel>, pert: Perturbation): Promise<[string, boolean][]> {
-  const file = path.join(os.tmpdir(), `zo-optimized-${process.pid}.onnx`);
-  const session = await ort.InferenceSession.create(traceSymbolic(m, { B: 2, S: 12 }, pert)!, {
-    ...sessionOptions(1, 'cpu', true),
-    optimizedModelFilePath: file,
-  });
-  await session.release();
-  const nodes = onnx.ModelProto.decode(fs.readFileSync(file)).graph!.node!;
-  fs.rmSync(file);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zo-optimized-'));
+  let nodes: onnxProto.onnx.INodeProto[];
+  try {
+    const file = path.join(dir, 'model.onnx');
+    const session = await ort.InferenceSession.create(traceSymbolic(m, { B: 2, S: 12 }, pert)!, {
+      ...sessionOptions(1, 'cpu', true),
+      optimizedModelFilePath: file,
+    });
+    await session.release();
+    nodes = onnx.ModelProto.decode(fs.readFileSync(file)).graph!.node!;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   const producer = new Map(nodes.flatMap((node) => node.output!.map((o) => [o, node] as const)));
   // Whether value v is computed from the token ids (the pass's own data), through any chain of nodes.
   const memo = new Map<string, boolean>();
