@@ -16,6 +16,7 @@ export const clippedSpsa = {
   hyperparameters: z.object({ ...spsaSchema, gClip: z.number().positive().default(1).describe('|g| bound') }).strict(),
   memoryFactor: () => 0, // no model-sized state: z is regenerated from its key
   forwardPasses: () => 2,
+  scalarProbes: true, // every probe is θ ± ε·z on every block: evaluation shares the probes' graph
   init: () => ({ slots: new Map(), scalars: {} }),
   async step(ctx, _state, h) {
     const lPlus = await ctx.loss(scalarProbe(ctx, 0, h.eps)); // ℓ⁺ at θ + ε·z (θ is not written)

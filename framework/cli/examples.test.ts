@@ -103,6 +103,14 @@ describe('examples, run from outside the package by its name', () => {
     expect(r.stderr.trim()).toBe(
       'zo: --plugin broken.mjs: export default: not an optimizer: "broken": hyperparameters must be a zod schema (import { z } from \'zo-finetune\')',
     );
+    const src = fs.readFileSync(path.join(consumer, 'custom-optimizer.mjs'), 'utf8').replace('scalarProbes: true', "scalarProbes: 'yes'");
+    expect(src).toContain("scalarProbes: 'yes'");
+    fs.writeFileSync(path.join(consumer, 'yes.mjs'), src);
+    const yes = await zoWith({ cwd: consumer }, 'optimizers', '--plugin', 'yes.mjs');
+    expect(yes.code).toBe(2);
+    expect(yes.stderr.trim()).toBe(
+      'zo: --plugin yes.mjs: export clippedSpsa: not an optimizer: "clipped-spsa": scalarProbes must be true or false, got "yes"',
+    );
   });
 
   test('lr-sweep.mjs runs MeZO at three learning rates and prints a table', async () => {

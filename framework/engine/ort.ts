@@ -413,6 +413,13 @@ export interface OrtOptions {
    * falls back to 'fixed'. 'fixed': one graph per batch shape, each session with its own arena.
    */
   shapes?: 'symbolic' | 'fixed';
+  /**
+   * The blocks a run's zeroth-order optimizer probes as θ + c·z (Optimizer.scalarProbes). A plain loss
+   * pass then runs through that perturbed graph with c = 0 and z = θ, so evaluation shares training's
+   * session and arena instead of holding a second one. θ + (+0)·θ is θ bit for bit for every finite θ,
+   * −0 included (+0·(−0) = −0, and −0 + −0 = −0); a zero z would turn −0 into +0.
+   */
+  probed?: readonly string[];
 }
 
 export type Device = 'cpu' | 'cuda';
@@ -477,6 +484,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   /** Every (batch shape, kind) run so far. */
   private readonly served = new Set<string>();
   private readonly weightTensors = new Map<string, ort.Tensor>();
+  /** θ + 0·θ on the probed blocks: what a plain loss pass runs as, when the run probes them (OrtOptions.probed). */
+  private readonly resting?: Perturbation;
 
   constructor(
     readonly model: Model<C>,
@@ -486,6 +495,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
     this.device = opts.device ?? 'cpu';
     checkDevice(this.device);
     this.shapes = opts.shapes ?? 'symbolic';
+    const params = model.params;
+    if (opts.probed?.length) this.resting = new Map(opts.probed.map((n) => [n, { kind: 'scalar', scale: 0, z: params.get(n) }]));
   }
 
   describe(): string {
@@ -580,6 +591,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const { B, S } = batch;
     const spec: GraphSpec = { B, S, candidates: batch.candidates, logits: opts.logits, lastLogits: opts.lastLogits };
+    // Training never asks for logits: only a loss pass can share its graph.
+    const perturbation = opts.perturbation ?? (opts.logits || opts.lastLogits ? undefined : this.resting);
     const f = feedsFor(this.model.family, this.model.config, batch);
     const data: Record<string, ort.Tensor> = {
       ids: int64(f.ids),
@@ -590,7 +603,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
       gold: int64(f.gold),
       last: int64(f.last),
     };
-    for (const [name, p] of opts.perturbation ?? []) {
+    for (const [name, p] of perturbation ?? []) {
       const shape = [...this.model.params.shape(name)];
       data[`${name}|c`] = new ort.Tensor('float32', Float32Array.of(p.scale), []);
       if (p.kind === 'lowrank') {
@@ -601,7 +614,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
         if (p.kind === 'elementwise') data[`${name}|s`] = new ort.Tensor('float32', p.s, shape);
       }
     }
-    const out = await this.run(spec, data, undefined, opts.perturbation);
+    const out = await this.run(spec, data, undefined, perturbation);
     const result: ForwardResult = {
       loss: (out.loss!.data as Float32Array)[0]!,
       seqLogProb: out.seq_logprob!.data as Float32Array,

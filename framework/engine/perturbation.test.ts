@@ -130,4 +130,37 @@ describe('perturbation inside the forward pass', () => {
     expect(qwen.params.names.filter((n) => n.endsWith('proj.bias'))).not.toHaveLength(0);
     expect(await waitsForThePass(qwen, all)).toEqual(qwen.params.names.map((n) => [n, n !== emb]));
   });
+
+  // A run evaluates between probes: one session for both is one arena, not two (zo bench --suite memory).
+  test.each(['llama', 'gpt2'] as const)(
+    '%s: with probed blocks, a plain loss pass runs through their θ + c·z graph with c = 0: bit-identical, and no second session',
+    async (family) => {
+      const m = loadModel(fixtureDir(family));
+      const b = lmBatch([m.tokenizer.encode('Call me Ishmael. Some years ago'), m.tokenizer.encode('It was the best of times')]);
+      const plain = new OrtExecutor(m, { threads: 1 });
+      const shared = new OrtExecutor(m, { threads: 1, probed: m.params.names });
+      const probe = new Map(
+        m.params.names.map((n, i) => [n, { kind: 'scalar', scale: 0.05, z: gauss(m.params.get(n).length, i) } as BlockPerturbation]),
+      );
+      const bits = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex');
+      const want = await plain.forward(b);
+      const before = await shared.forward(b);
+      const probed = await shared.forward(b, { perturbation: probe });
+      const after = await shared.forward(b);
+      expect(shared.sessionCount).toBe(1);
+      for (const got of [before, after]) {
+        expect(got.loss).toBe(want.loss);
+        expect(bits(got.seqLogProb)).toBe(bits(want.seqLogProb));
+      }
+      expect(probed.loss).toBe((await plain.forward(b, { perturbation: probe })).loss);
+      // A pass that asks for logits is not a training graph: it keeps its own, unperturbed.
+      const logits = await shared.forward(b, { logits: true });
+      expect(shared.sessionCount).toBe(2);
+      await shared.session({ B: b.B, S: b.S, candidates: b.candidates, logits: true, lastLogits: undefined }); // the plain logits graph: already there
+      expect(shared.sessionCount).toBe(2);
+      expect(bits(logits.logits!)).toBe(bits((await plain.forward(b, { logits: true })).logits!));
+      await plain.dispose();
+      await shared.dispose();
+    },
+  );
 });

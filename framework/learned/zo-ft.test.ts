@@ -96,6 +96,8 @@ describe('zo-ft at deployment', () => {
     const expected = theta0.map((v, i) => v - 0.05 * scale(i) * g * z[i]!);
     const got = [...q.params.get('layer.weight'), ...q.params.get('layer.bias')];
     got.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 6));
+    // Its probes are θ ± ε·nf·σ_i·z on every block, MeZO's kind: a run evaluates through their graph.
+    expect(opt.scalarProbes).toBe(true);
   });
 
   test('the features of step t+1 are step t’s ℓ⁺, ℓ⁻ and σ, and θ’s mean and variance now', async () => {

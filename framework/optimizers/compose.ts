@@ -24,11 +24,13 @@ export interface Composition<H extends { lr: number }> {
  */
 export function compose<H extends { lr: number }>(c: Composition<H>): Optimizer<H> {
   const sum = (h: H, f: (p: Part) => number | undefined) => c.parts(h).reduce((n, p) => n + (f(p) ?? 0), 0);
+  const estimator = c.parts(c.hyperparameters.parse({}))[0];
   return {
     name: c.name,
     summary: c.summary,
     hyperparameters: c.hyperparameters,
-    firstOrder: c.parts(c.hyperparameters.parse({}))[0].firstOrder ?? false,
+    firstOrder: estimator.firstOrder ?? false,
+    scalarProbes: estimator.scalarProbes ?? false,
     memoryFactor: (h) => sum(h, (p) => p.memoryFactor),
     forwardPasses: (h) => sum(h, (p) => p.forwardPasses),
     probes: (h) => c.parts(h)[0].probes ?? 1,

@@ -30,6 +30,8 @@ export interface GradientEstimator extends Part {
   readonly probes?: number;
   /** True when it needs ∂L/∂θ (tfjs autodiff) rather than losses only. */
   readonly firstOrder?: boolean;
+  /** True when every probe it asks for is θ + c·z on every block (Optimizer.scalarProbes). */
+  readonly scalarProbes?: boolean;
   /** Runs the step's forward passes; nothing may write θ, and state only once every pass has succeeded. */
   estimate(ctx: StepContext, state: OptimizerState): Promise<Estimate>;
 }
@@ -69,6 +71,7 @@ export function spsa(o: { eps: number; q?: number; oneSided?: boolean; scales?: 
   return {
     forwardPasses: o.oneSided ? q + 1 : 2 * q,
     probes: q,
+    scalarProbes: true,
     memoryFactor: o.scales?.memoryFactor,
     init: o.scales?.init,
     async estimate(ctx, state) {

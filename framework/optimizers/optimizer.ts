@@ -63,6 +63,12 @@ export interface Optimizer<H extends { lr: number } = { lr: number }> {
   probes?(h: H): number;
   /** True when the step needs ∂L/∂θ (tfjs autodiff) rather than losses only. */
   readonly firstOrder?: boolean;
+  /**
+   * True when every probe is θ + c·z on every block (a 'scalar' BlockPerturbation), as in MeZO and
+   * everything built on spsa(): the ort executor then runs a run's plain passes through that same
+   * graph with c = 0, so training and evaluation share one ONNX Runtime session and its arena.
+   */
+  readonly scalarProbes?: boolean;
   init(params: ParamStore, h: H): OptimizerState;
   step(ctx: StepContext, state: OptimizerState, h: H): Promise<StepInfo>;
 }

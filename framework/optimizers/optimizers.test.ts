@@ -9,6 +9,7 @@ import { loadModel } from '../models/load.js';
 import { loadCheckpoint, saveCheckpoint } from '../runs/checkpoint.js';
 import { train, type StepRecord } from '../harness/harness.js';
 import type { Problem } from '../core/problem.js';
+import type { Perturbation } from '../core/perturbation.js';
 import { LmProblem, trainBatch } from '../tasks/lm-problem.js';
 import { ExactNoise, makeNoise, type NoiseKind } from '../core/noise.js';
 import { Quadratic } from '../core/quadratic.js';
@@ -545,3 +546,39 @@ test('the registry lists each optimizer once, each with a strict schema', () => 
   expect(() => parseHyperparameters(optimizerNamed('mezo'), { lr: -1 })).toThrow(/hyperparameter lr/);
   expect(() => optimizerNamed('adamw')).toThrow(/unknown optimizer "adamw" \(known: mezo, /);
 });
+
+// The ort executor evaluates through a run's training graph when the optimizer says its probes are
+// θ + c·z on every block (OrtOptions.probed): the claim must match what its steps ask for.
+test.each(OPTIMIZERS.filter((o) => !o.firstOrder).map((o) => [o.name, o] as const))(
+  '%s: scalarProbes says whether every probe is θ + c·z on every block',
+  async (_name, opt) => {
+    const quad = new Quadratic([
+      { name: 'w', shape: [4, 3], theta0: Array.from({ length: 12 }, (_, i) => i / 10), a: Array(12).fill(1), target: Array(12).fill(0) },
+      { name: 'b', shape: [3], theta0: [1, 2, 3], a: [1, 1, 1], target: [0, 0, 0] },
+    ]);
+    const seen: (Perturbation | undefined)[] = [];
+    const problem: Problem = {
+      params: quad.params,
+      at: () => {
+        const o = quad.at();
+        return { ...o, loss: (p?: Perturbation) => (seen.push(p), o.loss(p)) };
+      },
+    };
+    const h = parseHyperparameters(opt, { lr: 1e-3 });
+    const noise = makeNoise('ziggurat', 1, quad.params.sizes(), probesPerStep(opt, h));
+    await train({
+      optimizer: opt,
+      hyperparameters: h,
+      problem,
+      state: opt.init(quad.params, h),
+      noise,
+      seed: 1,
+      steps: 2,
+      schedule: 'constant',
+    });
+    const probes = seen.filter((p): p is Perturbation => p !== undefined);
+    expect(probes.length).toBeGreaterThan(0);
+    const scalarEverywhere = probes.every((p) => quad.params.names.every((n) => p.get(n)?.kind === 'scalar'));
+    expect(opt.scalarProbes).toBe(scalarEverywhere);
+  },
+);

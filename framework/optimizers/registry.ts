@@ -68,6 +68,9 @@ function checkOptimizer(o: unknown, where: string): Optimizer {
     throw bad(`"${x.name}": hyperparameters must be a zod schema (import { z } from 'zo-finetune')`);
   for (const f of ['init', 'step', 'memoryFactor', 'forwardPasses'] as const)
     if (typeof x[f] !== 'function') throw bad(`"${x.name}": ${f} must be a function`);
+  // A truthy non-boolean scalarProbes would route a run's evaluation through a graph its probes never use.
+  for (const f of ['firstOrder', 'scalarProbes'] as const)
+    if (x[f] !== undefined && typeof x[f] !== 'boolean') throw bad(`"${x.name}": ${f} must be true or false, got ${JSON.stringify(x[f])}`);
   const opt = o as Optimizer;
   // The schema must give every default, and an lr: the harness schedules it.
   const defaults = parseHyperparameters(opt, {});

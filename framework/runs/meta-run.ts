@@ -93,7 +93,8 @@ export async function metaTrainRun(
   // A reset restores θ₀: the base weights re-read from disk (no second copy of the model held), or a
   // copy of the adapter's init, which is small.
   const theta0 = theta === model.params ? undefined : new Map(theta.names.map((n) => [n, Float32Array.from(theta.get(n))]));
-  const exec = new OrtExecutor(model, { threads: spec.threads });
+  // Every probe of meta-training is θ + c·z on θ's blocks: evaluation shares their graph (OrtOptions.probed).
+  const exec = new OrtExecutor(model, { threads: spec.threads, probed: theta.names });
   const names = [...spec.tasks, ...(spec.taskFiles ?? [])];
   if (names.length === 0) throw new ZoError('name at least one task (--task, --tasks a,b or --task-file)');
   const tasks: MetaTask[] = [];
