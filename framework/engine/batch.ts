@@ -18,6 +18,13 @@ export interface Batch {
   /** Rows are `candidates` consecutive rows per example (classification); `gold` [B/C] is the answer. */
   candidates?: number;
   gold?: Int32Array;
+  /**
+   * Rows that each hold several sequences sharing a prefix (a scoring prompt and its candidates,
+   * scoring.ts): slot n belongs to `segment[n]` (0: the shared prefix) and stands at `index[n]` of the
+   * sequence it is part of. A slot sees earlier real slots of the prefix and of its own segment, and
+   * takes the position id that `index` would have in a row of its own.
+   */
+  packed?: { segment: Int32Array; index: Int32Array };
 }
 
 /** The executor-neutral inputs of the graph, computed in JS once per batch. */
@@ -49,11 +56,27 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
     if (id < 0 || id >= config.vocabSize || t < 0 || t >= config.vocabSize)
       throw new ZoError(`token id ${id < 0 || id >= config.vocabSize ? id : t} is outside the model's vocabulary of ${config.vocabSize}`);
   }
-  if (S > config.maxPositions) throw new ZoError(`sequence length ${S} exceeds the model's ${config.maxPositions} positions`);
+  const p = batch.packed;
+  const longest = p ? p.index.reduce((m, i) => Math.max(m, i + 1), 0) : S;
+  if (longest > config.maxPositions) throw new ZoError(`sequence length ${longest} exceeds the model's ${config.maxPositions} positions`);
   const positions = family.positions(config, attention, B, S);
   const mask = new Float32Array(B * S * S);
-  for (let b = 0; b < B; b++)
-    for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
+  if (!p)
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] ? 0 : MASKED;
+  else {
+    // The family's own position rule, read off one unpadded row as long as the longest sequence.
+    const own = family.positions(config, new Uint8Array(longest).fill(1), 1, longest);
+    for (let n = 0; n < N; n++) if (attention[n]) positions[n] = own[p.index[n]!]!;
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < S; i++) {
+        const si = p.segment[b * S + i]!;
+        for (let j = 0; j < S; j++) {
+          const sj = p.segment[b * S + j]!;
+          mask[(b * S + i) * S + j] = j <= i && attention[b * S + j] && (sj === 0 || sj === si) ? 0 : MASKED;
+        }
+      }
+  }
   const last = new Int32Array(B);
   for (let b = 0; b < B; b++) {
     let len = 0;

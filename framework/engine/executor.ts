@@ -8,6 +8,8 @@ export interface ForwardResult {
   seqLogProb: Float32Array;
   /** Per-row Σ w, [B]. */
   seqCount: Float32Array;
+  /** Per-slot w·log p(target), [B·S]. */
+  slotLogProb: Float32Array;
   /** [B·S, V], only when asked for. */
   logits?: Float32Array;
   /** [B, V]: each row's next-token logits after its last real token, only when asked for. */

@@ -11,6 +11,8 @@ export interface Objective<T> {
   seqLogProb: T;
   /** Σ over each sequence of w, [B]. */
   seqCount: T;
+  /** w·log p(target) of every slot, [B·S]: the per-candidate sums of a packed row (scoring.ts). */
+  slotLogProb: T;
 }
 
 /**
@@ -21,13 +23,14 @@ export interface Objective<T> {
 export function objective<T>(ops: Ops<T>, logits: T, B: number, S: number, candidates?: number): Objective<T> {
   const logp = ops.pick(ops.logSoftmax(logits), ops.input('targets'));
   const w = ops.input('weights');
-  const seqLogProb = ops.sum(ops.reshape(ops.mul(logp, w), [B, S]), 1);
+  const slotLogProb = ops.mul(logp, w);
+  const seqLogProb = ops.sum(ops.reshape(slotLogProb, [B, S]), 1);
   const seqCount = ops.sum(ops.reshape(w, [B, S]), 1);
-  if (!candidates) return { loss: ops.neg(ops.div(ops.sum(seqLogProb, 0), ops.sum(seqCount, 0))), seqLogProb, seqCount };
+  if (!candidates) return { loss: ops.neg(ops.div(ops.sum(seqLogProb, 0), ops.sum(seqCount, 0))), seqLogProb, seqCount, slotLogProb };
   const E = B / candidates;
   const scores = ops.reshape(ops.div(seqLogProb, seqCount), [E, candidates]);
   const gold = ops.pick(ops.logSoftmax(scores), ops.input('gold'));
-  return { loss: ops.neg(ops.scale(ops.sum(gold, 0), 1 / E)), seqLogProb, seqCount };
+  return { loss: ops.neg(ops.scale(ops.sum(gold, 0), 1 / E)), seqLogProb, seqCount, slotLogProb };
 }
 
 /** The logits of each row's last real token, [B, V]: the next-token distribution for generation. */

@@ -366,6 +366,7 @@ export function traceModel<C extends BaseConfig>(
     output('loss', out.loss);
     output('seq_logprob', out.seqLogProb);
     output('seq_count', out.seqCount);
+    output('slot_logprob', out.slotLogProb);
   }
   if (spec.logits) output('logits', logits);
   if (spec.lastLogits) output('last_logits', lastLogits(ops, logits));
@@ -619,6 +620,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
       loss: (out.loss!.data as Float32Array)[0]!,
       seqLogProb: out.seq_logprob!.data as Float32Array,
       seqCount: out.seq_count!.data as Float32Array,
+      slotLogProb: out.slot_logprob!.data as Float32Array,
     };
     if (opts.logits) result.logits = out.logits!.data as Float32Array;
     if (opts.lastLogits) result.lastLogits = out.last_logits!.data as Float32Array;

@@ -44,6 +44,24 @@ describe('tfjs executor', () => {
     await ortx.dispose();
   });
 
+  test('per-slot log-probs: ORT’s to 1e-5, and each row’s sum is its seqLogProb', async () => {
+    const model = loadModel(fixtureDir('llama'));
+    const batch = lmBatch([model.tokenizer.encode('Call me Ishmael. Some years ago'), model.tokenizer.encode('It was the best of times')]);
+    const tfx = await TfjsExecutor.create(model);
+    const ortx = new OrtExecutor(model, { threads: 1 });
+    const [a, b] = [await tfx.forward(batch), await ortx.forward(batch)];
+    expect(a.slotLogProb).toHaveLength(batch.B * batch.S);
+    a.slotLogProb.forEach((x, n) => expect(Math.abs(x - b.slotLogProb[n]!)).toBeLessThan(1e-5));
+    for (const r of [a, b])
+      for (let row = 0; row < batch.B; row++) {
+        const sum = r.slotLogProb.slice(row * batch.S, (row + 1) * batch.S).reduce((s, x) => s + x, 0);
+        expect(Math.abs(sum - r.seqLogProb[row]!)).toBeLessThan(1e-4);
+        expect(r.seqLogProb[row]).toBeLessThan(-1); // weighted slots really count
+      }
+    await tfx.dispose();
+    await ortx.dispose();
+  });
+
   test('forward and lossAndGrads leak no tensors', async () => {
     const model = loadModel(fixtureDir('gpt2'));
     const tfx = await TfjsExecutor.create(model);

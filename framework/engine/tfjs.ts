@@ -251,11 +251,12 @@ export class TfjsExecutor<C extends BaseConfig = BaseConfig> implements Executor
         o.seqCount,
         opts.logits ? o.logits : tf.zeros([0]),
         opts.lastLogits ? lastLogits(o.ops, o.logits) : tf.zeros([0]),
+        o.slotLogProb,
       ];
     });
     const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
     tf.dispose(outs);
-    const result: ForwardResult = { loss: data[0]![0]!, seqLogProb: data[1]!, seqCount: data[2]! };
+    const result: ForwardResult = { loss: data[0]![0]!, seqLogProb: data[1]!, seqCount: data[2]!, slotLogProb: data[5]! };
     if (opts.logits) result.logits = data[3]!;
     if (opts.lastLogits) result.lastLogits = data[4]!;
     return result;

@@ -3,7 +3,7 @@
  * recomputed here in float64 from the model's raw logits, so the graph's reductions (weights, means,
  * the cross-entropy) are checked, not trusted.
  */
-import { lmBatch, type Batch } from '../engine/batch.js';
+import { feedsFor, lmBatch, type Batch } from '../engine/batch.js';
 import type { Decoder } from '../engine/decoder.js';
 import type { Executor, ForwardResult } from '../engine/executor.js';
 import { OrtExecutor } from '../engine/ort.js';
@@ -15,6 +15,9 @@ import {
   generate,
   greedy,
   MAX_NEW_TOKENS,
+  optionScores,
+  packedBatch,
+  packOptions,
   predictOptions,
   scoreTask,
   taskLoss,
@@ -38,12 +41,14 @@ class UnigramExecutor implements Executor {
   async forward(batch: Batch): Promise<ForwardResult> {
     const seqLogProb = new Float32Array(batch.B);
     const seqCount = new Float32Array(batch.B);
+    const slotLogProb = new Float32Array(batch.B * batch.S);
     for (let n = 0; n < batch.B * batch.S; n++) {
       const b = Math.floor(n / batch.S);
-      seqLogProb[b]! += batch.weights[n]! * (-batch.targets[n]! / 10);
+      slotLogProb[n] = batch.weights[n]! * (-batch.targets[n]! / 10);
+      seqLogProb[b]! += slotLogProb[n]!;
       seqCount[b]! += batch.weights[n]!;
     }
-    return { loss: NaN, seqLogProb, seqCount };
+    return { loss: NaN, seqLogProb, seqCount, slotLogProb };
   }
 }
 
@@ -79,6 +84,43 @@ describe('candidate scoring', () => {
     const lateTie = example([option([1], [6]), option([1], [4]), option([1], [2, 6])]);
     // lateTie: −0.6, −0.4, −0.4 → the first of the two best, index 1.
     expect(await predictOptions(new UnigramExecutor(), [tie, lateTie], STUB)).toEqual([0, 1]);
+  });
+
+  test('a packed row: the prefix once, each tail led by the prefix’s last token, seeing the prefix and itself at its own row’s positions', () => {
+    const rows = packOptions(example([option([5, 6, 7], [8, 9]), option([5, 6, 7], [4])]), 64);
+    expect(rows.map((r) => r.parts.map((p) => p.ids))).toEqual([
+      [
+        [5, 6],
+        [7, 8, 9],
+        [7, 4],
+      ],
+    ]);
+    const { batch, slots } = packedBatch(rows, 0);
+    // Slots 0–1 the prefix, 2–4 candidate A (7 predicts 8, 8 predicts 9), 5–6 candidate B (7 predicts 4).
+    expect(slots).toEqual([[2, 3], [5]]);
+    expect([2, 3, 5].map((n) => batch.targets[n])).toEqual([8, 9, 4]);
+    expect(Array.from(batch.weights.slice(0, 7))).toEqual([0, 0, 1, 1, 0, 1, 0]);
+    for (const [name, offset] of [
+      ['llama', 0],
+      ['opt', 2],
+    ] as const) {
+      const m = loadModel(fixtureDir(name));
+      const f = feedsFor(m.family, m.config, batch);
+      expect(Array.from(f.positions.slice(0, 7))).toEqual([0, 1, 2, 3, 4, 2, 3].map((p) => p + offset));
+      const sees = (i: number) => [...Array(batch.S).keys()].filter((j) => f.mask[i * batch.S + j] === 0);
+      expect([0, 1, 2, 3, 4, 5, 6].map(sees)).toEqual([[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4], [0, 1, 5], [0, 1, 5, 6]]);
+    }
+    // Prompts that part early (left truncation can do that): only what every candidate shares is shared.
+    expect(packOptions(example([option([5, 6, 7], [8]), option([5, 9, 7], [4])]), 64)[0]!.parts.map((p) => p.ids)).toEqual([
+      [],
+      [5, 6, 7, 8],
+      [5, 9, 7, 4],
+    ]);
+    // Longer than the row allows: a row per candidate, as before.
+    expect(packOptions(example([option([5, 6, 7], [8, 9]), option([5, 6, 7], [4])]), 6).map((r) => r.parts.map((p) => p.ids))).toEqual([
+      [[5, 6, 7, 8, 9]],
+      [[5, 6, 7, 4]],
+    ]);
   });
 
   test('examples in several chunks keep their order', async () => {
@@ -166,6 +208,39 @@ describe('task losses on the llama fixture, against float64 recomputation from i
     // Two chunks of candidate rows, each run once: the separate path runs each twice.
     expect(passes).toBe(2);
   });
+
+  test.each(['llama', 'opt', 'gpt2'] as const)(
+    '%s: candidates packed one row per example score as a row each does (float64 from its logits), also where a row falls back',
+    async (family) => {
+      const m = family === 'llama' ? model : loadModel(fixtureDir(family));
+      const ex = family === 'llama' ? exec : new OrtExecutor(m, { threads: 1 });
+      const rendered: Rendered[] = [
+        { prompt: 'The movie was fun. It was', options: [' terrible', ' great'], label: 1 },
+        { prompt: 'Is the sky green?\n', options: ['Yes', 'No', 'Maybe so'], label: 2 },
+        // A prompt ending in a space: each option merges with it, so the shared prefix stops earlier.
+        { prompt: 'My favourite colour is ', options: ['blue', 'green', 'a deep red'], label: 0 },
+      ];
+      const examples = rendered.map((r) => encodeExample(task('classification'), r, m.tokenizer, 128, 'test'));
+      const want: number[][] = [];
+      for (const e of examples) {
+        const lps = await tailLogProbs(
+          ex as OrtExecutor,
+          m,
+          e.options.map((x) => ({ ids: x.ids, n: x.optionTokens })),
+        );
+        want.push(lps.map((lp) => lp.reduce((a, b) => a + b, 0) / lp.length));
+      }
+      // 128 packs every example, 1 none; the shortest packed row's length packs that example alone.
+      const lengths = examples.map((e) => packOptions(e, 128)[0]!.parts.reduce((n, p) => n + p.ids.length, 0));
+      expect(new Set(lengths).size).toBe(3);
+      for (const maxLen of [128, 1, Math.min(...lengths)])
+        for (const chunk of [1, 3]) {
+          const got = await optionScores(ex, examples, { padId: 0, chunk, maxLen });
+          got.forEach((scores, i) => scores.forEach((s, c) => expect(s).toBeCloseTo(want[i]![c]!, 5)));
+        }
+      if (ex !== exec) await ex.dispose();
+    },
+  );
 
   test('lm: the next-token loss on the answer tokens only, averaged per token', async () => {
     const rendered: Rendered[] = [

@@ -180,15 +180,99 @@ function optionArgmax(part: readonly Encoded[], r: { seqLogProb: Float32Array; s
   });
 }
 
-/** Candidate scoring: argmax over options of the mean option-token log-prob (MeZO, no calibration). */
+/** One packed row: its sequences (the shared prefix first, if any), and where each starts in the row it stands for. */
+export interface PackedRow {
+  parts: { ids: readonly number[]; from: number; predict: number }[];
+}
+
+/**
+ * An example's candidates as one row: their shared prefix once, then each candidate's tail, led by a
+ * copy of the prefix's last token so that each tail's first token is predicted by a slot of its own.
+ * The prefix stops before any candidate's first predicted token. When the row would be longer than
+ * `maxS`, each candidate gets a row of its own instead.
+ */
+export function packOptions(e: Encoded, maxS: number): PackedRow[] {
+  const opts = e.options;
+  let k = Math.min(...opts.map((o) => o.ids.length - o.optionTokens));
+  for (const o of opts) k = Math.min(k, sharedPrefix(opts[0]!.ids, o.ids));
+  const s = Math.max(k - 1, 0);
+  const tails = opts.map((o) => ({ ids: o.ids.slice(s), from: s, predict: o.optionTokens }));
+  const length = s + tails.reduce((n, t) => n + t.ids.length, 0);
+  if (opts.length > 1 && length <= maxS) return [{ parts: [{ ids: opts[0]!.ids.slice(0, s), from: 0, predict: 0 }, ...tails] }];
+  return opts.map((o) => ({ parts: [{ ids: o.ids, from: 0, predict: o.optionTokens }] }));
+}
+
+/**
+ * Packed rows as a batch (Batch.packed), bucketed as rowsBatch's, and the slots of each candidate's
+ * predicted tokens: a candidate's Σ w·log p is the sum of slotLogProb over its slots.
+ */
+export function packedBatch(rows: readonly PackedRow[], padId: number, maxS = Infinity): { batch: Batch; slots: number[][] } {
+  const B = rows.length;
+  const longest = Math.max(...rows.map((r) => r.parts.reduce((n, p) => n + p.ids.length, 0)));
+  const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
+  const N = B * S;
+  const packed = { segment: new Int32Array(N), index: new Int32Array(N) };
+  const batch: Batch = {
+    B,
+    S,
+    ids: new Int32Array(N).fill(padId),
+    attention: new Uint8Array(N),
+    targets: new Int32Array(N).fill(padId),
+    weights: new Float32Array(N),
+    packed,
+  };
+  const slots: number[][] = [];
+  rows.forEach((r, b) => {
+    let n = b * S;
+    r.parts.forEach((part, seg) => {
+      const L = part.from + part.ids.length;
+      const own: number[] = [];
+      part.ids.forEach((id, t) => {
+        const i = part.from + t;
+        [batch.ids[n], batch.attention[n], packed.segment[n], packed.index[n]] = [id, 1, seg, i];
+        if (i >= L - part.predict - 1 && i < L - 1) {
+          [batch.targets[n], batch.weights[n]] = [part.ids[t + 1]!, 1];
+          own.push(n);
+        }
+        n++;
+      });
+      if (part.predict > 0) slots.push(own);
+    });
+  });
+  return { batch, slots };
+}
+
+/**
+ * Candidate scoring: argmax over options of the mean option-token log-prob (MeZO, no calibration).
+ * An example's candidates share one packed row (packOptions), so its prompt is run once, not once per
+ * candidate; the scores are those of a row per candidate up to rounding (tested).
+ */
 export async function predictOptions(exec: Executor, examples: readonly Encoded[], o: BatchOptions): Promise<number[]> {
-  const preds: number[] = [];
+  return (await optionScores(exec, examples, o)).map(argmax);
+}
+
+/** Each example's mean option-token log-prob per candidate, from packed rows (predictOptions). */
+export async function optionScores(exec: Executor, examples: readonly Encoded[], o: BatchOptions): Promise<number[][]> {
+  const scores: number[][] = [];
   for (let i = 0; i < examples.length; i += o.chunk) {
     const part = examples.slice(i, i + o.chunk);
-    const rows = part.flatMap((e) => e.options.map((opt) => ({ ids: opt.ids, predict: opt.optionTokens })));
-    preds.push(...optionArgmax(part, await exec.forward(rowsBatch(rows, o.padId, o.maxLen))));
+    const { batch, slots } = packedBatch(
+      part.flatMap((e) => packOptions(e, o.maxLen)),
+      o.padId,
+      o.maxLen,
+    );
+    const r = await exec.forward(batch);
+    // Candidates come in example order, each example's in option order.
+    let c = 0;
+    for (const e of part)
+      scores.push(
+        e.options.map(() => {
+          const own = slots[c++]!;
+          return own.reduce((sum, n) => sum + r.slotLogProb[n]!, 0) / own.length;
+        }),
+      );
   }
-  return preds;
+  return scores;
 }
 
 /**
