@@ -67,7 +67,8 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
   else {
     // The family's own position rule, read off one unpadded row as long as the longest sequence.
     const own = family.positions(config, new Uint8Array(longest).fill(1), 1, longest);
-    for (let n = 0; n < N; n++) if (attention[n]) positions[n] = own[p.index[n]!]!;
+    // Padding slots are masked out; position 0's id keeps them inside a learned position table.
+    for (let n = 0; n < N; n++) positions[n] = own[attention[n] ? p.index[n]! : 0]!;
     for (let b = 0; b < B; b++)
       for (let i = 0; i < S; i++) {
         const si = p.segment[b * S + i]!;

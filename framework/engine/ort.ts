@@ -592,8 +592,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   async forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const { B, S } = batch;
     const spec: GraphSpec = { B, S, candidates: batch.candidates, logits: opts.logits, lastLogits: opts.lastLogits };
-    // Training never asks for logits: only a loss pass can share its graph.
-    const perturbation = opts.perturbation ?? (opts.logits || opts.lastLogits ? undefined : this.resting);
+    const perturbation = opts.perturbation ?? (this.sharesTraining(spec) ? this.resting : undefined);
     const f = feedsFor(this.model.family, this.model.config, batch);
     const data: Record<string, ort.Tensor> = {
       ids: int64(f.ids),
@@ -625,6 +624,16 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
     if (opts.logits) result.logits = out.logits!.data as Float32Array;
     if (opts.lastLogits) result.lastLogits = out.last_logits!.data as Float32Array;
     return result;
+  }
+
+  /**
+   * Whether a plain pass of `spec` runs through the probes' graph (OrtOptions.probed): only a loss pass
+   * (training never asks for logits), and only where that kind traces symbolically; with a graph per
+   * batch shape nothing would be shared, and a fixed shape may fold θ′'s wait away.
+   */
+  private sharesTraining(spec: GraphSpec): boolean {
+    if (!this.resting || spec.logits || spec.lastLogits || this.shapes !== 'symbolic') return false;
+    return !this.fixedKinds.has(`${graphKind(spec)}|${perturbationSignature(this.resting)}`);
   }
 
   /** Greedy decoding with a KV cache (see OrtKvDecoder): two graphs per prompt bucket, not one forward per token. */

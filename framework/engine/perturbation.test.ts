@@ -159,8 +159,12 @@ describe('perturbation inside the forward pass', () => {
       await shared.session({ B: b.B, S: b.S, candidates: b.candidates, logits: true, lastLogits: undefined }); // the plain logits graph: already there
       expect(shared.sessionCount).toBe(2);
       expect(bits(logits.logits!)).toBe(bits((await plain.forward(b, { logits: true })).logits!));
-      await plain.dispose();
-      await shared.dispose();
+      // With a graph per batch shape nothing is shared (and a fixed shape may lose θ′'s wait): plain stays plain.
+      const fixed = new OrtExecutor(m, { threads: 1, shapes: 'fixed', probed: m.params.names });
+      await fixed.forward(b, { perturbation: probe });
+      expect((await fixed.forward(b)).loss).toBe(want.loss);
+      expect(fixed.sessionCount).toBe(2);
+      await Promise.all([plain.dispose(), shared.dispose(), fixed.dispose()]);
     },
   );
 });

@@ -110,11 +110,18 @@ describe('candidate scoring', () => {
       const sees = (i: number) => [...Array(batch.S).keys()].filter((j) => f.mask[i * batch.S + j] === 0);
       expect([0, 1, 2, 3, 4, 5, 6].map(sees)).toEqual([[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4], [0, 1, 5], [0, 1, 5, 6]]);
     }
-    // Prompts that part early (left truncation can do that): only what every candidate shares is shared.
-    expect(packOptions(example([option([5, 6, 7], [8]), option([5, 9, 7], [4])]), 64)[0]!.parts.map((p) => p.ids)).toEqual([
-      [],
-      [5, 6, 7, 8],
-      [5, 9, 7, 4],
+    // Padding slots take position 0's id, inside any learned position table.
+    expect(feedsFor(loadModel(fixtureDir('opt')).family, loadModel(fixtureDir('opt')).config, batch).positions[7]).toBe(2);
+    // Prompts that part early (left truncation can do that): only what every candidate shares is shared,
+    expect(packOptions(example([option([5, 6, 7], [8]), option([5, 6, 9, 7], [4])]), 64)[0]!.parts.map((p) => p.ids)).toEqual([
+      [5],
+      [6, 7, 8],
+      [6, 9, 7, 4],
+    ]);
+    // and where that is nothing, each candidate keeps a row of its own.
+    expect(packOptions(example([option([5, 6, 7], [8]), option([1, 9, 7], [4])]), 64).map((r) => r.parts.map((p) => p.ids))).toEqual([
+      [[5, 6, 7, 8]],
+      [[1, 9, 7, 4]],
     ]);
     // Longer than the row allows: a row per candidate, as before.
     expect(packOptions(example([option([5, 6, 7], [8, 9]), option([5, 6, 7], [4])]), 6).map((r) => r.parts.map((p) => p.ids))).toEqual([
@@ -238,6 +245,13 @@ describe('task losses on the llama fixture, against float64 recomputation from i
           const got = await optionScores(ex, examples, { padId: 0, chunk, maxLen });
           got.forEach((scores, i) => scores.forEach((s, c) => expect(s).toBeCloseTo(want[i]![c]!, 5)));
         }
+      // A candidate listed twice scores exactly as its first copy (packed at another place in the row
+      // it could differ in the last bit), so argmax keeps the first, as a row each did.
+      const twice = examples.map((e) => ({ ...e, options: [...e.options, ...e.options] }));
+      for (const scores of await optionScores(ex, twice, { padId: 0, chunk: 3, maxLen: 128 })) {
+        const C = scores.length / 2;
+        expect(scores.slice(C)).toEqual(scores.slice(0, C));
+      }
       if (ex !== exec) await ex.dispose();
     },
   );

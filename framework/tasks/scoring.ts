@@ -43,6 +43,9 @@ export function truncateLeft(ids: readonly number[], maxLen: number, keepBos: bo
   return keepBos ? [ids[0]!, ...ids.slice(ids.length - maxLen + 1)] : ids.slice(ids.length - maxLen);
 }
 
+/** Whether two sequences are the same ids. */
+const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && sharedPrefix(a, b) === a.length;
+
 /** How many leading ids two sequences share. */
 function sharedPrefix(a: readonly number[], b: readonly number[]): number {
   let n = 0;
@@ -188,8 +191,8 @@ export interface PackedRow {
 /**
  * An example's candidates as one row: their shared prefix once, then each candidate's tail, led by a
  * copy of the prefix's last token so that each tail's first token is predicted by a slot of its own.
- * The prefix stops before any candidate's first predicted token. When the row would be longer than
- * `maxS`, each candidate gets a row of its own instead.
+ * The prefix stops before any candidate's first predicted token. When the candidates share no token
+ * before it, or the row would be longer than `maxS`, each candidate gets a row of its own instead.
  */
 export function packOptions(e: Encoded, maxS: number): PackedRow[] {
   const opts = e.options;
@@ -198,7 +201,8 @@ export function packOptions(e: Encoded, maxS: number): PackedRow[] {
   const s = Math.max(k - 1, 0);
   const tails = opts.map((o) => ({ ids: o.ids.slice(s), from: s, predict: o.optionTokens }));
   const length = s + tails.reduce((n, t) => n + t.ids.length, 0);
-  if (opts.length > 1 && length <= maxS) return [{ parts: [{ ids: opts[0]!.ids.slice(0, s), from: 0, predict: 0 }, ...tails] }];
+  // Nothing shared: one row of all the candidates would only lengthen each one's attention.
+  if (opts.length > 1 && s > 0 && length <= maxS) return [{ parts: [{ ids: opts[0]!.ids.slice(0, s), from: 0, predict: 0 }, ...tails] }];
   return opts.map((o) => ({ parts: [{ ids: o.ids, from: 0, predict: o.optionTokens }] }));
 }
 
@@ -262,15 +266,19 @@ export async function optionScores(exec: Executor, examples: readonly Encoded[],
       o.maxLen,
     );
     const r = await exec.forward(batch);
+    if (!r.slotLogProb)
+      throw new ZoError(`the ${exec.describe()} executor returns no slotLogProb (ForwardResult), which candidate scoring reads`);
     // Candidates come in example order, each example's in option order.
     let c = 0;
-    for (const e of part)
-      scores.push(
-        e.options.map(() => {
-          const own = slots[c++]!;
-          return own.reduce((sum, n) => sum + r.slotLogProb[n]!, 0) / own.length;
-        }),
-      );
+    for (const e of part) {
+      const own = e.options.map(() => {
+        const at = slots[c++]!;
+        return at.reduce((sum, n) => sum + r.slotLogProb[n]!, 0) / at.length;
+      });
+      // A candidate that repeats an earlier one takes its score: packed elsewhere in the row, it could
+      // differ in the last bit, and argmax must still pick the first copy (ReCoRD's gold is the first).
+      scores.push(own.map((x, i) => own[e.options.findIndex((o) => sameIds(o.ids, e.options[i]!.ids))] ?? x));
+    }
   }
   return scores;
 }
