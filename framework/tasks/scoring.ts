@@ -103,30 +103,12 @@ export function encodeExample(task: Task, r: Rendered, tok: TextTokenizer, maxLe
  * targets, so the weights sit on the slots that predict them.
  */
 export function rowsBatch(rows: readonly { ids: number[]; predict: number }[], padId: number, maxS = Infinity): Batch {
-  const B = rows.length;
-  const longest = Math.max(...rows.map((r) => r.ids.length));
-  const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
-  const N = B * S;
-  const batch: Batch = {
-    B,
-    S,
-    ids: new Int32Array(N).fill(padId),
-    attention: new Uint8Array(N),
-    targets: new Int32Array(N).fill(padId),
-    weights: new Float32Array(N),
-  };
-  rows.forEach((r, b) => {
-    const L = r.ids.length;
-    for (let s = 0; s < L; s++) {
-      batch.ids[b * S + s] = r.ids[s]!;
-      batch.attention[b * S + s] = 1;
-    }
-    for (let s = L - r.predict - 1; s < L - 1; s++) {
-      batch.targets[b * S + s] = r.ids[s + 1]!;
-      batch.weights[b * S + s] = 1;
-    }
-  });
-  return batch;
+  return layOut(
+    rows.map((r) => ({ parts: [{ ids: r.ids, from: 0, predict: r.predict }] })),
+    padId,
+    maxS,
+    false,
+  ).batch;
 }
 
 /** The training batch of a task's loss: C rows per example with gold labels, or one LM row per example. */
@@ -211,11 +193,19 @@ export function packOptions(e: Encoded, maxS: number): PackedRow[] {
  * predicted tokens: a candidate's Σ w·log p is the sum of slotLogProb over its slots.
  */
 export function packedBatch(rows: readonly PackedRow[], padId: number, maxS = Infinity): { batch: Batch; slots: number[][] } {
+  return layOut(rows, padId, maxS, true);
+}
+
+/**
+ * The rows right-padded to a bucketed length (at most `maxS`), each part's last `predict` tokens the
+ * targets of the slots before them, and those slots per predicting part; with `packed`, each slot's
+ * segment and index too (rowsBatch is the case of one part a row).
+ */
+function layOut(rows: readonly PackedRow[], padId: number, maxS: number, packed: boolean): { batch: Batch; slots: number[][] } {
   const B = rows.length;
   const longest = Math.max(...rows.map((r) => r.parts.reduce((n, p) => n + p.ids.length, 0)));
   const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
   const N = B * S;
-  const packed = { segment: new Int32Array(N), index: new Int32Array(N) };
   const batch: Batch = {
     B,
     S,
@@ -223,23 +213,25 @@ export function packedBatch(rows: readonly PackedRow[], padId: number, maxS = In
     attention: new Uint8Array(N),
     targets: new Int32Array(N).fill(padId),
     weights: new Float32Array(N),
-    packed,
   };
+  const at = packed ? (batch.packed = { segment: new Int32Array(N), index: new Int32Array(N) }) : undefined;
   const slots: number[][] = [];
   rows.forEach((r, b) => {
     let n = b * S;
     r.parts.forEach((part, seg) => {
       const L = part.from + part.ids.length;
       const own: number[] = [];
-      part.ids.forEach((id, t) => {
+      for (let t = 0; t < part.ids.length; t++, n++) {
         const i = part.from + t;
-        [batch.ids[n], batch.attention[n], packed.segment[n], packed.index[n]] = [id, 1, seg, i];
+        batch.ids[n] = part.ids[t]!;
+        batch.attention[n] = 1;
+        if (at) [at.segment[n], at.index[n]] = [seg, i];
         if (i >= L - part.predict - 1 && i < L - 1) {
-          [batch.targets[n], batch.weights[n]] = [part.ids[t + 1]!, 1];
+          batch.targets[n] = part.ids[t + 1]!;
+          batch.weights[n] = 1;
           own.push(n);
         }
-        n++;
-      });
+      }
       if (part.predict > 0) slots.push(own);
     });
   });
