@@ -487,6 +487,8 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
   private readonly weightTensors = new Map<string, ort.Tensor>();
   /** θ + 0·θ on the probed blocks: what a plain loss pass runs as, when the run probes them (OrtOptions.probed). */
   private readonly resting?: Perturbation;
+  /** Its perturbation signature, computed once rather than on every pass. */
+  private readonly restingSig: string;
 
   constructor(
     readonly model: Model<C>,
@@ -498,6 +500,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
     this.shapes = opts.shapes ?? 'symbolic';
     const params = model.params;
     if (opts.probed?.length) this.resting = new Map(opts.probed.map((n) => [n, { kind: 'scalar', scale: 0, z: params.get(n) }]));
+    this.restingSig = perturbationSignature(this.resting);
   }
 
   describe(): string {
@@ -633,7 +636,7 @@ export class OrtExecutor<C extends BaseConfig = BaseConfig> implements Executor,
    */
   private sharesTraining(spec: GraphSpec): boolean {
     if (!this.resting || spec.logits || spec.lastLogits || this.shapes !== 'symbolic') return false;
-    return !this.fixedKinds.has(`${graphKind(spec)}|${perturbationSignature(this.resting)}`);
+    return !this.fixedKinds.has(`${graphKind(spec)}|${this.restingSig}`);
   }
 
   /** Greedy decoding with a KV cache (see OrtKvDecoder): two graphs per prompt bucket, not one forward per token. */
