@@ -1,6 +1,7 @@
 import type { ParamStore } from '../core/params.js';
 import { numel } from '../core/params.js';
 import type { BlockPerturbation } from '../core/perturbation.js';
+import { subtractScaled, subtractScaledSums } from '../core/axpy.js';
 
 /**
  * What flows from a gradient estimator through the update transforms into θ, one block at a time.
@@ -243,21 +244,10 @@ function applyExplicit(theta: Float32Array, bu: ExplicitUpdate, scratch: Float64
 function applyTerms(theta: Float32Array, shape: readonly number[], bu: ImplicitUpdate, wantSums = false): [number, number] | undefined {
   const s = bu.scale;
   const n = theta.length;
-  // MeZO's bare single term, θ − c·z: the one pass also sums the new θ (read back as stored, float32).
+  // MeZO's bare single term, θ − c·z (in WebAssembly: core/axpy.ts): the one pass also sums the new θ (read back as stored, float32).
   const only = wantSums && bu.terms.length === 1 && bu.lambda === undefined && s === 1 && bu.decay === 0 ? bu.terms[0]! : undefined;
   const d = only?.direction();
-  if (only && d?.kind === 'scalar') {
-    const [c, z] = [only.coef, d.z];
-    let sum = 0;
-    let sq = 0;
-    for (let i = 0; i < n; i++) {
-      theta[i] = theta[i]! - c * z[i]!;
-      const v = theta[i]!;
-      sum += v;
-      sq += v * v;
-    }
-    return [sum, sq];
-  }
+  if (only && d?.kind === 'scalar') return subtractScaledSums(theta, only.coef, d.z);
   if (bu.terms.length === 0 && !(bu.lambda === undefined && bu.decay === 0)) {
     const [lam, w] = [bu.lambda ?? 0, bu.decay];
     for (let i = 0; i < n; i++) theta[i] = theta[i]! - s * (lam * theta[i]!) - w * theta[i]!;
@@ -269,7 +259,7 @@ function applyTerms(theta: Float32Array, shape: readonly number[], bu: ImplicitU
     if (d.kind === 'scalar') {
       const z = d.z;
       if (bu.lambda === undefined && s === 1) {
-        if (w === 0) for (let i = 0; i < n; i++) theta[i] = theta[i]! - c * z[i]!;
+        if (w === 0) subtractScaled(theta, c, z);
         else for (let i = 0; i < n; i++) theta[i] = theta[i]! - c * z[i]! - w * theta[i]!;
       } else for (let i = 0; i < n; i++) theta[i] = theta[i]! - s * (c * z[i]! + lam * theta[i]!) - w * theta[i]!;
     } else if (d.kind === 'elementwise') {
