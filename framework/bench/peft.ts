@@ -56,7 +56,7 @@ export async function benchPeft(opts: PeftBenchOptions = {}): Promise<PeftBench>
   const execs = trainees.map((t) => new OrtExecutor(t.model, { threads, device: opts.device }));
   const mezo = optimizerNamed('mezo');
   const steppers = trainees.map((t, i) =>
-    stepper(mezo, new FixedBatchProblem(t.model, execs[i]!, batch, t.theta), makeNoise(DEFAULT_NOISE, 0, t.theta.sizes())),
+    stepper(mezo, new FixedBatchProblem(t.model, execs[i]!, batch, t.theta), makeNoise(DEFAULT_NOISE, 0, t.theta.sizes(), 1, threads)),
   );
   try {
     opts.onProgress?.(

@@ -341,7 +341,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
   const sources = new Map<string, NoiseSource>();
   const noiseFor = (kind: NoiseKind, probes: number): NoiseSource => {
     const key = `${kind}/${probes}`;
-    if (!sources.has(key)) sources.set(key, makeNoise(kind, SEED, sizes, probes));
+    if (!sources.has(key)) sources.set(key, makeNoise(kind, SEED, sizes, probes, threads));
     return sources.get(key)!;
   };
 

@@ -28,7 +28,7 @@ export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE
 
 export const threadsOption = {
   type: 'number',
-  describe: 'ONNX Runtime intra-op threads (default: all cores)',
+  describe: "ONNX Runtime intra-op threads, and the threads z's generation takes between passes (default: all cores)",
   coerce: wholeNumberFlag('threads', 1, 1024),
 } as const;
 export const deviceOption = {

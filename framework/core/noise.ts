@@ -1,5 +1,6 @@
 import { ZoError } from './errors.js';
 import { fillGaussian, keyOf, permute } from './rng.js';
+import { fillParallel } from './fill-pool.js';
 import { fillZiggurat } from './ziggurat.js';
 
 const { floor } = Math; // module scope: jest's realm makes every `Math.x` lookup slow (see rng.ts)
@@ -46,6 +47,7 @@ export interface NoiseSource {
  * floats in all), never stored across calls. 'exact' draws by Box–Muller (`fillGaussian`), 'ziggurat'
  * by the ziggurat (`fillGaussianZiggurat`'s values, its fast path in WebAssembly: ziggurat.ts): two streams
  * of the same keys. For 3.3M values: Box–Muller 91 ms, the ziggurat's JS loop 25 ms, with WebAssembly 10.5 ms.
+ * With `threads` > 1 a block is filled on that many threads (fill-pool.ts), the same values bit for bit.
  */
 export class ExactNoise implements NoiseSource {
   private readonly scratch: Float32Array[];
@@ -56,10 +58,11 @@ export class ExactNoise implements NoiseSource {
     readonly seed: number,
     sizes: readonly number[],
     readonly kind: 'exact' | 'ziggurat' = 'exact',
+    readonly threads = 1,
   ) {
     this.scratch = sizes.map((n) => new Float32Array(n));
     this.filled = sizes.map(() => '');
-    this.fill = kind === 'exact' ? fillGaussian : fillZiggurat;
+    this.fill = threads > 1 ? (out, key) => fillParallel(out, key, kind, threads) : kind === 'exact' ? fillGaussian : fillZiggurat;
   }
 
   get floats(): number {
@@ -193,7 +196,10 @@ export const NOISE_HELP =
   `${TABLE_DILUTION + 1}·q·P floats: no value shared within a step or among the ${TABLE_DILUTION} steps of a round, ` +
   `on average ≤ 1/${TABLE_DILUTION} of a step's values with any other step, no step repeated within ${TABLE_DILUTION}·q·P (≥ 2^20) steps`;
 
-/** A noise source for blocks of `sizes`; table noise lays out `probes` probes per step (the counter-based kinds take any). */
-export function makeNoise(kind: NoiseKind, seed: number, sizes: readonly number[], probes = 1): NoiseSource {
-  return kind === 'table' ? new TableNoise(seed, sizes, probes) : new ExactNoise(seed, sizes, kind);
+/**
+ * A noise source for blocks of `sizes`; table noise lays out `probes` probes per step (the counter-based
+ * kinds take any), and the counter-based kinds generate on `threads` threads.
+ */
+export function makeNoise(kind: NoiseKind, seed: number, sizes: readonly number[], probes = 1, threads = 1): NoiseSource {
+  return kind === 'table' ? new TableNoise(seed, sizes, probes) : new ExactNoise(seed, sizes, kind, threads);
 }

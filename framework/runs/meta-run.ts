@@ -1,3 +1,4 @@
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZoError } from '../core/errors.js';
@@ -157,7 +158,13 @@ export async function metaTrainRun(
       `meta-training ${ft0.nets.length} PertNNs (${ft0.manifest.sharing} sharing, ${spec.features ?? 'raw'} features) for the ${theta.names.length} blocks of ${spec.model} on ${names.join(', ')}: ${settings.steps} steps, reset every ${settings.cycleSteps}`,
     );
     try {
-      const noise = makeNoise(spec.noise, spec.settings.seed, theta.sizes(), spec.settings.trajectory === 'zo' ? 2 : 1);
+      const noise = makeNoise(
+        spec.noise,
+        spec.settings.seed,
+        theta.sizes(),
+        spec.settings.trajectory === 'zo' ? 2 : 1,
+        spec.threads ?? os.availableParallelism(),
+      );
       await metaTrain(ft0, theta, tasks, noise, state, settings, startStep, {
         resetWeights: () => {
           const fresh: { get(n: string): Float32Array | undefined } = theta0 ?? loadModel(spec.model).params;

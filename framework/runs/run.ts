@@ -283,7 +283,7 @@ async function loop(
       hyperparameters: p.h,
       problem: recorder ? recorder.wrap(problem) : problem,
       state: p.state,
-      noise: noiseFor(spec, p),
+      noise: noiseFor(spec, p, spec.threads),
       seed: spec.seed,
       steps: spec.steps,
       schedule: spec.schedule,

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeNoise, type NoiseSource } from '../core/noise.js';
@@ -92,6 +93,9 @@ export async function loadTrainee(s: TraineeSpec, modelDir = s.model, runDir?: s
   return { model, theta, adapter, optimizer, h };
 }
 
-/** The trainee's noise: z for each block of θ, keyed by the spec's seed, as many probes as its optimizer draws. */
-export const noiseFor = (s: Pick<TraineeSpec, 'noise' | 'seed'>, t: Trainee): NoiseSource =>
-  makeNoise(s.noise, s.seed, t.theta.sizes(), probesPerStep(t.optimizer, t.h));
+/**
+ * The trainee's noise: z for each block of θ, keyed by the spec's seed, as many probes as its optimizer
+ * draws, generated on `threads` threads (the run's ORT threads: the passes and z's generation take turns).
+ */
+export const noiseFor = (s: Pick<TraineeSpec, 'noise' | 'seed'>, t: Trainee, threads = os.availableParallelism()): NoiseSource =>
+  makeNoise(s.noise, s.seed, t.theta.sizes(), probesPerStep(t.optimizer, t.h), threads);

@@ -1,0 +1,18 @@
+/**
+ * A fill worker (fill-pool.ts): sleeps until the job number changes, then fills chunks of that job
+ * into its slots until none is left. A job it woke too late for has no chunks left to claim.
+ */
+import { workerData } from 'node:worker_threads';
+import { CTRL, workerPart } from './fill-pool.js';
+
+const { ctrl, staging, worker } = workerData as { ctrl: Int32Array; staging: Float32Array; worker: number };
+/** A step asks for its blocks back to back: stay awake this long after a job before sleeping. */
+const SPIN_MS = 0.2;
+let seen = Atomics.load(ctrl, CTRL.job);
+for (;;) {
+  const until = performance.now() + SPIN_MS;
+  while (Atomics.load(ctrl, CTRL.job) === seen && performance.now() < until);
+  Atomics.wait(ctrl, CTRL.job, seen);
+  seen = Atomics.load(ctrl, CTRL.job);
+  workerPart(ctrl, staging, worker);
+}
