@@ -10,7 +10,7 @@ import {
   openJob,
   type FillKind,
 } from './fill-pool.js';
-import { ExactNoise } from './noise.js';
+import { ExactNoise, TableNoise } from './noise.js';
 
 afterAll(() => fillPool.close());
 
@@ -89,5 +89,12 @@ test.each(kinds)('%s noise on 2 threads draws what it draws on one', (kind) => {
   for (let step = 0; step < 20; step++)
     for (const probe of [0, 1]) sizes.forEach((_, b) => expect(differing(two.z(step, probe, b), one.z(step, probe, b))).toBe(0));
   // The two large blocks went through the pool (a worker that wakes too late for a block claims none of it).
+  expect(fillPool.workerChunks()).toBeGreaterThan(before);
+});
+
+test('table noise generated on 2 threads is the one-thread table', () => {
+  const before = fillPool.workerChunks();
+  const [one, two] = [new TableNoise(5, [1000, 30_000], 1, 1), new TableNoise(5, [1000, 30_000], 1, 2)];
+  for (const step of [0, 1, 77, 5000]) for (const b of [0, 1]) expect(differing(two.z(step, 0, b), one.z(step, 0, b))).toBe(0);
   expect(fillPool.workerChunks()).toBeGreaterThan(before);
 });

@@ -96,9 +96,9 @@ class FillPool {
   /** `FILLS[kind](out, key, offset)` on the caller and up to `helpers` workers. */
   fill(out: Float32Array, key: number, kind: FillKind, helpers: number, offset = 0): Float32Array {
     const chunks = Math.ceil(out.length / FILL_CHUNK);
-    if (helpers < 1 || chunks < MIN_POOLED_CHUNKS || this.broken !== undefined) return FILLS[kind](out, key, offset);
-    if (chunks > MAX_CHUNKS || !Number.isSafeInteger(offset) || offset + out.length > 0x7fffffff)
-      throw new RangeError(`a fill of ${out.length} values from ${offset}: past the pool's 32-bit counters`);
+    // Past 2^31 counters (an 8 GB block) the shared description's int32 fields would not hold it.
+    const fits = chunks <= MAX_CHUNKS && Number.isSafeInteger(offset) && offset >= 0 && offset + out.length <= 0x7fffffff;
+    if (helpers < 1 || chunks < MIN_POOLED_CHUNKS || !fits || this.broken !== undefined) return FILLS[kind](out, key, offset);
     this.grow(helpers);
     const { ctrl, staging } = this;
     const job = ++this.job;

@@ -235,6 +235,14 @@ describe('sources', () => {
     expect(createHash('sha256').update(Buffer.from(z.buffer)).digest('hex').slice(0, 16)).toBe(sha);
   });
 
+  // Likewise for table runs (version 2): the table's values and where each step's window lies.
+  test('table noise is the version-2 table, value for value (a sha256 of three steps’ windows)', () => {
+    const t = new TableNoise(7, [1000, 30_000]);
+    const h = createHash('sha256');
+    for (const step of [0, 1, 77]) for (const b of [0, 1]) h.update(Buffer.from(t.z(step, 0, b).slice().buffer));
+    expect(h.digest('hex').slice(0, 16)).toBe('94414706f89818b4');
+  });
+
   test.each([
     ['box-muller', fillGaussian],
     ['ziggurat', fillGaussianZiggurat],

@@ -132,6 +132,8 @@ export class TableNoise implements NoiseSource {
     readonly seed: number,
     sizes: readonly number[],
     readonly probes = 1,
+    /** Threads that generate the table (fill-pool.ts): the same table on any number. */
+    threads = 1,
   ) {
     if (!Number.isInteger(probes) || probes < 1) throw new RangeError(`table noise: probes = ${probes}, not a positive integer`);
     this.sizes = sizes;
@@ -153,7 +155,7 @@ export class TableNoise implements NoiseSource {
         `table noise needs ${floats.toLocaleString('en')} floats (${((4 * floats) / 1e9).toFixed(1)} GB, ${this.lanes + 1} × ${probes} probe(s) × ${P.toLocaleString('en')} parameters), more than this machine allocates: use --noise exact`,
       );
     }
-    this.table = fillGaussian(table, keyOf(seed, TABLE_TAG));
+    this.table = fillParallel(table, keyOf(seed, TABLE_TAG), 'exact', threads);
   }
 
   get floats(): number {
@@ -198,8 +200,8 @@ export const NOISE_HELP =
 
 /**
  * A noise source for blocks of `sizes`; table noise lays out `probes` probes per step (the counter-based
- * kinds take any), and the counter-based kinds generate on `threads` threads.
+ * kinds take any), generated on `threads` threads.
  */
 export function makeNoise(kind: NoiseKind, seed: number, sizes: readonly number[], probes = 1, threads = 1): NoiseSource {
-  return kind === 'table' ? new TableNoise(seed, sizes, probes) : new ExactNoise(seed, sizes, kind, threads);
+  return kind === 'table' ? new TableNoise(seed, sizes, probes, threads) : new ExactNoise(seed, sizes, kind, threads);
 }
