@@ -3,6 +3,7 @@ import {
   closeJob,
   ctrlLength,
   FILL_CHUNK,
+  FILL_IDLE_MS,
   fillParallel,
   fillPool,
   FILLS,
@@ -97,4 +98,27 @@ test('table noise generated on 2 threads is the one-thread table', () => {
   const [one, two] = [new TableNoise(5, [1000, 30_000], 1, 1), new TableNoise(5, [1000, 30_000], 1, 2)];
   for (const step of [0, 1, 77, 5000]) for (const b of [0, 1]) expect(differing(two.z(step, 0, b), one.z(step, 0, b))).toBe(0);
   expect(fillPool.workerChunks()).toBeGreaterThan(before);
+});
+
+test('workers stopped, or ended after their idle time, are started again by the next fill', async () => {
+  const n = 8 * FILL_CHUNK;
+  const want = FILLS.ziggurat(new Float32Array(n), 3);
+  await fillPool.close();
+  expect(fillPool.size()).toBe(0);
+  fillPool.setIdleMs(200);
+  try {
+    expect(differing(fillParallel(new Float32Array(n), 3, 'ziggurat', 2), want)).toBe(0);
+    expect(fillPool.size()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(fillPool.size()).toBe(0);
+    const before = fillPool.workerChunks();
+    // The new worker may still be starting during one fill: fill until it takes part.
+    for (let r = 0; r < 200 && fillPool.workerChunks() === before; r++) {
+      expect(differing(fillParallel(new Float32Array(n), 3, 'ziggurat', 2), want)).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(fillPool.workerChunks()).toBeGreaterThan(before);
+  } finally {
+    fillPool.setIdleMs(FILL_IDLE_MS);
+  }
 });

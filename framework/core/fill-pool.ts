@@ -82,6 +82,9 @@ export function workerPart(ctrl: Int32Array, staging: Float32Array, worker: numb
   }
 }
 
+/** Idle this long, a worker ends, and the pool starts another when asked: no thread outlives its use by much. */
+export const FILL_IDLE_MS = 30_000;
+
 /** How long the caller waits for a worker's chunk before it calls the worker lost. */
 const WAIT_MS = 60_000;
 
@@ -92,6 +95,8 @@ class FillPool {
   private workers: Worker[] = [];
   private job = 0;
   private broken?: string;
+  /** A worker's idle time before it ends (tests shorten it). */
+  idleMs = FILL_IDLE_MS;
 
   /** `FILLS[kind](out, key, offset)` on the caller and up to `helpers` workers. */
   fill(out: Float32Array, key: number, kind: FillKind, helpers: number, offset = 0): Float32Array {
@@ -157,7 +162,7 @@ class FillPool {
       let worker: Worker;
       try {
         worker = new Worker(new URL('./fill-worker.js', import.meta.url), {
-          workerData: { ctrl: this.ctrl, staging: this.staging, worker: i },
+          workerData: { ctrl: this.ctrl, staging: this.staging, worker: i, idleMs: this.idleMs },
         });
       } catch (e) {
         // Without workers (a sandbox, a bundler that left the file out) the caller fills alone.
@@ -165,6 +170,9 @@ class FillPool {
         return;
       }
       worker.unref();
+      worker.on('exit', () => {
+        this.workers = this.workers.filter((w) => w !== worker);
+      });
       worker.on('error', (e) => {
         this.broken = `a noise worker failed: ${e.message}`;
       });
@@ -197,5 +205,13 @@ export function fillParallel(out: Float32Array, key: number, kind: FillKind, thr
   return pool.fill(out, key, kind, threads - 1, offset);
 }
 
-/** The workers started so far, the chunks they filled, and a way to stop them (tests). */
-export const fillPool = { size: () => pool.size, workerChunks: () => pool.workerChunks, close: () => pool.close() };
+/** The workers running, the chunks they filled, and ways to stop them or shorten their idle time (tests). */
+export const fillPool = {
+  size: () => pool.size,
+  workerChunks: () => pool.workerChunks,
+  close: () => pool.close(),
+  /** Workers started from now on end after `ms` idle. */
+  setIdleMs: (ms: number) => {
+    pool.idleMs = ms;
+  },
+};
