@@ -8,11 +8,12 @@
  * (2 × 64 KB), and the caller, between chunks of its own written straight into z, copies them over.
  * The caller waits only for chunks a worker has claimed: a worker still starting up claims none.
  *
- * A job's chunks are claimed through one shared word, (job & 0xfff) << 20 | next chunk, by
- * compare-and-swap. The caller closes the word when a job ends and publishes the next job's
- * description before its word and number, so a worker that wakes late, holding an older job (or an
- * older job's number with part of a newer description), finds nothing to claim.
+ * Claims count down one shared word, the chunks left, by compare-and-swap; chunk c is (chunks − left).
+ * A thread reads the job's description only after a claim succeeds: a job cannot end while one of its
+ * chunks is claimed and unfilled, and the next job's description is written only after it ends, so
+ * what a claim-holder reads is always its own job's, however late it woke.
  */
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fillGaussian } from './rng.js';
 import { fillZiggurat } from './ziggurat.js';
@@ -21,7 +22,6 @@ import { fillZiggurat } from './ziggurat.js';
 export const FILL_CHUNK = 1 << 14;
 /** Blocks of fewer chunks are filled by the calling thread alone: a handoff would cost what it saves. */
 export const MIN_POOLED_CHUNKS = 4;
-const MAX_CHUNKS = (1 << 20) - 1;
 const SLOTS = 2;
 
 export type FillKind = 'ziggurat' | 'exact';
@@ -32,60 +32,87 @@ export const FILLS: Readonly<Record<FillKind, (out: Float32Array, key: number, o
 };
 
 /**
- * The shared control array: the claim word, the job's description (published before its number), a
- * count of chunks the caller has taken in, and per worker slot its state (FREE, or the chunk it holds + 1).
+ * The shared control array: the chunks left to claim, the job number the workers wake on, the job's
+ * description, how many workers may take part, a count of chunks workers delivered, a flag a failing
+ * worker raises, and per worker slot its state (0 free, else the chunk it holds + 1).
  */
-export const CTRL = { word: 0, job: 1, key: 2, offset: 3, length: 4, kind: 5, arrived: 6, slots: 8 } as const;
+export const CTRL = { left: 0, job: 1, key: 2, offset: 3, length: 4, kind: 5, helpers: 6, arrived: 7, failed: 8, slots: 9 } as const;
 export const ctrlLength = (workers: number): number => CTRL.slots + SLOTS * workers;
 
-/** Claims the next chunk of `job` (of `chunks`), or −1 once the job's chunks are all taken or another job began. */
-export function claim(ctrl: Int32Array, job: number, chunks: number): number {
+/** Takes one chunk of the open job: how many were left before it (≥ 1), or 0 when none is. */
+export function claim(ctrl: Int32Array): number {
   for (;;) {
-    const w = Atomics.load(ctrl, CTRL.word);
-    const c = w & 0xfffff;
-    if (w >>> 20 !== (job & 0xfff) || c >= chunks) return -1;
-    if (Atomics.compareExchange(ctrl, CTRL.word, w, w + 1) === w) return c;
+    const left = Atomics.load(ctrl, CTRL.left);
+    if (left <= 0) return 0;
+    if (Atomics.compareExchange(ctrl, CTRL.left, left, left - 1) === left) return left;
   }
 }
 
-/** Opens job `job` for claims from chunk 0. */
-export function openJob(ctrl: Int32Array, job: number): void {
-  Atomics.store(ctrl, CTRL.word, (job & 0xfff) << 20);
+/** What a job is; `publish` writes it before the job opens, and `read` is called only while holding a claim. */
+export interface FillJob {
+  key: number;
+  offset: number;
+  length: number;
+  kind: FillKind;
 }
 
-/** Closes it: a worker that read part of the next job's description under this job's number claims nothing. */
-export function closeJob(ctrl: Int32Array, job: number): void {
-  Atomics.store(ctrl, CTRL.word, ((job & 0xfff) << 20) | 0xfffff);
+export function publishJob(ctrl: Int32Array, j: FillJob, helpers: number): void {
+  Atomics.store(ctrl, CTRL.key, j.key | 0);
+  Atomics.store(ctrl, CTRL.offset, j.offset);
+  Atomics.store(ctrl, CTRL.length, j.length);
+  Atomics.store(ctrl, CTRL.kind, KINDS.indexOf(j.kind));
+  Atomics.store(ctrl, CTRL.helpers, helpers);
+  Atomics.store(ctrl, CTRL.left, Math.ceil(j.length / FILL_CHUNK));
 }
 
-/** [start, end) of chunk c of a fill of n values. */
-const span = (c: number, n: number): [number, number] => [c * FILL_CHUNK, Math.min(n, (c + 1) * FILL_CHUNK)];
+export function readJob(ctrl: Int32Array): FillJob {
+  const kind = KINDS[Atomics.load(ctrl, CTRL.kind)]!;
+  return { key: Atomics.load(ctrl, CTRL.key), offset: Atomics.load(ctrl, CTRL.offset), length: Atomics.load(ctrl, CTRL.length), kind };
+}
+
+/** Chunk index of a claim that saw `left` chunks left, and its [start, end). */
+function chunkOf(left: number, length: number): [number, number, number] {
+  const c = Math.ceil(length / FILL_CHUNK) - left;
+  return [c, c * FILL_CHUNK, Math.min(length, (c + 1) * FILL_CHUNK)];
+}
+
+/** CTRL.failed's value that makes the next worker to claim a chunk throw (tests of the failure path). */
+const FAIL_ON_CLAIM = 2;
+/** CTRL.failed's value once a worker has failed. */
+const FAILED = 1;
 
 /**
- * A worker's part of the job it was woken for: each chunk it claims goes into a free slot of its own
- * (waiting for the caller to empty one), which then holds the chunk's index + 1 until copied.
+ * A worker's part of the open job: each chunk it claims goes into a free slot of its own (waiting for
+ * the caller to empty one), which then holds the chunk's index + 1 until copied. Workers past the
+ * job's helper count sit it out.
  */
 export function workerPart(ctrl: Int32Array, staging: Float32Array, worker: number): void {
-  const job = Atomics.load(ctrl, CTRL.job);
-  const [key, offset, n] = [Atomics.load(ctrl, CTRL.key), Atomics.load(ctrl, CTRL.offset), Atomics.load(ctrl, CTRL.length)];
-  const fill = FILLS[KINDS[Atomics.load(ctrl, CTRL.kind)]!];
-  const chunks = Math.ceil(n / FILL_CHUNK);
-  for (let c = claim(ctrl, job, chunks), i = 0; c >= 0; c = claim(ctrl, job, chunks), i++) {
+  if (worker >= Atomics.load(ctrl, CTRL.helpers)) return;
+  for (let left = claim(ctrl), i = 0; left > 0; left = claim(ctrl), i++) {
+    if (Atomics.load(ctrl, CTRL.failed) === FAIL_ON_CLAIM) throw new Error('a worker failure the tests asked for');
+    const j = readJob(ctrl);
+    const [c, start, end] = chunkOf(left, j.length);
     const s = CTRL.slots + SLOTS * worker + (i % SLOTS);
     for (let held = Atomics.load(ctrl, s); held !== 0; held = Atomics.load(ctrl, s)) Atomics.wait(ctrl, s, held);
-    const [start, end] = span(c, n);
     const at = (s - CTRL.slots) * FILL_CHUNK;
-    fill(staging.subarray(at, at + end - start), key, offset + start);
+    FILLS[j.kind](staging.subarray(at, at + end - start), j.key, j.offset + start);
     Atomics.store(ctrl, s, c + 1);
     Atomics.add(ctrl, CTRL.arrived, 1);
     Atomics.notify(ctrl, CTRL.arrived);
   }
 }
 
+/** A worker that threw: raises the flag and wakes the caller, which fills what is missing itself. */
+export function workerFailed(ctrl: Int32Array): void {
+  Atomics.store(ctrl, CTRL.failed, FAILED);
+  Atomics.add(ctrl, CTRL.arrived, 1);
+  Atomics.notify(ctrl, CTRL.arrived);
+}
+
 /** Idle this long, a worker ends, and the pool starts another when asked: no thread outlives its use by much. */
 export const FILL_IDLE_MS = 30_000;
 
-/** How long the caller waits for a worker's chunk before it calls the worker lost. */
+/** How long the caller waits for a worker's chunk before it gives up on the workers and fills the rest itself. */
 const WAIT_MS = 60_000;
 
 /** The process's fill workers, started the first time a fill asks for them, never keeping the process alive. */
@@ -94,7 +121,8 @@ class FillPool {
   private staging = new Float32Array(new SharedArrayBuffer(0));
   private workers: Worker[] = [];
   private job = 0;
-  private broken?: string;
+  /** Why fills stay on the calling thread from now on (a worker failed or never started). */
+  broken?: string;
   /** A worker's idle time before it ends (tests shorten it). */
   idleMs = FILL_IDLE_MS;
 
@@ -102,50 +130,63 @@ class FillPool {
   fill(out: Float32Array, key: number, kind: FillKind, helpers: number, offset = 0): Float32Array {
     const chunks = Math.ceil(out.length / FILL_CHUNK);
     // Past 2^31 counters (an 8 GB block) the shared description's int32 fields would not hold it.
-    const fits = chunks <= MAX_CHUNKS && Number.isSafeInteger(offset) && offset >= 0 && offset + out.length <= 0x7fffffff;
+    const fits = Number.isSafeInteger(offset) && offset >= 0 && offset + out.length <= 0x7fffffff;
     if (helpers < 1 || chunks < MIN_POOLED_CHUNKS || !fits || this.broken !== undefined) return FILLS[kind](out, key, offset);
     this.grow(helpers);
+    try {
+      return this.pooled(out, key, kind, helpers, offset);
+    } catch (e) {
+      // The job may be left open with chunks in the slots: never publish another.
+      this.broken = `a fill failed: ${(e as Error).message}`;
+      throw e;
+    }
+  }
+
+  private pooled(out: Float32Array, key: number, kind: FillKind, helpers: number, offset: number): Float32Array {
+    const chunks = Math.ceil(out.length / FILL_CHUNK);
     const { ctrl, staging } = this;
-    const job = ++this.job;
-    // The description first, then the word, then the number the workers wake on.
-    Atomics.store(ctrl, CTRL.key, key | 0);
-    Atomics.store(ctrl, CTRL.offset, offset);
-    Atomics.store(ctrl, CTRL.length, out.length);
-    Atomics.store(ctrl, CTRL.kind, KINDS.indexOf(kind));
-    openJob(ctrl, job);
-    Atomics.store(ctrl, CTRL.job, job);
+    publishJob(ctrl, { key, offset, length: out.length, kind }, helpers);
+    Atomics.store(ctrl, CTRL.job, ++this.job);
     Atomics.notify(ctrl, CTRL.job);
-    const fill = FILLS[kind];
+    const have = new Uint8Array(chunks);
     let done = 0;
     // Copies every full slot into out and frees it.
     const takeIn = () => {
       for (let s = CTRL.slots; s < ctrl.length; s++) {
         const held = Atomics.load(ctrl, s);
         if (held === 0) continue;
-        const [start, end] = span(held - 1, out.length);
+        const [start, end] = [(held - 1) * FILL_CHUNK, Math.min(out.length, held * FILL_CHUNK)];
         const at = (s - CTRL.slots) * FILL_CHUNK;
         out.set(staging.subarray(at, at + end - start), start);
         Atomics.store(ctrl, s, 0);
         Atomics.notify(ctrl, s);
+        have[held - 1] = 1;
         done++;
       }
     };
-    for (let c = claim(ctrl, job, chunks); c >= 0; c = claim(ctrl, job, chunks)) {
-      const [start, end] = span(c, out.length);
-      fill(out.subarray(start, end), key, offset + start);
+    for (let left = claim(ctrl); left > 0; left = claim(ctrl)) {
+      const [c, start, end] = chunkOf(left, out.length);
+      FILLS[kind](out.subarray(start, end), key, offset + start);
+      have[c] = 1;
       done++;
       takeIn();
     }
     for (;;) {
       const arrived = Atomics.load(ctrl, CTRL.arrived);
       takeIn();
-      if (done === chunks) {
-        closeJob(ctrl, job);
+      if (done === chunks) return out;
+      // A failing worker raises the flag before it counts an arrival: read after `arrived`, it is seen.
+      const failed = Atomics.load(ctrl, CTRL.failed) === FAILED;
+      const timedOut = !failed && Atomics.wait(ctrl, CTRL.arrived, arrived, WAIT_MS) === 'timed-out';
+      if (failed || timedOut) {
+        // A worker is lost with a chunk: fill what is missing here, and every fill from now on. What
+        // a late worker leaves in its slots is never read, since no job is published again.
+        this.broken = timedOut ? `a noise worker held a chunk for ${WAIT_MS / 1000} s` : 'a noise worker failed';
+        takeIn();
+        have.forEach((h, c) => {
+          if (!h) FILLS[kind](out.subarray(c * FILL_CHUNK, Math.min(out.length, (c + 1) * FILL_CHUNK)), key, offset + c * FILL_CHUNK);
+        });
         return out;
-      }
-      if (Atomics.wait(ctrl, CTRL.arrived, arrived, WAIT_MS) === 'timed-out') {
-        this.broken = `a noise worker held a chunk for ${WAIT_MS / 1000} s`;
-        throw new Error(`${this.broken}; noise is generated on one thread from now on`);
       }
     }
   }
@@ -180,9 +221,16 @@ class FillPool {
     }
   }
 
-  /** Stops the workers (tests; a later fill starts them again). */
+  /** Stops the workers (tests; a later fill starts fresh ones, the pool no longer broken). */
   async close(): Promise<void> {
     await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+    this.broken = undefined;
+    Atomics.store(this.ctrl, CTRL.failed, 0);
+  }
+
+  /** Makes the next worker to claim a chunk throw (tests). */
+  failNextClaim(): void {
+    Atomics.store(this.ctrl, CTRL.failed, FAIL_ON_CLAIM);
   }
 
   get size(): number {
@@ -202,7 +250,8 @@ const pool = new FillPool();
  * on the calling thread alone for fills under MIN_POOLED_CHUNKS chunks.
  */
 export function fillParallel(out: Float32Array, key: number, kind: FillKind, threads: number, offset = 0): Float32Array {
-  return pool.fill(out, key, kind, threads - 1, offset);
+  // No more threads than cores: more would only take turns, each worker with its own ~14 MB heap.
+  return pool.fill(out, key, kind, Math.min(threads, os.availableParallelism()) - 1, offset);
 }
 
 /** The workers running, the chunks they filled, and ways to stop them or shorten their idle time (tests). */
@@ -210,6 +259,10 @@ export const fillPool = {
   size: () => pool.size,
   workerChunks: () => pool.workerChunks,
   close: () => pool.close(),
+  /** Why fills stay on the calling thread, if they do. */
+  broken: () => pool.broken,
+  /** Makes the next worker to claim a chunk throw, as a crashing worker would. */
+  failNextClaim: () => pool.failNextClaim(),
   /** Workers started from now on end after `ms` idle. */
   setIdleMs: (ms: number) => {
     pool.idleMs = ms;

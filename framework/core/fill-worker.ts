@@ -1,10 +1,10 @@
 /**
  * A fill worker (fill-pool.ts): sleeps until the job number changes, then fills chunks of that job
  * into its slots until none is left. A job it woke too late for has no chunks left to claim. It ends
- * after `idleMs` without a job (FILL_IDLE_MS), between jobs, holding no chunk.
+ * after `idleMs` without a job (FILL_IDLE_MS), between jobs, holding no chunk, or when a fill throws.
  */
 import { workerData } from 'node:worker_threads';
-import { CTRL, workerPart } from './fill-pool.js';
+import { CTRL, workerFailed, workerPart } from './fill-pool.js';
 
 const { ctrl, staging, worker, idleMs } = workerData as { ctrl: Int32Array; staging: Float32Array; worker: number; idleMs: number };
 /** A step asks for its blocks back to back: stay awake this long after a job before sleeping. */
@@ -15,5 +15,11 @@ for (;;) {
   while (Atomics.load(ctrl, CTRL.job) === seen && performance.now() < until);
   if (Atomics.wait(ctrl, CTRL.job, seen, idleMs) === 'timed-out') break;
   seen = Atomics.load(ctrl, CTRL.job);
-  workerPart(ctrl, staging, worker);
+  try {
+    workerPart(ctrl, staging, worker);
+  } catch {
+    // The caller fills what this worker claimed and never delivered, and fills alone from then on.
+    workerFailed(ctrl);
+    break;
+  }
 }
