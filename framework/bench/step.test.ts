@@ -99,6 +99,7 @@ describe('benchSteps', () => {
     expect(r.table!.summary).toContain(`${floats.toLocaleString('en')} floats`);
     expect(r.tfjsBackend).toBeUndefined();
     expect(r.zigguratWasm).toBe(true);
+    expect([r.noiseThreads, r.axpyWasm]).toEqual([1, true]);
   });
 
   test('the zoo suite reports each zoo model’s default-noise MeZO step against two forwards, with its GFLOP/s', async () => {

@@ -17,6 +17,7 @@ import type { Perturbation } from '../core/perturbation.js';
 import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 import { gemmReference, type GemmReference } from './gemm.js';
 import { zigguratInWasm } from '../core/ziggurat.js';
+import { axpyInWasm } from '../core/axpy.js';
 
 /** The target for median MeZO step / median (two plain forwards). */
 export const STEP_RATIO_TARGET = 1.15;
@@ -105,6 +106,10 @@ export interface StepBench {
   table?: { floats: number; mb: number; timesP: number; lanes: number; summary: string };
   /** Whether the ziggurat's fast path ran in WebAssembly (core/ziggurat.ts), or in JS where WebAssembly SIMD is missing. */
   zigguratWasm: boolean;
+  /** Threads that generate z (core/fill-pool.ts: --threads, at most the cores). */
+  noiseThreads: number;
+  /** Whether the update's θ − c·z ran in WebAssembly (core/axpy.ts). */
+  axpyWasm: boolean;
   /** Noise source of the per-optimizer rows. */
   optimizerNoise: NoiseKind;
   optimizers: OptimizerStepRow[];
@@ -544,6 +549,8 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       flops: { forward: flops, achievedGflops, gemm, efficiency: achievedGflops / gemm.gflops },
       table: tableReport(sources.get('table/1'), P),
       zigguratWasm: zigguratInWasm,
+      noiseThreads: Math.min(threads, os.availableParallelism()),
+      axpyWasm: axpyInWasm,
       optimizerNoise,
       optimizers: rows,
       pairs,

@@ -159,7 +159,9 @@ export const benchCommand: CommandModule<object, Args> = {
           console.log(
             `  mezo step, ${m.noise.padEnd(5)} noise ${ms(m.stepMs)}   ratio ${m.ratio.toFixed(3)}× ${m.ratio <= r.target ? '≤' : '>'} ${r.target} target`,
           );
-        console.log(`  ziggurat noise: fast path in ${r.zigguratWasm ? 'WebAssembly SIMD' : 'JS (this Node has no WebAssembly SIMD)'}`);
+        console.log(
+          `  ziggurat noise: fast path in ${r.zigguratWasm ? 'WebAssembly SIMD' : 'JS (this Node has no WebAssembly SIMD)'}; z generated on ${r.noiseThreads} thread${r.noiseThreads === 1 ? '' : 's'}; the update θ − c·z in ${r.axpyWasm ? 'WebAssembly SIMD' : 'JS'}`,
+        );
         if (r.table) console.log(`  table noise: ${r.table.summary}`);
         console.log(`  ${flopsLine(r.flops)}`);
         if (r.optimizers.length) {
