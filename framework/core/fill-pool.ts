@@ -9,9 +9,11 @@
  * The caller waits only for chunks a worker has claimed: a worker still starting up claims none.
  *
  * Claims count down one shared word, the chunks left, by compare-and-swap; chunk c is (chunks − left).
- * A thread reads the job's description only after a claim succeeds: a job cannot end while one of its
+ * A worker reads the job's description only after a claim succeeds: a job cannot end while one of its
  * chunks is claimed and unfilled, and the next job's description is written only after it ends, so
- * what a claim-holder reads is always its own job's, however late it woke.
+ * what a claim-holder reads is always its own job's, however late it woke. A job that ends otherwise
+ * (a worker failed or was lost, or the caller's own fill threw) leaves the pool broken: no description
+ * is published into that control array again, and only `close()` starts afresh.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -33,10 +35,24 @@ export const FILLS: Readonly<Record<FillKind, (out: Float32Array, key: number, o
 
 /**
  * The shared control array: the chunks left to claim, the job number the workers wake on, the job's
- * description, how many workers may take part, a count of chunks workers delivered, a flag a failing
- * worker raises, and per worker slot its state (0 free, else the chunk it holds + 1).
+ * description, how many workers may take part, the word the caller waits on (bumped at each delivery
+ * and failure), a flag a failing worker raises, the chunks workers filled (counted before delivery,
+ * so never after the fill that took them returns: tests read it), and per worker slot its state (0
+ * free, else the chunk it holds + 1).
  */
-export const CTRL = { left: 0, job: 1, key: 2, offset: 3, length: 4, kind: 5, helpers: 6, arrived: 7, failed: 8, slots: 9 } as const;
+export const CTRL = {
+  left: 0,
+  job: 1,
+  key: 2,
+  offset: 3,
+  length: 4,
+  kind: 5,
+  helpers: 6,
+  arrived: 7,
+  failed: 8,
+  filled: 9,
+  slots: 10,
+} as const;
 export const ctrlLength = (workers: number): number => CTRL.slots + SLOTS * workers;
 
 /** Takes one chunk of the open job: how many were left before it (≥ 1), or 0 when none is. */
@@ -96,6 +112,7 @@ export function workerPart(ctrl: Int32Array, staging: Float32Array, worker: numb
     for (let held = Atomics.load(ctrl, s); held !== 0; held = Atomics.load(ctrl, s)) Atomics.wait(ctrl, s, held);
     const at = (s - CTRL.slots) * FILL_CHUNK;
     FILLS[j.kind](staging.subarray(at, at + end - start), j.key, j.offset + start);
+    Atomics.add(ctrl, CTRL.filled, 1);
     Atomics.store(ctrl, s, c + 1);
     Atomics.add(ctrl, CTRL.arrived, 1);
     Atomics.notify(ctrl, CTRL.arrived);
@@ -136,8 +153,10 @@ class FillPool {
     try {
       return this.pooled(out, key, kind, helpers, offset);
     } catch (e) {
-      // The job may be left open with chunks in the slots: never publish another.
+      // The job may be left open with chunks in the slots: never publish another, and stop the
+      // workers, which would wait on their full slots for good.
       this.broken = `a fill failed: ${(e as Error).message}`;
+      for (const w of this.workers.splice(0)) void w.terminate();
       throw e;
     }
   }
@@ -239,7 +258,7 @@ class FillPool {
 
   /** Chunks the workers have filled since they started. */
   get workerChunks(): number {
-    return Atomics.load(this.ctrl, CTRL.arrived);
+    return Atomics.load(this.ctrl, CTRL.filled);
   }
 }
 
