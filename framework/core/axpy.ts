@@ -6,24 +6,13 @@
  * the JS loops themselves.
  */
 import { AXPY_WASM } from './axpy-wasm.js';
+import { instantiateKernel } from './wasm.js';
 
 /** Elements per call: two 64 KB buffers (θ's chunk, z's), after 16 bytes for the sums. */
 const CHUNK = 1 << 14;
 const ACC = 0;
 const TH = 16;
 const Z = TH + 4 * CHUNK;
-
-/** The part of the WebAssembly API used here: the compiler's libs (ES2022, no DOM) do not declare it. */
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-};
-
-interface Kernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  sub(th: number, z: number, n: number, c: number): void;
-  subSums(th: number, z: number, n: number, c: number, acc: number): void;
-}
 
 type Sub = (theta: Float32Array, c: number, z: Float32Array) => void;
 type SubSums = (theta: Float32Array, c: number, z: Float32Array) => [number, number];
@@ -45,14 +34,11 @@ function subSumsInJs(theta: Float32Array, c: number, z: Float32Array): [number, 
 }
 
 function instantiate(): { sub: Sub; subSums: SubSums } | undefined {
-  let kernel: Kernel;
-  try {
-    const module = new WebAssembly.Module(Buffer.from(AXPY_WASM, 'base64'));
-    kernel = new WebAssembly.Instance(module, {}).exports as unknown as Kernel;
-    kernel.memory.grow(Math.ceil((Z + 4 * CHUNK) / 65536));
-  } catch {
-    return undefined;
-  }
+  const kernel = instantiateKernel<{
+    sub(th: number, z: number, n: number, c: number): void;
+    subSums(th: number, z: number, n: number, c: number, acc: number): void;
+  }>(AXPY_WASM, Z + 4 * CHUNK);
+  if (!kernel) return undefined;
   const buffer = kernel.memory.buffer;
   const [th, zs, acc] = [new Float32Array(buffer, TH, CHUNK), new Float32Array(buffer, Z, CHUNK), new Float64Array(buffer, ACC, 2)];
   // Chunk by chunk: θ and z in, the kernel (`sums`: its running sums carried across calls), θ out.

@@ -5,32 +5,19 @@
  */
 import { fillGaussianZiggurat, mix32, ZIGGURAT_TABLES, zigguratKeys, zigguratSlow } from './rng.js';
 import { ZIGGURAT_WASM } from './ziggurat-wasm.js';
+import { instantiateKernel } from './wasm.js';
 
 /** Counters per call into WebAssembly: a 256 KB work area, and as much again for the rare list. */
 const CHUNK = 1 << 16;
 const WORK = 8192;
 const RARE = WORK + 4 * CHUNK;
 
-/** The part of the WebAssembly API used here: the compiler's libs (ES2022, no DOM) do not declare it. */
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-};
-
-interface Kernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  fill(out: number, n: number, k1: number, offset: number, rare: number): number;
-}
-
 function instantiate(): ((out: Float32Array, key: number, offset?: number) => Float32Array) | undefined {
-  let kernel: Kernel;
-  try {
-    const module = new WebAssembly.Module(Buffer.from(ZIGGURAT_WASM, 'base64'));
-    kernel = new WebAssembly.Instance(module, {}).exports as unknown as Kernel;
-    kernel.memory.grow(Math.ceil((RARE + 4 * CHUNK) / 65536));
-  } catch {
-    return undefined;
-  }
+  const kernel = instantiateKernel<{ fill(out: number, n: number, k1: number, offset: number, rare: number): number }>(
+    ZIGGURAT_WASM,
+    RARE + 4 * CHUNK,
+  );
+  if (!kernel) return undefined;
   const buffer = kernel.memory.buffer;
   new Int32Array(buffer, 0, 256).set(ZIGGURAT_TABLES.k);
   new Float64Array(buffer, 1024, 512).set(ZIGGURAT_TABLES.signedW);
