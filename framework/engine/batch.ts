@@ -90,14 +90,10 @@ export function feedsFor<C extends BaseConfig>(family: Family<C>, config: C, bat
   return { ids: batch.ids, positions, mask, targets: batch.targets, weights: batch.weights, gold: batch.gold ?? new Int32Array(0), last };
 }
 
-/**
- * A next-token LM batch from token sequences: right-padded with `padId`, every real token after the
- * first predicted from its prefix.
- */
-export function lmBatch(seqs: readonly (readonly number[])[], padId = 0, S = Math.max(...seqs.map((s) => s.length))): Batch {
-  const B = seqs.length;
+/** B rows of S pad tokens, nothing attended and nothing predicted: what a batch builder fills in. */
+export function paddedBatch(B: number, S: number, padId: number): Batch {
   const N = B * S;
-  const batch: Batch = {
+  return {
     B,
     S,
     ids: new Int32Array(N).fill(padId),
@@ -105,6 +101,14 @@ export function lmBatch(seqs: readonly (readonly number[])[], padId = 0, S = Mat
     targets: new Int32Array(N).fill(padId),
     weights: new Float32Array(N),
   };
+}
+
+/**
+ * A next-token LM batch from token sequences: right-padded with `padId`, every real token after the
+ * first predicted from its prefix.
+ */
+export function lmBatch(seqs: readonly (readonly number[])[], padId = 0, S = Math.max(...seqs.map((s) => s.length))): Batch {
+  const batch = paddedBatch(seqs.length, S, padId);
   seqs.forEach((seq, b) => {
     const len = Math.min(seq.length, S);
     for (let s = 0; s < len; s++) {

@@ -1,5 +1,5 @@
 import { ZoError } from '../core/errors.js';
-import type { Batch } from '../engine/batch.js';
+import { paddedBatch, type Batch } from '../engine/batch.js';
 import { recomputeDecoder, type Decoder } from '../engine/decoder.js';
 import type { Executor } from '../engine/executor.js';
 import type { TextTokenizer } from '../models/tokenizer.js';
@@ -206,14 +206,7 @@ function layOut(rows: readonly PackedRow[], padId: number, maxS: number, packed:
   const longest = Math.max(...rows.map((r) => r.parts.reduce((n, p) => n + p.ids.length, 0)));
   const S = Math.max(longest, Math.min(Math.ceil(longest / SEQ_BUCKET) * SEQ_BUCKET, maxS));
   const N = B * S;
-  const batch: Batch = {
-    B,
-    S,
-    ids: new Int32Array(N).fill(padId),
-    attention: new Uint8Array(N),
-    targets: new Int32Array(N).fill(padId),
-    weights: new Float32Array(N),
-  };
+  const batch = paddedBatch(B, S, padId);
   const at = packed ? (batch.packed = { segment: new Int32Array(N), index: new Int32Array(N) }) : undefined;
   const slots: number[][] = [];
   rows.forEach((r, b) => {
