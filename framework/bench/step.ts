@@ -18,6 +18,7 @@ import { benchBatch, benchModel, timing, type Timing } from './forward.js';
 import { gemmReference, type GemmReference } from './gemm.js';
 import { zigguratInWasm } from '../core/ziggurat.js';
 import { axpyInWasm } from '../core/axpy.js';
+import { fillThreads } from '../core/fill-pool.js';
 
 /** The target for median MeZO step / median (two plain forwards). */
 export const STEP_RATIO_TARGET = 1.15;
@@ -549,7 +550,7 @@ export async function benchSteps(opts: StepBenchOptions = {}): Promise<StepBench
       flops: { forward: flops, achievedGflops, gemm, efficiency: achievedGflops / gemm.gflops },
       table: tableReport(sources.get('table/1'), P),
       zigguratWasm: zigguratInWasm,
-      noiseThreads: Math.min(threads, os.availableParallelism()),
+      noiseThreads: fillThreads(threads),
       axpyWasm: axpyInWasm,
       optimizerNoise,
       optimizers: rows,

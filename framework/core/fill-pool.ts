@@ -269,9 +269,11 @@ const pool = new FillPool();
  * on the calling thread alone for fills under MIN_POOLED_CHUNKS chunks.
  */
 export function fillParallel(out: Float32Array, key: number, kind: FillKind, threads: number, offset = 0): Float32Array {
-  // No more threads than cores: more would only take turns, each worker with its own ~14 MB heap.
-  return pool.fill(out, key, kind, Math.min(threads, os.availableParallelism()) - 1, offset);
+  return pool.fill(out, key, kind, fillThreads(threads) - 1, offset);
 }
+
+/** The threads a fill asked for `threads` runs on: no more than the cores, since more would only take turns, each worker with its own ~14 MB heap. */
+export const fillThreads = (threads: number): number => Math.min(threads, os.availableParallelism());
 
 /** The workers running, the chunks they filled, and ways to stop them or shorten their idle time (tests). */
 export const fillPool = {

@@ -1,7 +1,6 @@
 import { ZoError } from './errors.js';
-import { fillGaussian, keyOf, permute } from './rng.js';
+import { keyOf, permute } from './rng.js';
 import { fillParallel } from './fill-pool.js';
-import { fillZiggurat } from './ziggurat.js';
 
 const { floor } = Math; // module scope: jest's realm makes every `Math.x` lookup slow (see rng.ts)
 
@@ -62,7 +61,8 @@ export class ExactNoise implements NoiseSource {
   ) {
     this.scratch = sizes.map((n) => new Float32Array(n));
     this.filled = sizes.map(() => '');
-    this.fill = threads > 1 ? (out, key) => fillParallel(out, key, kind, threads) : kind === 'exact' ? fillGaussian : fillZiggurat;
+    // On one thread, fillParallel is the generator itself (fill-pool.ts FILLS).
+    this.fill = (out, key) => fillParallel(out, key, kind, threads);
   }
 
   get floats(): number {
