@@ -89,8 +89,11 @@ export function readJob(ctrl: Int32Array): FillJob {
 /** Chunk index of a claim that saw `left` chunks left, and its [start, end). */
 function chunkOf(left: number, length: number): [number, number, number] {
   const c = Math.ceil(length / FILL_CHUNK) - left;
-  return [c, c * FILL_CHUNK, Math.min(length, (c + 1) * FILL_CHUNK)];
+  return [c, ...span(c, length)];
 }
+
+/** [start, end) of chunk c of a fill of `length` values. */
+const span = (c: number, length: number): [number, number] => [c * FILL_CHUNK, Math.min(length, (c + 1) * FILL_CHUNK)];
 
 /** CTRL.failed's value that makes the next worker to claim a chunk throw (tests of the failure path). */
 const FAIL_ON_CLAIM = 2;
@@ -174,7 +177,7 @@ class FillPool {
       for (let s = CTRL.slots; s < ctrl.length; s++) {
         const held = Atomics.load(ctrl, s);
         if (held === 0) continue;
-        const [start, end] = [(held - 1) * FILL_CHUNK, Math.min(out.length, held * FILL_CHUNK)];
+        const [start, end] = span(held - 1, out.length);
         const at = (s - CTRL.slots) * FILL_CHUNK;
         out.set(staging.subarray(at, at + end - start), start);
         Atomics.store(ctrl, s, 0);
@@ -203,7 +206,8 @@ class FillPool {
         this.broken = timedOut ? `a noise worker held a chunk for ${WAIT_MS / 1000} s` : 'a noise worker failed';
         takeIn();
         have.forEach((h, c) => {
-          if (!h) FILLS[kind](out.subarray(c * FILL_CHUNK, Math.min(out.length, (c + 1) * FILL_CHUNK)), key, offset + c * FILL_CHUNK);
+          const [start, end] = span(c, out.length);
+          if (!h) FILLS[kind](out.subarray(start, end), key, offset + start);
         });
         return out;
       }
