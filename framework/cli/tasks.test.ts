@@ -6,6 +6,7 @@ import { loadCustomTask } from '../tasks/custom.js';
 import { taskNamed } from '../../datasets/registry.js';
 import type { LoadOptions, Row, Splits } from '../tasks/task.js';
 import { readJsonl, zo } from './testing.js';
+import { evaluate } from '../runs/evaluate.js';
 
 /** A custom sentiment task: YAML next to JSONL, as a user would write it. */
 function customTask(overrides: Record<string, unknown> = {}, rows?: { train?: string; dev?: string; test?: string }): string {
@@ -93,29 +94,43 @@ describe('custom tasks from a file', () => {
     const out = JSON.parse(r.stdout);
     expect(out.examples).toBe(8);
     expect(out.metric).toBe('accuracy');
-    // 8 examples: the accuracy is a multiple of 1/8.
-    expect(Number.isInteger(out.score * 8)).toBe(true);
+    // The test rows are lines(8, 0): row i is 'great' (option 1) when i is odd. The accuracy is the
+    // share of the library's predicted options that match.
+    const file = customTask();
+    const { predictions } = await evaluate(fixtureDir('gpt2'), loadCustomTask(file), { split: 'test' });
+    expect(predictions).toHaveLength(8);
+    const right = predictions.filter((p, i) => p === i % 2).length;
+    expect(out.score).toBe(right / 8);
   });
 
-  test('a generation task (answerField, F1) evaluates by greedy decoding', async () => {
-    const qa = (n: number) =>
-      Array.from({ length: n }, (_, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer: String(i + 1) })).join('\n');
-    const file = customTask(
-      {
-        template: 'Question: {question}\nAnswer:',
-        candidates: undefined,
-        labelField: undefined,
-        answerField: 'answer',
-        loss: 'lm',
-        metric: 'f1',
-      },
-      { train: qa(6), dev: qa(4), test: qa(4) },
-    );
+  test('a generation task (answerField, F1) evaluates by greedy decoding, scored row by row', async () => {
+    const qa = (answers: readonly string[]) =>
+      answers.map((answer, i) => JSON.stringify({ question: `What is ${i} plus one?`, answer })).join('\n');
+    const spec = {
+      template: 'Question: {question}\nAnswer:',
+      candidates: undefined,
+      labelField: undefined,
+      answerField: 'answer',
+      loss: 'lm',
+      metric: 'f1',
+    };
+    const numbers = Array.from({ length: 6 }, (_, i) => String(i + 1));
+    const first = customTask(spec, { train: qa(numbers), dev: qa(numbers), test: qa(numbers) });
+    // The random fixture's greedy continuations (the prompts alone decide them), through the library.
+    const { predictions } = await evaluate(fixtureDir('opt'), loadCustomTask(first), { split: 'test' });
+    expect(predictions).toHaveLength(6);
+    for (const p of predictions) expect(p).toMatch(/[a-z0-9]/i);
+    // Gold = a row's own continuation on even rows (F1 1), a word it never says on odd ones (F1 0):
+    // the mean is 1/2 only if each row is scored against its own answers.
+    const gold = predictions.map((p, i) => (i % 2 === 0 ? String(p) : 'zzqx'));
+    for (const p of predictions) expect(String(p)).not.toMatch(/zzqx/i);
+    const file = customTask(spec, { train: qa(numbers), dev: qa(gold), test: qa(gold) });
     const r = await zo('eval', '--model', fixtureDir('opt'), '--task-file', file, '--json');
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect(out.metric).toBe('f1');
-    expect(out.score).toBeGreaterThanOrEqual(0);
+    expect(out.examples).toBe(6);
+    expect(out.score).toBeCloseTo(0.5, 12);
     expect(out.loss).toBeGreaterThan(0);
   });
 
@@ -304,6 +319,14 @@ describe('zo tasks --export', () => {
   });
 });
 
+/** A score in [0, 1]; an accuracy over n examples is also a count of them over n. */
+function expectScore(metric: string, score: number, n: number): void {
+  expect(['accuracy', 'f1']).toContain(metric);
+  expect(score).toBeGreaterThanOrEqual(0);
+  expect(score).toBeLessThanOrEqual(1);
+  if (metric === 'accuracy') expect(score * n).toBeCloseTo(Math.round(score * n), 9);
+}
+
 describe('the offline tiny suite on a fixture model', () => {
   const TINY = ['tiny-sentiment', 'tiny-cb', 'tiny-boolq', 'tiny-copa', 'tiny-wsc', 'tiny-squad', 'tiny-drop'];
   // Small splits: these check the plumbing of every task type, not the scores of a random model.
@@ -314,8 +337,7 @@ describe('the offline tiny suite on a fixture model', () => {
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect(out.examples).toBe(12);
-    expect(out.score).toBeGreaterThanOrEqual(0);
-    expect(out.score).toBeLessThanOrEqual(1);
+    expectScore(out.metric, out.score, 12);
     expect(Number.isFinite(out.loss)).toBe(true);
   });
 
@@ -346,6 +368,9 @@ describe('the offline tiny suite on a fixture model', () => {
     const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
     expect(s.task).toBe(task);
     expect([2, 4]).toContain(s.bestStep);
-    for (const k of ['zeroShotDev', 'devBest', 'test']) expect(s[k]).toBeGreaterThanOrEqual(0);
+    for (const k of ['zeroShotDev', 'devBest', 'test']) expectScore(s.metric, s[k], 12);
+    const devLosses = readJsonl(path.join(out, 'metrics.jsonl')).flatMap((l) => ('devLoss' in l ? [l.devLoss as number] : []));
+    expect(devLosses).toHaveLength(2);
+    expect(s.devBestLoss).toBe(Math.min(...devLosses));
   });
 });

@@ -83,8 +83,11 @@ describe('KV-cache decoder (ort) against the recompute path', () => {
     const model = loadModel(fixtureDir('gpt2'));
     const exec = new OrtExecutor(model, { threads: 1 });
     const dec = exec.decoder(PAD);
-    await expect(dec.start([Array.from({ length: 100 }, () => 1)], 29)).rejects.toThrow(ZoError);
     await expect(dec.append(Int32Array.of(1))).rejects.toThrow(/before start/);
+    // The fixture has 128 positions: 100 + 28 fit exactly, one more does not.
+    const prompt = [Array.from({ length: 100 }, () => 1)];
+    await expect(dec.start(prompt, 29)).rejects.toThrow(/100 tokens and 29 new ones exceed the model's 128 positions/);
+    expect((await dec.start(prompt, 28)).length).toBe(model.config.vocabSize);
     await exec.dispose();
   });
 });

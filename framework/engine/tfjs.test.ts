@@ -39,7 +39,8 @@ describe('tfjs executor', () => {
       const fd = ((await at(1)) - (await at(-1))) / (2 * h);
       theta.set(saved);
       expect(Math.abs(directional)).toBeGreaterThan(1e-3);
-      expect(Math.abs(fd - directional)).toBeLessThan(0.02 * Math.abs(directional) + 2e-3);
+      // float32 losses at h = 1e-3 leave about 5e-4 of rounding in fd; a gradient 1% off fails.
+      expect(Math.abs(fd - directional)).toBeLessThan(0.002 * Math.abs(directional) + 1e-3);
     }
     await ortx.dispose();
   });

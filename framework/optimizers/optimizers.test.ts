@@ -13,6 +13,8 @@ import type { Perturbation } from '../core/perturbation.js';
 import { LmProblem, trainBatch } from '../tasks/lm-problem.js';
 import { ExactNoise, makeNoise, type NoiseKind } from '../core/noise.js';
 import { Quadratic } from '../core/quadratic.js';
+import { ParamStore } from '../core/params.js';
+import { perturbedBlock } from '../core/perturbation.js';
 import { fillGaussian, keyOf } from '../core/rng.js';
 import { probesPerStep, type Optimizer, type OptimizerState } from './optimizer.js';
 import { OPTIMIZERS, optimizerNamed, parseHyperparameters } from './registry.js';
@@ -371,6 +373,44 @@ function skipping(problem: Problem, skipped: readonly number[]): Problem {
   const nan = { loss: async () => NaN, lossAndGrads: async () => ({ loss: NaN, grads: new Map<string, Float32Array>() }) };
   return { params: problem.params, at: (step) => (skipped.includes(step) ? nan : problem.at(step)) };
 }
+
+describe('zo-sgd-conservative on a cubic, where every move occurs', () => {
+  // On a convex quadratic θ + η·g·z never wins (the toy's hand steps keep or take θ − η·g·z); a cubic's
+  // odd term makes it win at step 3. L(w) = Σ c_i·w_i³ + ½·w_i², in float64 at θ + c·z.
+  const C = [3, -2, 1.5, 4];
+  const W0 = [0.4, -0.3, 0.9, 0.1];
+  const f = (w: ArrayLike<number>) => Array.from(w).reduce((l, x, i) => l + C[i]! * x ** 3 + 0.5 * x * x, 0);
+  const [lr, eps] = [0.2, 1e-3];
+
+  test('steps keep θ, take θ − η·g·z, then θ + η·g·z, as by hand (1e-6)', async () => {
+    const params = new ParamStore([{ name: 'w', shape: [4] }], () => Float32Array.from(W0));
+    const problem: Problem = {
+      params,
+      at: () => ({
+        loss: async (p?: Perturbation) => {
+          const q = p?.get('w');
+          return f(q ? perturbedBlock(params.get('w'), [4], q, new Float64Array(4)) : params.get('w'));
+        },
+        lossAndGrads: () => Promise.reject(new Error('zeroth order only')),
+      }),
+    };
+    await run(optimizerNamed('zo-sgd-conservative'), { lr, eps }, problem, 4);
+    const noise = new ExactNoise(SEED, [4]);
+    let w = [...W0];
+    const moves: string[] = [];
+    for (let step = 0; step < 4; step++) {
+      const z = [...noise.z(step, 0, 0)];
+      const g = (f(w.map((x, i) => x + eps * z[i]!)) - f(w.map((x, i) => x - eps * z[i]!))) / (2 * eps);
+      const [wA, wB] = [w.map((x, i) => x - lr * g * z[i]!), w.map((x, i) => x + lr * g * z[i]!)];
+      const [l0, lA, lB] = [f(w), f(wA), f(wB)];
+      const move = lA > l0 ? (l0 < lB ? 'keep' : 'B') : lA < lB ? 'A' : 'B';
+      moves.push(move);
+      w = move === 'keep' ? w : move === 'A' ? wA : wB;
+    }
+    expect(moves).toEqual(['keep', 'keep', 'A', 'B']);
+    params.get('w').forEach((v, i) => expect(Math.abs(v - w[i]!)).toBeLessThan(1e-6));
+  });
+});
 
 describe('lozo-m when the V-redraw step is skipped', () => {
   const o = optimizerNamed('lozo-m');
