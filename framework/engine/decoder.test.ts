@@ -86,6 +86,7 @@ describe('KV-cache decoder (ort) against the recompute path', () => {
     await expect(dec.append(Int32Array.of(1))).rejects.toThrow(/before start/);
     // The fixture has 128 positions: 100 + 28 fit exactly, one more does not.
     const prompt = [Array.from({ length: 100 }, () => 1)];
+    await expect(dec.start(prompt, 29)).rejects.toThrow(ZoError);
     await expect(dec.start(prompt, 29)).rejects.toThrow(/100 tokens and 29 new ones exceed the model's 128 positions/);
     expect((await dec.start(prompt, 28)).length).toBe(model.config.vocabSize);
     await exec.dispose();
