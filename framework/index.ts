@@ -55,6 +55,10 @@ export {
   DECAY_MASKS,
   type UpdateTransform,
 } from './optimizers/transforms.js';
+// The parts only one built-in uses, for compositions of one's own (README, "Optimizers from parts").
+export { hessianSpsa } from './optimizers/hizoo.js';
+export { lowRankSpsa, lowRankMomentum, type LowRank } from './optimizers/lozo.js';
+export { conservativeMove } from './optimizers/zo-sgd-conservative.js';
 export type { LearnedOptimizer } from './optimizers/learned.js';
 /** zod, for an optimizer's hyperparameter schema, so a plugin needs no dependency of its own. */
 export { z } from 'zod';

@@ -198,5 +198,36 @@ describe('the quick start', () => {
     expect([spec.task, spec.optimizer, spec.hyperparameters.lr]).toEqual(['tiny-copa', 'zo-ft', 1e-4]);
     // No --finetuner: the bank is the model folder's own.
     expect(spec.finetuner).toBe(spec.model);
+    expect(r.stderr).toContain('with the finetuner the model ships');
+  });
+
+  test('with --finetuner, the banner names that bank, and the run uses it', async () => {
+    const bank = path.join(tmp('bank'), 'ft');
+    expect((await zo('finetuner', 'init', '--model', path.join(packageRoot(), 'models', 'tiny-llama-s'), '--out', bank)).code).toBe(0);
+    const out = path.join(tmp('quick-bank'), 'run');
+    const r = await zo(
+      'run',
+      '--finetuner',
+      bank,
+      '--steps',
+      '2',
+      '--eval-every',
+      '2',
+      '--train-size',
+      '8',
+      '--dev-size',
+      '8',
+      '--test-size',
+      '8',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`with the finetuner in ${bank}`);
+    expect(readJson(path.join(out, 'spec.json')).finetuner).toBe(bank);
+  });
+
+  test('a task without a model is refused, naming --model', async () => {
+    expectOneLineError(await zo('run', '--task', 'tiny-sentiment', '--steps', '2'), '--model is required with a task or text file');
   });
 });

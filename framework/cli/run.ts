@@ -167,13 +167,17 @@ function newSpec(argv: Args): RunSpec {
     argv.optimizer ??= QUICK_START.optimizer;
     argv.lr ??= QUICK_START.lr;
     argv.steps ??= QUICK_START.steps;
-    const who = argv.optimizer === 'zo-ft' ? 'the ZO Fine-tuner (zo-ft, with the finetuner the model ships)' : argv.optimizer;
+    const bank = argv.finetuner ? `the finetuner in ${argv.finetuner}` : 'the finetuner the model ships';
+    const who = argv.optimizer === 'zo-ft' ? `the ZO Fine-tuner (zo-ft, with ${bank})` : argv.optimizer;
     if (!argv.json)
       process.stderr.write(
         `zo run: no model or task given, so the quick start: ${who} fine-tunes ${QUICK_START.model} on ${QUICK_START.task} (zo run --help for the options)\n`,
       );
   }
-  if (!argv.model) throw new ZoError('--model is required: a Hugging Face model folder');
+  if (!argv.model)
+    throw new ZoError(
+      `--model is required with a task or text file: a Hugging Face model folder (e.g. --model ${QUICK_START.model}, the quick start's)`,
+    );
   // The quick start's model, task and lr were filled in above, so they count as typed here.
   return completeSpec({
     model: argv.model,

@@ -16,7 +16,7 @@ const lozoFields = {
   interval: z.number().int().positive().default(50).describe('ν: V is redrawn every ν steps'),
 };
 
-interface LowRank {
+export interface LowRank {
   rank: number;
   interval: number;
 }
