@@ -23,7 +23,14 @@ describe('zo finetuner', () => {
     const scales = out.blocks.map((b: { scale: number }) => b.scale);
     expect(Math.max(...scales)).toBeGreaterThan(1);
     expect(Math.min(...scales)).toBeLessThan(1);
-    for (const f of ['sigma.svg', 'sigma.png']) expect(fs.statSync(path.join(dir, f)).size).toBeGreaterThan(1000);
+    // Nothing is written beside the bank it read; --plot writes the bars where it says.
+    expect(out.plot).toBeNull();
+    expect(fs.readdirSync(dir).sort()).toEqual(['finetuner.json', 'finetuner.safetensors']);
+    const base = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'zo-ftplot-')), 'sigma');
+    const p = await zo('finetuner', 'show', dir, '--model', fixtureDir('llama'), '--loss', '2', '--plot', base);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain(`plot: ${base}.svg, ${base}.png`);
+    for (const f of [`${base}.svg`, `${base}.png`]) expect(fs.statSync(f).size).toBeGreaterThan(1000);
   });
 
   test('init --sharing global --features standardized: one net, the map from θ₀’s blocks with ℓ± unscaled; show reads it', async () => {

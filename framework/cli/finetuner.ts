@@ -41,7 +41,7 @@ const show: CommandModule<object, ShowArgs> = {
         coerce: wholeNumberFlag('batch-size', 1),
         describe: 'the batch of the embedding rule',
       })
-      .option('plot', { type: 'string', describe: 'write the bar plot as FILE.svg and FILE.png (default: sigma beside the finetuner)' })
+      .option('plot', { type: 'string', describe: 'also write the bar plot of σ across blocks as FILE.svg and FILE.png' })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (!Number.isFinite(argv.loss)) throw new ZoError('--loss: expected a number');
@@ -50,11 +50,10 @@ const show: CommandModule<object, ShowArgs> = {
     checkFinetunerFits(ft, model.params, argv.path);
     const r = referenceSigmas(ft, model.params, argv.loss, argv.batchSize);
     const roles = byRole(r);
-    const base = argv.plot ?? path.join(finetunerDir(argv.path), 'sigma');
-    await renderChart(sigmaBarSpec(r, `ZO-FT σ by block: ${path.basename(path.resolve(finetunerDir(argv.path)))}`), {
-      svg: `${base}.svg`,
-      png: `${base}.png`,
-    });
+    // Only where asked: the folder read may be a shipped model's, inside an installed package.
+    const base = argv.plot;
+    const plot = base === undefined ? null : { svg: `${base}.svg`, png: `${base}.png` };
+    if (plot) await renderChart(sigmaBarSpec(r, `ZO-FT σ by block: ${path.basename(path.resolve(finetunerDir(argv.path)))}`), plot);
     if (argv.json)
       return printJson({
         nf: r.nf,
@@ -62,7 +61,7 @@ const show: CommandModule<object, ShowArgs> = {
         iterations: r.iterations,
         roles,
         blocks: r.blocks,
-        plot: { svg: `${base}.svg`, png: `${base}.png` },
+        plot,
       });
     const m = ft.manifest;
     console.log(
@@ -76,7 +75,7 @@ const show: CommandModule<object, ShowArgs> = {
       console.log(
         `${x.role.padEnd(11)} ${String(x.blocks).padStart(6)}  ${x.mean.toFixed(4).padStart(10)}  ${x.min.toFixed(4).padStart(8)}  ${x.max.toFixed(4).padStart(8)}`,
       );
-    console.log(`plot: ${base}.svg, ${base}.png`);
+    console.log(plot ? `plot: ${plot.svg}, ${plot.png}` : 'plot: --plot FILE writes the bars as FILE.svg and FILE.png');
   },
 };
 

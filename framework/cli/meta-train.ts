@@ -92,8 +92,9 @@ export const metaTrainCommand: CommandModule<object, Args> = {
       .option('steps', { type: 'number', coerce: wholeNumberFlag('steps', 1), describe: 'total steps instead of epochs × steps per epoch' })
       .option('alpha', {
         type: 'number',
-        default: 1e-3,
-        describe: 'α: the look-ahead step’s LR, the deployment LR scale (official 1e-6 for 1B models; tiny models fine-tune at ~1e-3)',
+        default: 1e-4,
+        describe:
+          'α: the look-ahead step’s LR, the deployment LR scale (official 1e-6 for 1B models; the zoo’s banks use 1e-4, where MeZO fine-tunes the zoo stably)',
       })
       .option('eps', { type: 'number', default: 1e-3, describe: 'ε of the probes' })
       .option('lr-model', {

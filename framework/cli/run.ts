@@ -280,7 +280,10 @@ export const runCommand: CommandModule<object, Args> = {
     y
       .option('model', { type: 'string', describe: 'a Hugging Face model folder' })
       .option('task', { type: 'string', describe: 'a task by name (see `zo tasks`)' })
-      .option('task-file', { type: 'string', describe: 'a custom task: YAML or JSON next to JSONL data (see README)' })
+      .option('task-file', {
+        type: 'string',
+        describe: 'a custom task: YAML or JSON next to JSONL data (see docs/tasks.md, "Custom tasks")',
+      })
       .option('text-file', { type: 'string', describe: 'train on the next-token loss of this text instead of a task' })
       .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are (default $ZO_DATA or ./data)" })
       .option('train-set-seed', {
