@@ -207,6 +207,71 @@ describe('the trajectory', () => {
     );
   });
 
+  /** θ after each step of a one-task meta-run on the toy, θ restored to θ₀ at each reset (every 4 steps). */
+  async function thetas(trajectory: 'fo' | 'zo', settings: Partial<MetaTrainSettings> = {}): Promise<number[][]> {
+    const problem = toyQuadratic();
+    const { params } = problem;
+    const theta0 = params.names.map((n) => params.get(n).slice());
+    const ft = randomFinetuner(params, TOY_CONFIG, 0);
+    const tasks = [{ name: 't', problem }];
+    const state = metaState(ft, params, tasks, trajectory);
+    const flat = () => params.names.flatMap((n) => [...params.get(n)]);
+    const out: number[][] = [];
+    const s = { ...SETTINGS, steps: 7, cycleSteps: 4, trajectory, ...settings };
+    await metaTrain(ft, params, tasks, new ExactNoise(SETTINGS.seed, [6, 3]), state, s, 0, {
+      resetWeights: () => params.names.forEach((n, b) => params.get(n).set(theta0[b]!)),
+      onStep: () => void out.push(flat()),
+    });
+    return out;
+  }
+  const toy = toyQuadratic();
+  /** The toy's L and ∇L in float64 at a flat θ (weight then bias). */
+  const L = (t: number[]) =>
+    t.reduce((l, v, i) => l + 0.5 * toy.blocks[i < 6 ? 0 : 1]!.a[i % 6]! * (v - toy.blocks[i < 6 ? 0 : 1]!.target[i % 6]!) ** 2, 0);
+  const grad = (t: number[]) => t.map((v, i) => toy.blocks[i < 6 ? 0 : 1]!.a[i % 6]! * (v - toy.blocks[i < 6 ? 0 : 1]!.target[i % 6]!));
+  const theta0 = () => toy.params.names.flatMap((n) => [...toy.params.get(n)]);
+
+  test('first order: torch SGD with momentum on the globally clipped gradient, restarted at each reset, by hand (1e-6)', async () => {
+    const s = { ...SETTINGS, steps: 7, cycleSteps: 4, clip: 2.15 }; // ‖∇L‖ runs 2.29 → 1.9 over a cycle
+    let t = theta0();
+    let buf: number[] = [];
+    let clipped = 0;
+    const want: number[][] = [];
+    for (let step = 0; step < s.steps; step++) {
+      const reset = step > 0 && step % s.cycleSteps === 0;
+      if (reset) t = theta0();
+      const g = grad(t);
+      const norm = Math.hypot(...g);
+      const c = norm > s.clip ? s.clip / norm : 1;
+      if (c < 1) clipped++;
+      buf = step === 0 || reset ? g.map((x) => c * x) : buf.map((m, i) => s.momentum * m + c * g[i]!);
+      const lr = s.lrModel * (1 - (step % s.cycleSteps) / s.cycleSteps);
+      t = t.map((v, i) => v - lr * buf[i]!);
+      want.push(t);
+    }
+    expect(clipped).toBeGreaterThan(0);
+    expect(clipped).toBeLessThan(s.steps); // both kinds of step occur
+    const got = await thetas('fo', { clip: s.clip });
+    got.forEach((g, step) => g.forEach((v, i) => expect(Math.abs(v - want[step]![i]!)).toBeLessThan(1e-6)));
+  });
+
+  test('forward only: MeZO on probe 1 of the step’s noise, θ − lr·g·z, by hand (1e-6)', async () => {
+    const noise = new ExactNoise(SETTINGS.seed, [6, 3]);
+    let t = theta0();
+    const want: number[][] = [];
+    for (let step = 0; step < 7; step++) {
+      if (step === 4) t = theta0();
+      const z = [...noise.z(step, 1, 0), ...noise.z(step, 1, 1)];
+      const at = (e: number) => L(t.map((v, i) => v + e * z[i]!));
+      const g = (at(SETTINGS.eps) - at(-SETTINGS.eps)) / (2 * SETTINGS.eps);
+      const lr = SETTINGS.lrModel * (1 - (step % 4) / 4);
+      t = t.map((v, i) => v - lr * g * z[i]!);
+      want.push(t);
+    }
+    const got = await thetas('zo');
+    got.forEach((g, step) => g.forEach((v, i) => expect(Math.abs(v - want[step]![i]!)).toBeLessThan(1e-6)));
+  });
+
   test('the forward-only trajectory holds no momentum: no model-sized buffer in the state', () => {
     const problem = toyQuadratic();
     const { params } = problem;
