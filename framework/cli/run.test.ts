@@ -5,7 +5,7 @@ import { fixtureDir } from '../models/fixtures.js';
 import { packageRoot } from '../core/paths.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { loadModel } from '../models/load.js';
-import { killAfterCheckpoint, readJsonl, zo } from './testing.js';
+import { killAfterCheckpoint, readJsonl, zo, zoWith } from './testing.js';
 
 const TEXT = path.join(packageRoot(), 'fixtures', 'text', 'moby-dick-opening.txt');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-run-${tag}-`));
@@ -109,6 +109,20 @@ describe('zo run', () => {
     expect(lines.filter((l) => l.skipped)).toHaveLength(5);
     expect(lines.filter((l) => l.skipped).map((l) => l.step)).toEqual([1, 2, 3, 4, 5]);
     expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);
+  });
+
+  test('a task run that diverges before its first finite dev loss finishes on its final weights, and says so', async () => {
+    // One finite step at lr 1e12 overflows θ: every dev loss after it is NaN, so no weights are ever best.
+    const out = path.join(tmp('diverged'), 'run');
+    const args = ['--model', fixtureDir('llama'), '--task', 'tiny-copa', '--optimizer', 'mezo', '--lr', '1e12', '--steps', '3'];
+    const r = await zo('run', ...args, '--train-size', '8', '--dev-size', '8', '--test-size', '8', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('no dev loss was finite, so there are no best weights');
+    expect(r.stderr).toContain('the run diverged');
+    expect(r.stdout).toContain('(no finite dev loss: the final weights)');
+    const s = readJson(path.join(out, 'summary.json'));
+    expect([s.bestStep, s.devBestLoss, s.finalLoss]).toEqual([-1, null, null]);
+    expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(false);
   });
 
   describe('bad input: one clear line, non-zero exit', () => {
@@ -225,6 +239,13 @@ describe('the quick start', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`with the finetuner in ${bank}`);
     expect(readJson(path.join(out, 'spec.json')).finetuner).toBe(bank);
+  });
+
+  test('without --out, the folder is named for the optimizer that runs: runs/zo-ft-<time>', async () => {
+    const cwd = tmp('quick-cwd');
+    const r = await zoWith({ cwd }, 'run', '--steps', '2', '--eval-every', '2', '--train-size', '8', '--dev-size', '8', '--test-size', '8');
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(path.join(cwd, 'runs'))).toEqual([expect.stringMatching(/^zo-ft-\d{8}-\d{6}$/)]);
   });
 
   test('a task without a model is refused, naming --model', async () => {

@@ -158,10 +158,13 @@ function typedFields(argv: Args): Partial<RunSpec> {
   return given;
 }
 
+/** Neither a model nor an objective given: the quick start. */
+const isQuickStart = (argv: Args): boolean => !argv.model && !argv.task && !argv.taskFile && !argv.textFile;
+
 /** A new run's spec from the flags, with the quick start when neither a model nor an objective is given. */
+
 function newSpec(argv: Args): RunSpec {
-  const quick = !argv.model && !argv.task && !argv.taskFile && !argv.textFile;
-  if (quick) {
+  if (isQuickStart(argv)) {
     argv.model = path.join(packageRoot(), QUICK_START.model);
     argv.task = QUICK_START.task;
     argv.optimizer ??= QUICK_START.optimizer;
@@ -352,7 +355,8 @@ export const runCommand: CommandModule<object, Args> = {
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (argv.resume && argv.out === undefined) throw new ZoError('--resume needs --out: the run folder to continue');
-    const out = argv.out ?? defaultOut(argv.optimizer ?? D.optimizer);
+    // Named for the optimizer that will run: the quick start's when it is one (a resume names its --out).
+    const out = argv.out ?? defaultOut(argv.optimizer ?? (isQuickStart(argv) ? QUICK_START.optimizer : D.optimizer));
     const tty = process.stderr.isTTY && !argv.json;
     const bar = tty
       ? new cliProgress.SingleBar(
@@ -388,7 +392,7 @@ export const runCommand: CommandModule<object, Args> = {
     if (summary.task) {
       const pct = (x: number) => (100 * x).toFixed(1);
       console.log(
-        `${summary.task} ${summary.metric}: zero-shot dev ${pct(summary.zeroShotDev!)} → dev ${pct(summary.devBest!)} (best dev loss at step ${summary.bestStep}), test ${pct(summary.test!)}`,
+        `${summary.task} ${summary.metric}: zero-shot dev ${pct(summary.zeroShotDev!)} → dev ${pct(summary.devBest!)} (${summary.bestStep! >= 0 ? `best dev loss at step ${summary.bestStep}` : 'no finite dev loss: the final weights'}), test ${pct(summary.test!)}`,
       );
     }
     console.log(`run folder: ${out}`);

@@ -255,7 +255,12 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
     if (objective.task && progress.evaluatedAt !== spec.steps) await evaluateDev(spec.steps);
     checkpoint(spec.steps);
   }
-  return summarise(p, progress, bestFile, wall);
+  if (objective.task && progress.bestStep! < 0)
+    hooks.log?.('no dev loss was finite, so there are no best weights: dev and test are those of the final weights');
+  const summary = await summarise(p, progress, bestFile, wall);
+  if (!Number.isFinite(summary.finalLoss))
+    hooks.log?.(`the final held-out loss is ${summary.finalLoss}: the run diverged (try a smaller lr)`);
+  return summary;
 }
 
 async function loop(
@@ -349,11 +354,14 @@ async function summarise(p: Prepared, progress: Progress, bestFile: string, wall
     summary.metric = t.task.metric;
     summary.zeroShotDev = progress.zeroShotDev;
     summary.finalTrainLoss = await t.trainLoss();
-    // Test is reported for the best-dev-loss weights, as MeZO and ZO-FT load_best_model_at_end.
-    const best = openSafetensors(bestFile);
-    for (const n of p.theta.names) best.readF32(n, p.theta.get(n));
-    exec.refresh();
-    summary.devBestLoss = progress.bestDevLoss;
+    // Test is reported for the best-dev-loss weights, as MeZO and ZO-FT load_best_model_at_end; with
+    // no finite dev loss there is no best, and (as HF's Trainer then does) the final weights stay.
+    if (progress.bestStep! >= 0) {
+      const best = openSafetensors(bestFile);
+      for (const n of p.theta.names) best.readF32(n, p.theta.get(n));
+      exec.refresh();
+    }
+    summary.devBestLoss = progress.bestStep! >= 0 ? progress.bestDevLoss : NaN;
     summary.bestStep = progress.bestStep;
     summary.devBest = await t.score('dev');
     summary.test = await t.score('test');
