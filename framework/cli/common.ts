@@ -21,7 +21,8 @@ export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE
     if (v === undefined) return undefined;
     const n = Array.isArray(v) ? v.at(-1) : v;
     if (typeof n !== 'number' || Number.isNaN(n)) throw new ZoError(`--${flag}: expected a number`);
-    if (!Number.isInteger(n) || n < min || n > max) throw new ZoError(`--${flag} ${n}: must be a whole number in [${min}, ${max}]`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new ZoError(`--${flag} ${n}: must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}`);
     return n;
   };
 }

@@ -3,7 +3,16 @@ import { ZoError } from '../core/errors.js';
 import { resolveTask } from '../../datasets/registry.js';
 import { evaluate } from '../runs/evaluate.js';
 import { splitSizes } from './run.js';
-import { deviceOption, executorOption, jsonOption, printJson, threadsOption, type Device, type ExecutorName } from './common.js';
+import {
+  deviceOption,
+  executorOption,
+  jsonOption,
+  printJson,
+  threadsOption,
+  wholeNumberFlag,
+  type Device,
+  type ExecutorName,
+} from './common.js';
 
 interface Args {
   model: string;
@@ -34,17 +43,30 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('task-file', { type: 'string', describe: 'a custom task file' })
       .option('split', { choices: ['dev', 'test'] as const, default: 'test' as const })
       .option('data-dir', { type: 'string', describe: "where MeZO tasks' downloaded files are" })
-      .option('train-set-seed', { type: 'number', default: 0 })
-      .option('train-size', { type: 'number', describe: "tasks: train examples (default: the task's; MeZO 1000)" })
-      .option('dev-size', { type: 'number', describe: "tasks: dev examples (default: the task's; MeZO 500)" })
-      .option('test-size', { type: 'number', describe: "tasks: test examples (default: the task's; MeZO 1000)" })
+      .option('train-set-seed', { type: 'number', default: 0, coerce: wholeNumberFlag('train-set-seed', 0, 0xffffffff) })
+      .option('train-size', {
+        type: 'number',
+        coerce: wholeNumberFlag('train-size', 0),
+        describe: "tasks: train examples (default: the task's; MeZO 1000)",
+      })
+      .option('dev-size', {
+        type: 'number',
+        coerce: wholeNumberFlag('dev-size', 0),
+        describe: "tasks: dev examples (default: the task's; MeZO 500)",
+      })
+      .option('test-size', {
+        type: 'number',
+        coerce: wholeNumberFlag('test-size', 0),
+        describe: "tasks: test examples (default: the task's; MeZO 1000)",
+      })
       .option('max-len', {
         type: 'number',
         default: 2048,
+        coerce: wholeNumberFlag('max-len', 2),
         describe:
           "tokens per example, capped at the model's max_position_embeddings (MeZO's max_length 2048); generation prompts keep 50 tokens of room",
       })
-      .option('limit', { type: 'number', describe: 'score only the first N examples' })
+      .option('limit', { type: 'number', coerce: wholeNumberFlag('limit', 1), describe: 'score only the first N examples' })
       .option('executor', executorOption)
       .option('threads', threadsOption)
       .option('device', deviceOption)
@@ -54,7 +76,7 @@ export const evalCommand: CommandModule<object, Args> = {
       })
       .option('json', jsonOption) as never,
   handler: async (argv) => {
-    if (!argv.task && !argv.taskFile) throw new ZoError('give --task NAME or --task-file FILE');
+    if (!argv.task === !argv.taskFile) throw new ZoError('give exactly one of --task NAME or --task-file FILE');
     const task = resolveTask(argv.task, argv.taskFile);
     const r = await evaluate(argv.model, task, {
       split: argv.split,

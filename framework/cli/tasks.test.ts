@@ -7,6 +7,8 @@ import { taskNamed } from '../../datasets/registry.js';
 import type { LoadOptions, Row, Splits } from '../tasks/task.js';
 import { readJsonl, zo } from './testing.js';
 import { evaluate } from '../runs/evaluate.js';
+import { encodeSplit } from '../tasks/problem.js';
+import { loadModel } from '../models/load.js';
 
 /** A custom sentiment task: YAML next to JSONL, as a user would write it. */
 function customTask(overrides: Record<string, unknown> = {}, rows?: { train?: string; dev?: string; test?: string }): string {
@@ -326,6 +328,31 @@ function expectScore(metric: string, score: number, n: number): void {
   expect(score).toBeLessThanOrEqual(1);
   if (metric === 'accuracy') expect(score * n).toBeCloseTo(Math.round(score * n), 9);
 }
+
+describe('zo eval: bad flags are one line, before any model is loaded', () => {
+  const base = ['eval', '--model', fixtureDir('llama'), '--task', 'tiny-copa'];
+  test.each([
+    [['--limit', '-5'], '--limit -5: must be a whole number ≥ 1'],
+    [['--limit', '0'], '--limit 0: must be a whole number ≥ 1'],
+    [['--limit', 'abc'], '--limit: expected a number'],
+    [['--limit', '1.5'], '--limit 1.5: must be a whole number ≥ 1'],
+    [['--max-len', '1'], '--max-len 1: must be a whole number ≥ 2'],
+    [['--max-len', 'abc'], '--max-len: expected a number'],
+    [['--test-size', '-1'], '--test-size -1: must be a whole number ≥ 0'],
+    [['--test-size', '0'], 'task tiny-copa: the test split is empty'],
+    [['--task-file', 'x.yaml'], 'give exactly one of --task NAME or --task-file FILE'],
+  ])('%j', async (flags, message) => {
+    expectOneLineError(await zo(...base, ...flags), message);
+  });
+
+  test('a max length of 1 token is refused by the library too, naming the example', () => {
+    const task = taskNamed('tiny-copa');
+    const rows = [{ premise: 'The man fell.', choice1: 'He slipped.', choice2: 'He won.', question: 'cause', label: 0 }];
+    expect(() => encodeSplit(task, loadModel(fixtureDir('llama')), rows as never, 'dev', 1)).toThrow(
+      /tiny-copa dev row 1: candidate 0: a max length of 1 token leaves no room for a prompt token before the answer/,
+    );
+  });
+});
 
 describe('the offline tiny suite on a fixture model', () => {
   const TINY = ['tiny-sentiment', 'tiny-cb', 'tiny-boolq', 'tiny-copa', 'tiny-wsc', 'tiny-squad', 'tiny-drop'];

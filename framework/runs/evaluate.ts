@@ -1,3 +1,4 @@
+import { ZoError } from '../core/errors.js';
 import { readAdapterFolder } from './export.js';
 import { withPeft } from './peft.js';
 import { createExecutor, type ExecutorOptions } from '../engine/create.js';
@@ -49,7 +50,9 @@ export async function evaluate(model: LoadedModel | string, task: Task | string,
   const split = opts.split ?? 'test';
   const splits = await t.load({ dataDir: opts.dataDir, trainSetSeed: opts.trainSetSeed ?? 0, sizes: opts.sizes });
   const o = batchOptions(m, opts.maxLen ?? 2048);
-  const examples = encodeSplit(t, m, splits[split].slice(0, opts.limit), split, o.maxLen);
+  const rows = splits[split].slice(0, opts.limit);
+  if (rows.length === 0) throw new ZoError(`task ${t.name}: the ${split} split is empty`);
+  const examples = encodeSplit(t, m, rows, split, o.maxLen);
   const exec = await createExecutor(m, opts);
   try {
     const r = await scoreTask(exec, t, m.tokenizer, examples, o);

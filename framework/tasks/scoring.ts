@@ -68,6 +68,8 @@ function withContinuation(
   maxLen: number,
   where: string,
 ) {
+  // A continuation's first token is predicted from the one before it: at least two must fit.
+  if (maxLen < 2) throw new ZoError(`${where}: a max length of ${maxLen} token leaves no room for a prompt token before the answer`);
   const full = tok.encode(prompt + continuation);
   const n = full.length - sharedPrefix(promptIds, full);
   if (n <= 0) throw new ZoError(`${where}: ${JSON.stringify(continuation)} tokenizes to nothing after the prompt`);
