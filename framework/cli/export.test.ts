@@ -272,6 +272,24 @@ describe('zo run --config', () => {
     expectOneLineError(await zo('run', '--config', path.join(dir, 'none.yaml')), 'none.yaml', 'no such file');
   });
 
+  test("a config file's hp is a mapping or --hp's list of key=value", async () => {
+    const dir = tmp('config-hp');
+    const head = [`model: ${fixtureDir('llama')}`, `task-file: ${writeCustomTask()}`, 'optimizer: mezo', 'steps: 2'];
+    const cases: [string, Record<string, unknown>][] = [
+      ['hp: {q: 2, oneSided: true}', { q: 2, oneSided: true }],
+      ['hp: ["q=3"]', { q: 3 }],
+    ];
+    for (const [i, [line, want]] of cases.entries()) {
+      const file = path.join(dir, `hp${i}.yaml`);
+      fs.writeFileSync(file, [...head, line, ''].join('\n'));
+      const out = path.join(dir, `r${i}`);
+      expect((await zo('run', '--config', file, '--out', out, '--json')).code).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(out, 'spec.json'), 'utf8')).hyperparameters).toMatchObject(want);
+    }
+    fs.writeFileSync(path.join(dir, 'bad.yaml'), [...head, 'hp: 5', ''].join('\n'));
+    expectOneLineError(await zo('run', '--config', path.join(dir, 'bad.yaml')), 'bad.yaml', 'hp must be a mapping');
+  });
+
   test('a config file may set every option zo run --help lists (but the ones about the command itself)', async () => {
     const help = (await zo('run', '--help')).stdout;
     const flags = [...new Set([...help.matchAll(/^\s+--([a-z][a-z-]*)/gm)].map((m) => m[1]!))];

@@ -271,9 +271,16 @@ export function readRunConfig(file: string): Record<string, unknown> {
     const key = HF_ALIASES[k] ?? camelOf(k);
     if (!CONFIG_KEYS.includes(key)) throw new ZoError(`--config ${file}: ${k} is not a zo run option (zo run --help lists them)`);
     if (key in out) throw new ZoError(`--config ${file}: ${k} sets ${key} a second time`);
-    out[key] = v;
+    out[key] = key === 'hp' ? hpPairs(v, file) : v;
   }
   return out;
+}
+
+/** A config file's `hp`, a mapping (hp: {q: 2}) or --hp's own list (hp: [q=2]), as --hp's key=value pairs. */
+function hpPairs(v: unknown, file: string): string[] {
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  if (v && typeof v === 'object' && !Array.isArray(v)) return Object.entries(v).map(([k, x]) => `${k}=${JSON.stringify(x)}`);
+  throw new ZoError(`--config ${file}: hp must be a mapping (hp: {q: 2}) or a list of key=value (hp: [q=2])`);
 }
 
 export const runCommand: CommandModule<object, Args> = {
