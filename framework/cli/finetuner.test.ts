@@ -23,6 +23,14 @@ describe('zo finetuner', () => {
     const scales = out.blocks.map((b: { scale: number }) => b.scale);
     expect(Math.max(...scales)).toBeGreaterThan(1);
     expect(Math.min(...scales)).toBeLessThan(1);
+    // init never writes over a bank (nor into a model folder, whose bank it would replace).
+    const before = fs.readFileSync(path.join(dir, 'finetuner.safetensors'));
+    const again = await zo('finetuner', 'init', '--model', fixtureDir('llama'), '--out', dir, '--seed', '5');
+    expect([again.code, again.stderr.trim()]).toEqual([
+      2,
+      `zo: --out ${dir} already holds 2 entries (finetuner.json, finetuner.safetensors); give a new or empty folder`,
+    ]);
+    expect(fs.readFileSync(path.join(dir, 'finetuner.safetensors'))).toEqual(before);
     // Nothing is written beside the bank it read; --plot writes the bars where it says.
     expect(out.plot).toBeNull();
     expect(fs.readdirSync(dir).sort()).toEqual(['finetuner.json', 'finetuner.safetensors']);

@@ -9,6 +9,7 @@ import { loadModel } from '../models/load.js';
 import { withPeft } from '../runs/peft.js';
 import { renderChart } from '../plots/plot.js';
 import { jsonOption, loraFromArgs, peftOptions, prefixFromArgs, printJson, wholeNumberFlag, type PeftArgs } from './common.js';
+import { checkNewFolder, fsError } from '../runs/folder.js';
 
 interface ShowArgs {
   path: string;
@@ -99,13 +100,19 @@ const init: CommandModule<object, InitArgs> = {
       })
       .options(peftOptions) as never,
   handler: async (argv) => {
+    // Never over a bank (or a model folder's shipped one): a new or empty folder only.
+    checkNewFolder(argv.out);
     // With --peft the bank is for the adapter blocks such a run perturbs (the seed also keys their init).
     const peft = { peft: argv.peft, lora: loraFromArgs(argv), prefix: prefixFromArgs(argv), seed: argv.seed };
     const { model, theta } = await withPeft(loadModel(argv.model), peft);
     // No batch is evaluated here, so a standardised map leaves ℓ± as they are (shift 0, scale 1).
     const featureTransform = argv.features === 'standardized' ? standardization(theta) : RAW_FEATURES;
     const ft = randomFinetuner(theta, model.config, argv.seed, { sharing: argv.sharing, featureTransform });
-    saveFinetuner(argv.out, ft);
+    try {
+      saveFinetuner(argv.out, ft);
+    } catch (e) {
+      throw fsError(`--out ${argv.out}`, 'cannot write the finetuner', e);
+    }
     console.log(
       `random finetuner for ${theta.names.length} blocks (${ft.nets.length} PertNNs, ${argv.sharing} sharing, ${argv.features} features${argv.features === 'standardized' ? '; ℓ± unscaled: no loss at θ₀ is known without a batch' : ''}): ${argv.out}`,
     );

@@ -143,7 +143,25 @@ describe('zo meta-train', () => {
     const killed = path.join(tmp(), 'ft');
     await killAfterCheckpoint(['meta-train', ...args, '--out', killed], killed, 8);
     expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false);
-    expect((await zo('meta-train', '--resume', '--out', killed)).code).toBe(0);
+    // A resume told to change the run is refused, every such flag named, and the run is untouched.
+    const changed = await zo(
+      'meta-train',
+      '--resume',
+      '--out',
+      killed,
+      '--task',
+      'tiny-cb',
+      '--alpha=1e-3',
+      '--no-reset',
+      '--threads',
+      '1',
+    );
+    expect([changed.code, changed.stderr.trim()]).toEqual([
+      2,
+      'zo: --resume continues the run as its spec.json says: --task, --alpha, --reset cannot change it (only --threads and --save-every may)',
+    ]);
+    expect(fs.existsSync(path.join(killed, 'summary.json'))).toBe(false);
+    expect((await zo('meta-train', '--resume', '--out', killed, '--threads', '1')).code).toBe(0);
     expect(fs.readFileSync(path.join(killed, 'finetuner.safetensors'))).toEqual(
       fs.readFileSync(path.join(straight, 'finetuner.safetensors')),
     );
@@ -230,5 +248,8 @@ describe('zo meta-train', () => {
       expect.stringMatching(/^zo: Invalid values: Argument: sharing, Given: "row"/),
     ]);
     expect(fs.existsSync(out)).toBe(false);
+    expect((await zo('meta-train', ...args, '--out', '/sys/zo-meta')).stderr.trim()).toMatch(
+      /^zo: --out \/sys\/zo-meta: cannot (create the run folder|write in \/sys) \(/,
+    );
   });
 });

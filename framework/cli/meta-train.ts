@@ -57,13 +57,29 @@ const positive = (flag: string, v: number) => {
   if (!(Number.isFinite(v) && v > 0)) throw new ZoError(`--${flag} ${v}: must be a positive number`);
 };
 
+/** What a resume may be told besides its folder: nothing that would change the bank it ends with. */
+const RESUME_FLAGS = new Set(['out', 'resume', 'threads', 'save-every', 'json']);
+
+/**
+ * A resume continues what spec.json says, so a typed flag that the spec holds (yargs fills in every
+ * default, so the typed ones are read from the command line itself) is refused, all of them named.
+ */
+function refuseChangesOnResume(args: readonly string[]): void {
+  const typed = args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!.replace(/^no-/, ''));
+  const changed = [...new Set(typed.filter((f) => !RESUME_FLAGS.has(f)))];
+  if (changed.length)
+    throw new ZoError(
+      `--resume continues the run as its spec.json says: ${changed.map((f) => `--${f}`).join(', ')} cannot change it (only --threads and --save-every may)`,
+    );
+}
+
 export const metaTrainCommand: CommandModule<object, Args> = {
   command: 'meta-train',
   describe: 'meta-train a ZO Fine-tuner (one PertNN per block) for a base model; writes finetuner.safetensors + finetuner.json',
   builder: (y) =>
     y
       .usage(
-        '$0 meta-train --model models/tiny-llama-s --task tiny-copa --out models/tiny-llama-s\n\n' +
+        '$0 meta-train --model models/tiny-llama-s --task tiny-copa --out runs/ft-s\n\n' +
           'Each step probes θ ± ε·nf·σ(ω)⊙z on a batch, takes one meta-gradient step on ω for the loss after the look-ahead ' +
           'step θ − α·g·nf·σ⊙z on the same batch, and moves θ along its own trajectory (first-order SGD by default), reset ' +
           'to the pretrained weights every --epochs-per-restart epochs. See docs/methods/zo-finetuner.md.',
@@ -73,7 +89,7 @@ export const metaTrainCommand: CommandModule<object, Args> = {
         type: 'string',
         array: true,
         default: [],
-        describe: 'a task by name (repeatable: multi-task mode, one shared bank)',
+        describe: 'a task by name (repeatable: multi-task mode, one shared bank; default tiny-copa, as the paper meta-trains on COPA)',
       })
       .option('tasks', { type: 'string', describe: 'tasks as a comma-separated list' })
       .option('task-file', { type: 'string', array: true, default: [], describe: 'a custom task file (repeatable)' })
@@ -172,6 +188,7 @@ export const metaTrainCommand: CommandModule<object, Args> = {
       .option('json', jsonOption) as never,
   handler: async (argv) => {
     if (!argv.out) throw new ZoError('--out is required: the folder for the run and its finetuner');
+    if (argv.resume) refuseChangesOnResume(process.argv.slice(2));
     let spec: MetaTrainSpec | undefined;
     if (!argv.resume) {
       if (!argv.model) throw new ZoError('--model is required: the base model folder');

@@ -7,6 +7,7 @@ import { TASKS, resolveTask } from '../../datasets/registry.js';
 import type { Row, Splits } from '../tasks/task.js';
 import { jsonOption, printJson } from './common.js';
 import { splitSizes } from './run.js';
+import { checkNewFolder } from '../runs/folder.js';
 
 interface Args {
   json: boolean;
@@ -76,7 +77,7 @@ async function exportTask(a: Args): Promise<void> {
   if (name && a.taskFile) throw new ZoError(`give --export ${name} or --export --task-file ${a.taskFile}, not both`);
   if (!name && !a.taskFile) throw new ZoError('--export needs a task name (see zo tasks) or --task-file FILE');
   if (!a.out) throw new ZoError('--export needs --out DIR: a new or empty folder for train.jsonl, dev.jsonl and test.jsonl');
-  checkOut(a.out);
+  checkNewFolder(a.out);
   const task = resolveTask(name, a.taskFile);
   const splits = await task.load({ dataDir: a.dataDir, trainSetSeed: a.trainSetSeed, sizes: splitSizes(a) });
   const files = SPLITS.map((split) => ({ file: `${split}.jsonl`, text: jsonl(task.name, split, splits) }));
@@ -103,35 +104,6 @@ function jsonl(task: string, split: keyof Splits, splits: Splits): string {
       return line + '\n';
     })
     .join('');
-}
-
-/** --out must be a folder that does not exist yet or is empty, somewhere zo may write. */
-function checkOut(out: string): void {
-  let stat: fs.Stats | undefined;
-  try {
-    stat = fs.statSync(out);
-  } catch (e) {
-    // ENOTDIR: something above it is a file, which the walk up below reports.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ZoError(`--out ${out}: ${code}`);
-  }
-  if (stat && !stat.isDirectory()) throw new ZoError(`--out ${out} is a file; give a new or empty folder`);
-  if (stat) {
-    const held = fs.readdirSync(out);
-    if (held.length > 0)
-      throw new ZoError(
-        `--out ${out} already holds ${held.length} ${held.length === 1 ? 'entry' : 'entries'} (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); give a new or empty folder`,
-      );
-  }
-  // The nearest folder that exists is where the export's folders get made.
-  let dir = path.resolve(out);
-  while (!fs.existsSync(dir)) dir = path.dirname(dir);
-  if (!fs.statSync(dir).isDirectory()) throw new ZoError(`--out ${out}: ${dir} is a file, not a folder`);
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new ZoError(`--out ${out}: cannot write in ${dir} (permission denied)`);
-  }
 }
 
 /**

@@ -68,6 +68,35 @@ function writable(dir: string, out: string): void {
   }
 }
 
+/** --out must be a folder that does not exist yet or is empty, somewhere zo may write (exports, new banks). */
+export function checkNewFolder(out: string): void {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(out);
+  } catch (e) {
+    // ENOTDIR: something above it is a file, which the walk up below reports.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ZoError(`--out ${out}: ${code}`);
+  }
+  if (stat && !stat.isDirectory()) throw new ZoError(`--out ${out} is a file; give a new or empty folder`);
+  if (stat) {
+    const held = fs.readdirSync(out);
+    if (held.length > 0)
+      throw new ZoError(
+        `--out ${out} already holds ${held.length} ${held.length === 1 ? 'entry' : 'entries'} (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); give a new or empty folder`,
+      );
+  }
+  // The nearest folder that exists is where the export's folders get made.
+  let dir = path.resolve(out);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  if (!fs.statSync(dir).isDirectory()) throw new ZoError(`--out ${out}: ${dir} is a file, not a folder`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new ZoError(`--out ${out}: cannot write in ${dir} (permission denied)`);
+  }
+}
+
 /** Reads and parses a JSON file of a run folder; a missing or torn file is one line naming it. */
 export function readRunJson<T>(file: string, what: string): T {
   let text: string;

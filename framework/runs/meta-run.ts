@@ -26,7 +26,7 @@ import { taskProblem } from '../tasks/build.js';
 import type { SplitSizes } from '../tasks/task.js';
 import { resolveTask } from '../../datasets/registry.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, truncateMetrics, writeJsonAtomic } from './checkpoint.js';
-import { inspectOutFolder, readRunJson } from './folder.js';
+import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { lockRunFolder } from './lock.js';
 
 /** Everything that determines a meta-training run; written to spec.json. */
@@ -138,7 +138,11 @@ export async function metaTrainRun(
     startStep = ck.meta.step;
     wall0 = (ck.meta.extra.wallSeconds as number) ?? 0;
   }
-  fs.mkdirSync(outDir, { recursive: true });
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw fsError(`--out ${outDir}`, 'cannot create the run folder', e);
+  }
   const lock = lockRunFolder(outDir);
   const t0 = performance.now();
   try {
