@@ -315,6 +315,30 @@ describe('pretraining', () => {
   });
 });
 
+describe('a fresh run checks before it leaves anything', () => {
+  test('a check that fails after the tokenizer is trained leaves no folder, and the corrected run then starts', async () => {
+    const out = path.join(tmp, 'late');
+    // Too little text for one window is known only once the tokenizer exists.
+    await expect(pretrain(out, tinySpec({ corpusChars: 50 }), false)).rejects.toThrow(/shorter than one --seq-len 32 window/);
+    expect(fs.existsSync(out)).toBe(false);
+    // The same in an empty folder the user made: it is left empty.
+    fs.mkdirSync(out);
+    await expect(pretrain(out, tinySpec({ seqLen: 100 }), false)).rejects.toThrow(/--seq-len 100 exceeds the config's 64 positions/);
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect((await pretrain(out, tinySpec({ steps: 2, valEvery: 2, valWindows: 2 }), false)).finished).toBe(true);
+  });
+
+  test('a folder of other files is refused, whatever they are', async () => {
+    const out = path.join(tmp, 'occupied');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'metrics.jsonl'), '{"step":1}\n');
+    await expect(pretrain(out, tinySpec(), false)).rejects.toThrow(
+      `--out ${out} already holds 1 entry (metrics.jsonl); give a new or empty folder`,
+    );
+    expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')).toBe('{"step":1}\n');
+  });
+});
+
 describe('zo pretrain', () => {
   const run = (...args: string[]) =>
     yargs(['pretrain', ...args])

@@ -24,7 +24,7 @@ import { initParams } from '../models/init.js';
 import { readJson } from '../models/load.js';
 import { FAMILIES } from '../models/registry.js';
 import { tensorsOf, writeSafetensors } from '../models/safetensors.js';
-import { loadTokenizer } from '../models/tokenizer.js';
+import { loadTokenizer, type TextTokenizer } from '../models/tokenizer.js';
 import type { Problem } from '../core/problem.js';
 import { train, warmupCosine } from '../harness/harness.js';
 import { adamw } from '../optimizers/first-order.js';
@@ -32,6 +32,7 @@ import { parseHyperparameters } from '../optimizers/registry.js';
 import { packageVersion } from '../core/paths.js';
 import { meanLoss } from '../tasks/lm-problem.js';
 import { truncateMetrics, hasCheckpoint, loadCheckpoint, saveCheckpoint, writeJsonAtomic } from '../runs/checkpoint.js';
+import { checkNewFolder, fsError } from '../runs/folder.js';
 import { keyOf, uniformAt } from '../core/rng.js';
 import { tokenizerFiles, trainBpe } from './bpe.js';
 import { CORPUS_SOURCES, corpusChars, encodeDocs, loadCorpus, unigramEntropy } from './corpus.js';
@@ -274,12 +275,11 @@ export async function pretrain(
     if (!spec) throw new Error('pretrain: a fresh run needs a spec');
     if (fs.existsSync(specFile))
       throw new ZoError(`${out}: already holds a pretraining run; pass --resume to continue it, or another --out`);
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
-      if (fs.existsSync(path.join(out, f)))
-        throw new ZoError(`${out}: already holds ${f}; pretraining writes a new model folder, give another --out`);
+    // A new model folder: never beside another run's or model's files.
+    checkNewFolder(out);
     checkModelSpec(spec);
+    checkSpec(spec);
     if (spec.tokenizer !== undefined) loadTokenizer(spec.tokenizer); // a bad folder fails before anything is written
-    fs.mkdirSync(out, { recursive: true });
   }
   const s = spec!;
   checkSpec(s);
@@ -287,27 +287,48 @@ export async function pretrain(
 
   const t0 = performance.now();
   const corpus = loadCorpus({ maxChars: s.corpusChars });
-  let tokenizerInfo: Record<string, unknown>;
-  if (!resume) {
-    tokenizerInfo = prepareTokenizer(out, s, () => corpus.train.map((d) => d.text), log);
-    writeJsonAtomic(specFile, { ...s, tokenizerInfo });
-  } else tokenizerInfo = (readJson(specFile) as { tokenizerInfo: Record<string, unknown> }).tokenizerInfo;
-  const tokenizer = loadTokenizer(out);
-
-  // The same loader a finished model folder goes through, so training and use tokenize alike.
-  const trainTokens = encodeDocs(tokenizer, corpus.train);
-  const valTokens = encodeDocs(tokenizer, corpus.val);
-  if (trainTokens.length < s.seqLen || valTokens.length < s.seqLen)
-    throw new ZoError(
-      `the corpus (${trainTokens.length} training, ${valTokens.length} validation tokens) is shorter than one --seq-len ${s.seqLen} window; raise --corpus-chars`,
-    );
+  const created = !resume && !fs.existsSync(out);
+  // What a fresh run writes before pretrain.json (its tokenizer) goes again if a check after it fails,
+  // so a corrected command finds the folder as it was.
+  const undo = () => {
+    if (created) fs.rmSync(out, { recursive: true, force: true });
+    else if (!resume) for (const f of fs.readdirSync(out)) fs.rmSync(path.join(out, f), { recursive: true, force: true });
+  };
+  let tokenizerInfo: Record<string, unknown> | undefined;
+  let tokenizer: TextTokenizer;
+  let trainTokens: Int32Array;
+  let valTokens: Int32Array;
+  let rawConfig: Record<string, unknown>;
+  let config: ReturnType<typeof family.parseConfig>;
+  try {
+    if (!resume) {
+      try {
+        fs.mkdirSync(out, { recursive: true });
+      } catch (e) {
+        throw fsError(`--out ${out}`, 'cannot create the model folder', e);
+      }
+      tokenizerInfo = prepareTokenizer(out, s, () => corpus.train.map((d) => d.text), log);
+    } else tokenizerInfo = (readJson(specFile) as { tokenizerInfo: Record<string, unknown> }).tokenizerInfo;
+    tokenizer = loadTokenizer(out);
+    // The same loader a finished model folder goes through, so training and use tokenize alike.
+    trainTokens = encodeDocs(tokenizer, corpus.train);
+    valTokens = encodeDocs(tokenizer, corpus.val);
+    if (trainTokens.length < s.seqLen || valTokens.length < s.seqLen)
+      throw new ZoError(
+        `the corpus (${trainTokens.length} training, ${valTokens.length} validation tokens) is shorter than one --seq-len ${s.seqLen} window; raise --corpus-chars`,
+      );
+    rawConfig = modelConfig(family, s, { size: tokenizer.vocabSize, bos: tokenizer.bosId, eos: tokenizer.eosId });
+    config = family.parseConfig(rawConfig, '--config');
+    if (s.seqLen > config.maxPositions) throw new ZoError(`--seq-len ${s.seqLen} exceeds the config's ${config.maxPositions} positions`);
+    if (!resume) writeJsonAtomic(specFile, { ...s, tokenizerInfo });
+  } catch (e) {
+    undo();
+    throw e;
+  }
   log(
     `corpus: ${corpus.train.length} training documents (${corpusChars(corpus.train)} chars, ${trainTokens.length} tokens), ${corpus.val.length} validation (${corpusChars(corpus.val)} chars, ${valTokens.length} tokens), encoded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
 
-  const rawConfig = modelConfig(family, s, { size: tokenizer.vocabSize, bos: tokenizer.bosId, eos: tokenizer.eosId });
-  const config = family.parseConfig(rawConfig, '--config');
-  if (s.seqLen > config.maxPositions) throw new ZoError(`--seq-len ${s.seqLen} exceeds the config's ${config.maxPositions} positions`);
   const params = initParams(family, config, s.seed);
   const model = { family, config, params };
 
