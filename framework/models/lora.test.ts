@@ -101,5 +101,9 @@ describe('LoRA in the forward pass', () => {
       'model.decoder.layers.1.self_attn.q_proj',
     ]);
     expect(() => loraPairs(specs, { ...LORA_DEFAULTS, targets: ['qproj'] }, 'opt')).toThrow(/--lora-targets qproj: no linear layer/);
+    // One typo among good names is refused too, naming it: it would silently adapt only q_proj.
+    expect(() => loraPairs(specs, { ...LORA_DEFAULTS, targets: ['q_proj', 'v_porj'] }, 'opt')).toThrow(
+      /^--lora-targets: no linear layer of this model is named v_porj \(it has .*\bv_proj\b.*\)$/,
+    );
   });
 });

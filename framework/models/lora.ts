@@ -50,6 +50,13 @@ export function loraPairs(base: readonly ParamSpec[], cfg: LoraConfig, family: s
       cols: spec.shape[1]!,
     }));
   if (!pairs.length) throw new ZoError(`--lora-targets ${cfg.targets.join(',')}: no linear layer of this model has that name`);
+  // Each name must match somewhere: a typo among good names would otherwise adapt fewer layers unseen.
+  const found = new Set(pairs.map((p) => p.module.split('.').at(-1)!));
+  const missing = cfg.targets.filter((t) => !found.has(t));
+  if (missing.length)
+    throw new ZoError(
+      `--lora-targets: no linear layer of this model is named ${missing.join(', ')} (it has ${[...new Set(base.filter((s) => s.name.endsWith('.weight') && s.shape.length === 2).map((s) => s.name.split('.').at(-2)!))].join(', ')})`,
+    );
   return pairs;
 }
 
