@@ -27,6 +27,16 @@ export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE
   };
 }
 
+/** A real-number flag: `--lr abc` (which yargs reads as NaN) is one line naming the flag. */
+export function numberFlag(flag: string) {
+  return (v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Array.isArray(v) ? v.at(-1) : v;
+    if (typeof n !== 'number' || Number.isNaN(n)) throw new ZoError(`--${flag}: expected a number`);
+    return n;
+  };
+}
+
 export const threadsOption = {
   type: 'number',
   describe: "ONNX Runtime intra-op threads, and the threads z's generation takes between passes (default: all cores)",

@@ -2,13 +2,13 @@ import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { CommandModule } from 'yargs';
 import { packageVersion } from '../core/paths.js';
-import { jsonOption, printJson } from './common.js';
+import { jsonOption, printJson, threadsOption } from './common.js';
 
 export const infoCommand: CommandModule<object, { json: boolean; threads?: number }> = {
   command: 'info',
   describe: 'version, executors, the tfjs backend chosen, ORT version and threads',
   builder: (y) =>
-    y.option('json', jsonOption).option('threads', { type: 'number', describe: 'ORT threads to report (default: all cores)' }),
+    y.option('json', jsonOption).option('threads', { ...threadsOption, describe: 'ORT threads to report (default: all cores)' }),
   handler: async (argv) => {
     const { tfjsBackend, tfjsVersion } = await import('../engine/tfjs.js');
     const info = {

@@ -354,6 +354,9 @@ describe('flags are checked, not coerced, before anything is written', () => {
     [['--threads', '-1'], '--threads -1: must be a whole number in [1, 1024]'],
     [['--save-every', '-1'], '--save-every -1: must be a whole number ≥ 0'],
     [['--steps', '0'], '--steps 0: must be a whole number ≥ 1'],
+    [['--lr', 'abc'], '--lr: expected a number'],
+    [['--eps', '1e-3x'], '--eps: expected a number'],
+    [['--dev-size', 'abc'], '--dev-size: expected a number'],
     [['--seq-len', '500'], '--seq-len 500: the model has only 128 positions'],
     [['--seq-len', '100', '--text-file', SHORT_TEXT], `--seq-len 100: ${SHORT_TEXT} has only`],
   ])('%j', async (flags, message) => {

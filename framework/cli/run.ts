@@ -17,6 +17,7 @@ import {
   loraFromArgs,
   prefixFromArgs,
   peftOptions,
+  numberFlag,
   printJson,
   threadsOption,
   type Device,
@@ -94,6 +95,7 @@ export function splitSizes(a: { trainSize?: number; devSize?: number; testSize?:
     ['test', a.testSize],
   ] as const) {
     if (v === undefined) continue;
+    if (Number.isNaN(v)) throw new ZoError(`--${k}-size: expected a number`);
     if (!(Number.isInteger(v) && v >= 0)) throw new ZoError(`--${k}-size ${v}: must be a non-negative integer`);
     out[k] = v;
   }
@@ -322,9 +324,9 @@ export const runCommand: CommandModule<object, Args> = {
       })
       .option('finetuner', { type: 'string', describe: "zo-ft: a finetuner folder or file (default: the model folder's own)" })
       .option('optimizer', { type: 'string', describe: `see \`zo optimizers\` (default ${D.optimizer})` })
-      .option('lr', { type: 'number', describe: "learning rate η (default: the optimizer's)" })
-      .option('eps', { type: 'number', describe: "perturbation scale ε (default: the optimizer's)" })
-      .option('weight-decay', { type: 'number', describe: 'λ (default 0)' })
+      .option('lr', { type: 'number', coerce: numberFlag('lr'), describe: "learning rate η (default: the optimizer's)" })
+      .option('eps', { type: 'number', coerce: numberFlag('eps'), describe: "perturbation scale ε (default: the optimizer's)" })
+      .option('weight-decay', { type: 'number', coerce: numberFlag('weight-decay'), describe: 'λ (default 0)' })
       .option('hp', {
         type: 'string',
         array: true,
