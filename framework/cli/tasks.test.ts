@@ -165,6 +165,20 @@ describe('custom tasks from a file', () => {
         'placeholder {sentence} has no such field',
       );
     });
+    test.each([
+      ['null', '{"text": null, "label": 1}', 'field text is null, not text'],
+      ['an object', '{"text": {"a": 1}, "label": 1}', 'field text is object, not text'],
+      ['no label field', '{"text": "fine"}', 'no field label (labelField; fields: text)'],
+    ])('a row whose field is %s', async (_what, row, message) => {
+      expectOneLineError(await zo('eval', ...model, '--task-file', customTask({}, { train: row + '\n' })), 'train.jsonl: line 1', message);
+    });
+    test('a null answer', async () => {
+      const file = customTask(
+        { template: 'Q: {q}\nA:', candidates: undefined, labelField: undefined, answerField: 'a', loss: 'lm', metric: 'f1' },
+        { train: '{"q": "x", "a": null}\n', dev: '{"q": "x", "a": "y"}\n', test: '{"q": "x", "a": "y"}\n' },
+      );
+      expectOneLineError(await zo('eval', ...model, '--task-file', file), 'train.jsonl: line 1', 'a is missing or empty');
+    });
     test('a candidate that merges with the template’s trailing space is scored, not refused', async () => {
       // After a trailing space, " a" is one byte-level BPE token that replaces the space token: that
       // token is the candidate's (framework/tasks/scoring.test.ts checks the count by hand).

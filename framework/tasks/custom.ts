@@ -72,8 +72,14 @@ export function fillTemplate(template: string, row: Row, where: string): string 
     if (field === undefined) return m[0]!;
     if (!(field in row))
       throw new ZoError(`${where}: template placeholder {${field}} has no such field (fields: ${Object.keys(row).join(', ')})`);
-    return String(row[field]);
+    return textOf(row[field], field, where);
   });
+}
+
+/** A field as text: a string, number or boolean; null, an object or a list would render as "null" or "[object Object]". */
+function textOf(v: unknown, field: string, where: string): string {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw new ZoError(`${where}: field ${field} is ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}, not text`);
 }
 
 export function readJsonl(file: string): Row[] {
@@ -122,6 +128,8 @@ export function loadCustomTask(file: string): Task {
     const prompt = fillTemplate(spec.template, row, where);
     const out: Rendered = { prompt };
     if (spec.candidates) {
+      if (!(spec.labelField! in row))
+        throw new ZoError(`${where}: no field ${spec.labelField} (labelField; fields: ${Object.keys(row).join(', ')})`);
       const value = row[spec.labelField!];
       const label = typeof value === 'number' ? value : spec.candidates.indexOf(String(value));
       if (!Number.isInteger(label) || label < 0 || label >= spec.candidates.length)
@@ -133,7 +141,10 @@ export function loadCustomTask(file: string): Task {
     }
     if (spec.answerField) {
       const a = row[spec.answerField];
-      const answers = (Array.isArray(a) ? a : [a]).map(String).filter((x) => x.length > 0);
+      const answers = (Array.isArray(a) ? a : [a])
+        .filter((x) => x !== null && x !== undefined)
+        .map((x) => textOf(x, spec.answerField!, where))
+        .filter((x) => x.length > 0);
       if (answers.length === 0) throw new ZoError(`${where}: ${spec.answerField} is missing or empty`);
       out.answers = answers;
       // As MeZO's SQuAD/DROP targets: the first answer, then the newline that stops generation.
