@@ -11,6 +11,8 @@ import { camelOf } from './common.js';
 import { CONFIG_KEYS } from './run.js';
 import { packageRoot } from '../core/paths.js';
 import { expectOneLineError, killAfterCheckpoint, readJsonl, writeCustomTask, zo, smallCopaArgs } from './testing.js';
+import { loadModel } from '../models/load.js';
+import { tensorsOf, writeSafetensors } from '../models/safetensors.js';
 
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `zo-export-${tag}-`));
 
@@ -186,7 +188,7 @@ describe('zo export', () => {
 
   test('bad input: an unfinished run, a folder that is not a run, a destination in use', async () => {
     const { out } = await taskRun(fixtureDir('llama'));
-    expectOneLineError(await zo('export', out, '--out', path.join(out, 'model')), 'not an empty folder');
+    expectOneLineError(await zo('export', out, '--out', path.join(out, 'model')), 'give a new or empty folder');
     const unfinished = tmp('unfinished');
     fs.copyFileSync(path.join(out, 'spec.json'), path.join(unfinished, 'spec.json'));
     expectOneLineError(await zo('export', unfinished, '--out', path.join(unfinished, 'm')), 'not finished');
@@ -348,6 +350,30 @@ describe('zo replay: a fine-tune as its losses', () => {
     ];
     expect(Object.keys(rebuilt.tensors).length).toBeGreaterThan(0);
     for (const name of Object.keys(final.tensors)) expect(rebuilt.bytes(name).equals(final.bytes(name))).toBe(true);
+  });
+
+  test('weights that are not the run’s (another base model, a damaged replay.bin) are refused, and nothing is written', async () => {
+    const out = path.join(tmp('replay-check'), 'r');
+    await zoRun(out, '--optimizer', 'mezo', '--lr', '1e-4', '--steps', '6');
+    // Another base: the same model with one weight moved by one ulp.
+    const other = path.join(tmp('replay-base'), 'm');
+    fs.cpSync(zooModel, other, { recursive: true });
+    const m = loadModel(other);
+    const w = m.params.get(m.params.names[1]!);
+    w[0] = w[0]! + Math.abs(w[0]!) * 2 ** -20;
+    writeSafetensors(path.join(other, 'model.safetensors'), tensorsOf(m.params));
+    const dest = path.join(path.dirname(out), 'rebuilt');
+    expectOneLineError(
+      await zo('replay', out, '--model', other, '--out', dest),
+      "are not the run's",
+      "--model is not the run's base model",
+    );
+    expect(fs.existsSync(dest)).toBe(false);
+    // A flipped loss bit in the last step's record: it parses and replays, to other weights.
+    const bin = fs.readFileSync(path.join(out, 'replay.bin'));
+    bin[bin.length - 2]! ^= 0x10;
+    fs.writeFileSync(path.join(out, 'replay.bin'), bin);
+    expectOneLineError(await zo('replay', out), 'the replay file is damaged');
   });
 
   test('a first-order run writes no replay file, and a damaged one is one line', async () => {

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { checkNewFolder, exportRun, mergedWeights, writeAdapterFolder, writeModelFolder, type ExportWeights } from '../runs/export.js';
+import { ZoError } from '../core/errors.js';
+import { exportRun, mergedWeights, writeAdapterFolder, writeModelFolder, type ExportWeights } from '../runs/export.js';
+import { checkNewFolder, readRunJson } from '../runs/folder.js';
 import { plotRun } from '../runs/outputs.js';
 import { replay, replayFile } from '../runs/replay.js';
 import { weightsSha256 } from '../runs/run.js';
@@ -52,6 +55,21 @@ interface ReplayArgs {
 /** A run folder's replay.bin, or the file itself. */
 const replaySource = (p: string) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? replayFile(p) : p);
 
+/**
+ * Where the run's summary.json lies beside the replay file, the rebuilt weights must be the ones it
+ * recorded: a damaged replay.bin, or a --model other than the run's base, replays without error but to
+ * other weights, and nothing of those may be written.
+ */
+function checkAgainstSummary(file: string, sha: string): void {
+  const summaryFile = path.join(path.dirname(file), 'summary.json');
+  if (!fs.existsSync(summaryFile)) return;
+  const want = readRunJson<{ weightsSha256?: string }>(summaryFile, 'the run summary').weightsSha256;
+  if (want !== undefined && want !== sha)
+    throw new ZoError(
+      `${file}: the replayed weights (SHA-256 ${sha.slice(0, 16)}…) are not the run's (${summaryFile}: ${want.slice(0, 16)}…): the replay file is damaged, or --model is not the run's base model`,
+    );
+}
+
 export const replayCommand: CommandModule<object, ReplayArgs> = {
   command: 'replay <source>',
   describe: "rebuild a ZO run's final weights, bit for bit, from the base model and its replay.bin (the run's losses) alone",
@@ -66,6 +84,7 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
     if (argv.out) checkNewFolder(argv.out);
     const r = await replay(file, { model: argv.model });
     const sha = weightsSha256(r.model.params);
+    checkAgainstSummary(file, sha);
     if (argv.out) {
       const h = r.header;
       const spec = completeSpec({ ...h, model: r.model.dir, hyperparameters: h.hyperparameters });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ZoError } from '../core/errors.js';
 import { openSafetensors, tensorsOf, writeSafetensors, type Weights } from '../models/safetensors.js';
 import { checkpointDir, checkpointStep, writeFolderAtomic } from './checkpoint.js';
-import { readRunJson } from './folder.js';
+import { checkNewFolder, readRunJson } from './folder.js';
 import { loadModel, readJson, type LoadedModel } from '../models/load.js';
 import { mergedWeight, withLora } from '../models/lora.js';
 import { attentionModules, prefixBlocksOf, promptEmbeddings } from '../models/prefix.js';
@@ -131,12 +131,6 @@ function modelCard(spec: RunSpec, s: CardSummary, weights: ExportWeights, dtype:
     `Weights SHA-256 (zo's, over the fp32 blocks in order, after the last step): \`${s.weightsSha256}\`.`,
     '',
   ].join('\n');
-}
-
-/** A destination `zo export` and `zo replay --out` may write: new, or an empty folder. */
-export function checkNewFolder(dest: string): void {
-  if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length))
-    throw new ZoError(`--out ${dest}: exists and is not an empty folder; choose another`);
 }
 
 /** Writes (or replaces) the model folder `dest`, atomically (writeFolderAtomic). */
