@@ -98,6 +98,17 @@ describe('zo grid', () => {
     expectOneLineError(await zo('grid', path.join(dir, 'none.yaml'), '--out', out), 'none.yaml: no such grid file');
     expectOneLineError(await zo('grid', path.join(dir, 'grid.yaml')), '--out is required');
     expectOneLineError(await zo('grid', path.join(dir, 'grid.yaml'), '--out', out, '--workers', '0'), '--workers 0');
+    // The paper baseline is read at the report, after every cell: it is checked before the first.
+    const paper = path.join(dir, 'paper.json');
+    expectOneLineError(
+      await zo('grid', path.join(dir, 'grid.yaml'), '--out', out, '--paper', paper),
+      `${paper}: cannot read the paper baseline (no such file`,
+    );
+    fs.writeFileSync(paper, 'models: [a]\n');
+    expectOneLineError(
+      await zo('grid', path.join(dir, 'grid.yaml'), '--out', out, '--paper', paper),
+      `${paper}: the paper baseline is not JSON`,
+    );
     expect(fs.existsSync(out)).toBe(false);
     fs.rmSync(dir, { recursive: true });
   });

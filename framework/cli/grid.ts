@@ -11,6 +11,7 @@ import { DEFAULT_QUEUE, queueExecutor, reachRedis } from '../grid/queue.js';
 import type { Job } from '../grid/local.js';
 import { hpText, writeReport, type Report } from '../grid/report.js';
 import { headline } from '../grid/winrate.js';
+import { readPaper } from '../grid/paper.js';
 import type { RunSummary } from '../runs/run.js';
 import { deviceOption, jsonOption, printJson, wholeNumberFlag, type Device } from './common.js';
 
@@ -176,6 +177,9 @@ export const gridCommand: CommandModule<object, GridArgs> = {
     if (argv.executor === 'bullmq' && !argv.redis) throw new ZoError('--executor bullmq needs --redis URL (redis://host:port)');
     // Before anything is written: an unreachable queue is one line, not a results folder with nothing in it.
     if (argv.executor === 'bullmq') await reachRedis(argv.redis!);
+    // The report reads it only after every cell has run: a bad file is found now instead.
+    const paper = paperFile(argv.paper ?? DEFAULT_PAPER());
+    if (paper) readPaper(paper);
     const p = progress(process.stderr.isTTY && !argv.json);
     const t0 = Date.now();
     let r: GridResult;
@@ -185,7 +189,7 @@ export const gridCommand: CommandModule<object, GridArgs> = {
         device: argv.device,
         modelsDir: argv.modelsDir,
         dataDir: argv.dataDir,
-        paper: paperFile(argv.paper ?? DEFAULT_PAPER()),
+        paper,
         plots: argv.plots,
         events: p,
         executor: argv.executor === 'bullmq' ? queueExecutor({ redis: argv.redis!, queue: argv.queue, retries: argv.retries }) : undefined,

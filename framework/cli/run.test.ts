@@ -248,6 +248,27 @@ describe('the quick start', () => {
     expect(fs.readdirSync(path.join(cwd, 'runs'))).toEqual([expect.stringMatching(/^zo-ft-\d{8}-\d{6}$/)]);
   });
 
+  test('--finetuner with an optimizer that takes none is refused, before anything is written', async () => {
+    const out = path.join(tmp('ft-mezo'), 'run');
+    const r = await zo(
+      'run',
+      '--model',
+      fixtureDir('llama'),
+      '--task',
+      'tiny-copa',
+      '--optimizer',
+      'mezo',
+      '--finetuner',
+      'x',
+      '--steps',
+      '2',
+      '--out',
+      out,
+    );
+    expectOneLineError(r, "--finetuner is a learned optimizer's meta-parameters (zo-ft's bank); mezo takes none");
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   test('a task without a model is refused, naming --model', async () => {
     expectOneLineError(await zo('run', '--task', 'tiny-sentiment', '--steps', '2'), '--model is required with a task or text file');
   });

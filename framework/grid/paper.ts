@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 import { ZoError } from '../core/errors.js';
-import { readRunJson } from '../runs/folder.js';
+import { fsError } from '../runs/folder.js';
 import { parseWith } from '../models/family.js';
 import { headline, mean, scoreOf, type Aggregate, type MethodStat, type WinTable } from './winrate.js';
 
@@ -30,7 +31,19 @@ const paperSchema = z.object({
 export type PaperBaseline = z.infer<typeof paperSchema>;
 
 export function readPaper(file: string): PaperBaseline {
-  return parseWith(paperSchema, readRunJson<unknown>(file, 'the paper baseline'), file);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fsError(file, 'cannot read the paper baseline', e);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ZoError(`${file}: the paper baseline is not JSON (the shipped one is baselines/paper.json)`);
+  }
+  return parseWith(paperSchema, raw, file);
 }
 
 const pct = (w: number, n: number) => `${w}/${n} (${n ? ((100 * w) / n).toFixed(1) : '–'}%)`;

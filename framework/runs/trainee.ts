@@ -1,6 +1,7 @@
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ZoError } from '../core/errors.js';
 import { makeNoise, type NoiseSource } from '../core/noise.js';
 import type { ParamStore } from '../core/params.js';
 import { registerLearnedOptimizers } from '../learned/registry.js';
@@ -89,6 +90,8 @@ export async function loadTrainee(s: TraineeSpec, modelDir = s.model, runDir?: s
   const h = parseHyperparameters(registered, s.hyperparameters);
   const saved = s.peft === 'prefix' ? readPrefixInit(runDir) : undefined;
   const { model, theta, adapter } = await withPeft(loadModel(modelDir), s, saved);
+  if (s.finetuner !== undefined && !registered.bind)
+    throw new ZoError(`--finetuner is a learned optimizer's meta-parameters (zo-ft's bank); ${registered.name} takes none`);
   const optimizer = registered.bind?.({ params: theta, modelDir: model.dir, batchSize: s.batchSize, finetuner: s.finetuner }) ?? registered;
   return { model, theta, adapter, optimizer, h };
 }
