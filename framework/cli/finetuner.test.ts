@@ -28,7 +28,7 @@ describe('zo finetuner', () => {
     const again = await zo('finetuner', 'init', '--model', fixtureDir('llama'), '--out', dir, '--seed', '5');
     expect([again.code, again.stderr.trim()]).toEqual([
       2,
-      `zo: --out ${dir} already holds 2 entries (finetuner.json, finetuner.safetensors); give a new or empty folder`,
+      `zo: --out ${dir}: already holds a finetuner (finetuner.safetensors, finetuner.json); give another folder`,
     ]);
     expect(fs.readFileSync(path.join(dir, 'finetuner.safetensors'))).toEqual(before);
     // Nothing is written beside the bank it read; --plot writes the bars where it says.

@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ZoError } from '../core/errors.js';
-import { checkFinetunerFits, loadFinetuner, randomFinetuner, saveFinetuner, finetunerDir } from '../learned/finetuner.js';
+import { checkFinetunerFits, FINETUNER_FILES, loadFinetuner, randomFinetuner, saveFinetuner, finetunerDir } from '../learned/finetuner.js';
 import { FEATURE_MODES, RAW_FEATURES, standardization, type FeatureMode } from '../learned/features.js';
 import { SHARINGS, type Sharing } from '../learned/sharing.js';
 import { byRole, referenceSigmas, sigmaBarSpec } from '../learned/show.js';
@@ -9,7 +10,7 @@ import { loadModel } from '../models/load.js';
 import { withPeft } from '../runs/peft.js';
 import { renderChart } from '../plots/plot.js';
 import { jsonOption, loraFromArgs, peftOptions, prefixFromArgs, printJson, wholeNumberFlag, type PeftArgs } from './common.js';
-import { checkNewFolder, fsError } from '../runs/folder.js';
+import { fsError } from '../runs/folder.js';
 
 interface ShowArgs {
   path: string;
@@ -100,8 +101,11 @@ const init: CommandModule<object, InitArgs> = {
       })
       .options(peftOptions) as never,
   handler: async (argv) => {
-    // Never over a bank (or a model folder's shipped one): a new or empty folder only.
-    checkNewFolder(argv.out);
+    // Beside a model's weights (where zo-ft looks by default) is fine; over a bank, the model
+    // folder's meta-trained one included, is not.
+    if (fs.existsSync(argv.out) && !fs.statSync(argv.out).isDirectory()) throw new ZoError(`--out ${argv.out}: is a file, not a folder`);
+    const held = Object.values(FINETUNER_FILES).filter((f) => fs.existsSync(path.join(argv.out, f)));
+    if (held.length) throw new ZoError(`--out ${argv.out}: already holds a finetuner (${held.join(', ')}); give another folder`);
     // With --peft the bank is for the adapter blocks such a run perturbs (the seed also keys their init).
     const peft = { peft: argv.peft, lora: loraFromArgs(argv), prefix: prefixFromArgs(argv), seed: argv.seed };
     const { model, theta } = await withPeft(loadModel(argv.model), peft);
