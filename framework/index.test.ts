@@ -1,22 +1,12 @@
 import * as zo from './index.js';
-import { Quadratic } from './core/quadratic.js';
+import { toyQuadratic } from './core/quadratic.js';
 
 /**
  * The public entry point, as a script sees it: the parts the README's "Optimizers from parts" names
  * are importable, and re-composing a built-in from them gives the built-in's steps bit for bit.
  */
 
-const toy = () =>
-  new Quadratic([
-    {
-      name: 'layer.weight',
-      shape: [2, 3],
-      theta0: [0.1, 0.4, -0.3, 0.2, 0.0, 0.6],
-      a: [1, 2, 0.5, 1.5, 3, 1],
-      target: [0.3, -0.2, 0.1, 0.5, -0.4, 0.2],
-    },
-    { name: 'layer.bias', shape: [3], theta0: [0.5, -0.5, 0.1], a: [2, 1, 0.5], target: [-0.1, 0.2, 0.3] },
-  ]);
+const toy = toyQuadratic;
 
 async function thetaAfter(o: zo.Optimizer, h: Record<string, unknown>, steps: number): Promise<number[]> {
   const problem = toy();
