@@ -147,6 +147,31 @@ describe('zo run --optimizer zo-ft', () => {
     );
     expect(wrong.code).toBe(2);
     expect(wrong.stderr.trim()).toMatch(/^zo: .*the finetuner was made for another model: block \d+ is/);
+    // The right model's full-model bank against a LoRA run's adapter blocks: said as such.
+    const full = path.join(tmp(), 'full');
+    await zo('finetuner', 'init', '--model', fixtureDir('llama'), '--out', full);
+    const lora = await zo(
+      'run',
+      '--model',
+      fixtureDir('llama'),
+      ...common,
+      '--optimizer',
+      'zo-ft',
+      '--finetuner',
+      full,
+      '--peft',
+      'lora',
+      '--steps',
+      '2',
+      '--out',
+      out,
+    );
+    expect([lora.code, lora.stderr.trim()]).toEqual([
+      2,
+      expect.stringMatching(
+        /^zo: .*the finetuner is for the model's own blocks \(full fine-tuning\), and this run trains adapter blocks: meta-train one/,
+      ),
+    ]);
     expect(fs.existsSync(out)).toBe(false);
   });
 });
