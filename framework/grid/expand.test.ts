@@ -99,6 +99,19 @@ pilot: {seeds: [0], steps: 200}
     const bad = (yaml: string) => () => cellsOf(yaml);
     expect(bad(MINIMAL.replace('steps: 1000', 'steps: 10.5'))).toThrow(/^g\.yaml: steps: steps must be a whole number$/);
     expect(bad(MINIMAL + 'stepz: 3\n')).toThrow(/^g\.yaml: \(grid\): unknown field\(s\) stepz$/);
+    // An override naming what the grid does not list would match no cell.
+    expect(bad(MINIMAL + 'overrides:\n  - {optimizer: nope, steps: 5}\n')).toThrow(
+      /^g\.yaml: overrides\.0\.optimizer: "nope" is not one of the grid's optimizers \(mezo, zo-ft\)$/,
+    );
+    expect(bad(MINIMAL + 'overrides:\n  - {task: tiny-cpoa, steps: 5}\n')).toThrow(
+      /overrides\.0\.task: "tiny-cpoa" is not one of the grid's tasks/,
+    );
+    expect(bad(MINIMAL + 'overrides:\n  - {model: [models/tiny-llama-s, tiny-opt], steps: 5}\n')).toThrow(
+      /overrides\.0\.model: "tiny-opt" is not one of the grid's models/,
+    );
+    expect(bad(MINIMAL + 'overrides:\n  - {optimizers: {hizoo: {lr: [1.0e-3]}}}\n')).toThrow(
+      /overrides\.0\.optimizers\.hizoo: not one of the grid's optimizers/,
+    );
     expect(bad(MINIMAL.replace('seeds: [0, 1, 2]', 'seeds: [0, 0]'))).toThrow(/seeds: 0 appears twice/);
     expect(bad(MINIMAL.replace('[1.0e-4, 3.0e-4]}\n  zo-ft', '[1.0e-4, 1.0e-4]}\n  zo-ft'))).toThrow(
       /optimizers\.mezo\.lr: a value appears twice/,

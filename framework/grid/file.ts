@@ -119,6 +119,19 @@ export function parseGrid(raw: unknown, file: string): GridFile {
     for (const [k, v] of Object.entries(axis ?? {}))
       if (Array.isArray(v) && new Set(v.map((x) => JSON.stringify(x))).size !== v.length)
         throw new ZoError(`${file}: optimizers.${name}.${k}: a value appears twice, which would make two identical cells`);
+  // An override names cells by what the grid lists: a name it does not list would match nothing, unseen.
+  const listed = { model: r.data.models, task: r.data.tasks, optimizer: Object.keys(r.data.optimizers) };
+  r.data.overrides.forEach((o, i) => {
+    for (const k of ['model', 'task', 'optimizer'] as const)
+      for (const v of [o[k] ?? []].flat())
+        if (!(listed[k] as readonly string[]).includes(v))
+          throw new ZoError(
+            `${file}: overrides.${i}.${k}: ${JSON.stringify(v)} is not one of the grid's ${k === 'model' ? 'models' : `${k}s`} (${listed[k].join(', ')})`,
+          );
+    for (const m of Object.keys(o.optimizers ?? {}))
+      if (!listed.optimizer.includes(m))
+        throw new ZoError(`${file}: overrides.${i}.optimizers.${m}: not one of the grid's optimizers (${listed.optimizer.join(', ')})`);
+  });
   for (const k of ['models', 'tasks', 'seeds', 'peft'] as const) {
     if (!r.data[k]) continue;
     const list = r.data[k] as unknown[];
