@@ -41,13 +41,23 @@ export function lockRunFolder(dir: string): RunLock {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(dir, 'cannot lock the run folder', e);
     }
     const holder = readHolder(file);
-    if (holder && isLive(holder, file))
-      throw new ZoError(
-        `${dir}: another zo process (pid ${holder.pid} on ${holder.host}, since ${holder.started}) is using this run folder; wait for it, or choose another --out`,
-      );
+    if (holder && isLive(holder, file)) throw heldError(dir, holder);
     fs.rmSync(file, { force: true }); // its holder is gone
   }
   throw new ZoError(`${dir}: cannot lock the run folder: other processes keep taking its ${LOCK_FILE}`);
+}
+
+/** The one line for a folder another live zo process holds. */
+function heldError(dir: string, holder: Holder): ZoError {
+  return new ZoError(
+    `${dir}: another zo process (pid ${holder.pid} on ${holder.host}, since ${holder.started}) is using this run folder; wait for it, or choose another --out`,
+  );
+}
+
+/** Refuses `dir` while a live process holds its lock (what lockRunFolder would say), without taking it. */
+export function refuseIfLocked(dir: string): void {
+  const h = lockHolder(dir);
+  if (h) throw heldError(dir, h);
 }
 
 /** Who holds `dir`'s lock, if a live process does (on this host, or with a recent heartbeat on another). */

@@ -22,7 +22,7 @@ import { fsError, inspectOutFolder, readRunJson } from './folder.js';
 import { plotRun, writeMetricsCsv } from './outputs.js';
 import { loadTrainee, noiseFor, TRAINEE_FIELDS, writePrefixInit, type Trainee, type TraineeSpec } from './trainee.js';
 import { replayFile, ReplayRecorder } from './replay.js';
-import { lockRunFolder, type RunLock } from './lock.js';
+import { lockRunFolder, refuseIfLocked, type RunLock } from './lock.js';
 import { absolutePaths, completeSpec, resumedSpec, validateSpec, type ResumeRequest, type RunSpec, type RunSpecInput } from './spec.js';
 
 export type { ResumeRequest, RunSpec, RunSpecInput } from './spec.js';
@@ -435,6 +435,7 @@ export async function startRun(outDir: string, input: RunSpecInput, hooks: RunHo
 export async function resumeRun(outDir: string, req: ResumeRequest = {}, hooks: RunHooks = {}): Promise<RunSummary> {
   const state = inspectOutFolder(outDir);
   if (state !== 'run' || !hasCheckpoint(outDir)) throw new ZoError(`--resume: ${outDir} has no checkpoint to resume from`);
+  refuseIfLocked(outDir);
   const specFile = path.join(outDir, 'spec.json');
   const saved = readRunJson<RunSpec>(specFile, 'the run spec');
   const at = readRunJson<{ step?: unknown }>(path.join(checkpointDir(outDir), 'state.json'), 'the checkpoint state').step;
@@ -446,6 +447,13 @@ export async function resumeRun(outDir: string, req: ResumeRequest = {}, hooks: 
     hooks.log?.(`${outDir}: the run is complete at step ${at}; nothing to do (--steps N extends it)`);
     return readRunJson<RunSummary>(summaryFile, 'the run summary');
   }
-  const p = await prepare(outDir, spec, changed, true);
+  let p: Prepared;
+  try {
+    p = await prepare(outDir, spec, changed, true);
+  } catch (e) {
+    // A live run rewrites its checkpoint while this one reads it: say that, not the file it tore.
+    refuseIfLocked(outDir);
+    throw e;
+  }
   return runClaimed(p, 'run', hooks);
 }
