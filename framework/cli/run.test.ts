@@ -246,6 +246,8 @@ describe('the quick start', () => {
     const r = await zoWith({ cwd }, 'run', '--steps', '2', '--eval-every', '2', '--train-size', '8', '--dev-size', '8', '--test-size', '8');
     expect(r.code).toBe(0);
     expect(fs.readdirSync(path.join(cwd, 'runs'))).toEqual([expect.stringMatching(/^zo-ft-\d{8}-\d{6}$/)]);
+    // 8 train examples under the default batch of 16: said, since every batch holds each twice.
+    expect(r.stderr).toContain('--batch-size 16 is more than the 8 train examples: every batch repeats examples');
   });
 
   test('--finetuner with an optimizer that takes none is refused, before anything is written', async () => {

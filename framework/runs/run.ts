@@ -211,6 +211,9 @@ async function execute(p: Prepared, hooks: RunHooks): Promise<RunSummary> {
     return objective.heldOutLoss();
   };
   if (p.startStep > 0) hooks.log?.(`resuming ${outDir} at step ${p.startStep} of ${spec.steps}`);
+  const trainRows = objective.task?.encoded.train.length;
+  if (trainRows !== undefined && spec.batchSize > trainRows)
+    hooks.log?.(`--batch-size ${spec.batchSize} is more than the ${trainRows} train examples: every batch repeats examples`);
   progress.initialLoss ??= await heldOut();
   if (objective.task) progress.zeroShotDev ??= await objective.task.score('dev');
   const what = objective.task
