@@ -169,7 +169,7 @@ describe('zo run --optimizer zo-ft', () => {
     expect([lora.code, lora.stderr.trim()]).toEqual([
       2,
       expect.stringMatching(
-        /^zo: .*the finetuner is for the model's own blocks \(full fine-tuning\), and this run trains adapter blocks: meta-train one/,
+        /^zo: .*the finetuner is for the model's own blocks \(full fine-tuning\), and this run trains adapter blocks \(block 0 is model\.embed_tokens\.weight there, .*lora_A.* here\): meta-train one/,
       ),
     ]);
     expect(fs.existsSync(out)).toBe(false);

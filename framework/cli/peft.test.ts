@@ -122,7 +122,7 @@ describe('zo run --peft lora', () => {
     // zo-ft needs a bank made for the adapter blocks, not the model's own.
     expectOneLineError(
       await zo('run', '--model', MODEL, ...SMALL, '--optimizer', 'zo-ft', '--peft', 'lora', '--out', out),
-      'made for another model',
+      "the finetuner is for the model's own blocks (full fine-tuning), and this run trains adapter blocks",
       'lora_A',
     );
     expect(fs.existsSync(out)).toBe(false);

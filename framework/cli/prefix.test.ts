@@ -147,7 +147,7 @@ describe('zo run --peft prefix', () => {
     // zo-ft needs a bank made for the prefix blocks, not the model's own.
     expectOneLineError(
       await zo('run', '--model', MODEL, ...SMALL, '--optimizer', 'zo-ft', '--peft', 'prefix', '--out', out),
-      'made for another model',
+      "the finetuner is for the model's own blocks (full fine-tuning), and this run trains adapter blocks",
       'prefix_keys',
     );
     expectOneLineError(await zo('meta-train', '--model', MODEL, '--prefix-tokens', '3', '--out', out), '--prefix-tokens', '--peft prefix');

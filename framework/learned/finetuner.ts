@@ -193,7 +193,7 @@ export function checkFinetunerFits(ft: Finetuner, params: ParamStore, where: str
       const adapter = (name?: string) => name !== undefined && /lora_[AB]|prompt_embeddings|prefix/.test(name);
       if (t && o && adapter(t.name) !== adapter(o))
         throw new ZoError(
-          `${where}: the finetuner is for ${adapter(t.name) ? "a --peft run's adapter blocks" : "the model's own blocks (full fine-tuning)"}, and this run trains ${adapter(o) ? 'adapter blocks' : 'the full model'}: meta-train one for it (zo meta-train${adapter(o) ? ' --peft …' : ''}) or init one (zo finetuner init${adapter(o) ? ' --peft …' : ''})`,
+          `${where}: the finetuner is for ${adapter(t.name) ? "a --peft run's adapter blocks" : "the model's own blocks (full fine-tuning)"}, and this run trains ${adapter(o) ? 'adapter blocks' : 'the full model'} (block ${i} is ${t.name} there, ${o} here): meta-train one for it (zo meta-train${adapter(o) ? ' --peft …' : ''}) or init one (zo finetuner init${adapter(o) ? ' --peft …' : ''})`,
         );
       throw new ZoError(
         `${where}: the finetuner was made for another model: block ${i} is ${t ? `${t.name} [${t.shape}]` : 'absent'} there, ${o ? `${o} [${params.shape(o)}]` : 'absent'} here`,
