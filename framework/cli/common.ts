@@ -15,24 +15,24 @@ export const executorOption = {
 /** A flag's camelCase name, as yargs and spec fields spell it: `batch-size` → `batchSize`. */
 export const camelOf = (flag: string): string => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
-/** A whole-number flag in [min, max], checked where yargs parses it: `--threads 0` or `abc` is one line. */
-export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (v: unknown): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Array.isArray(v) ? v.at(-1) : v;
-    if (typeof n !== 'number' || Number.isNaN(n)) throw new ZoError(`--${flag}: expected a number`);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new ZoError(`--${flag} ${n}: must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}`);
-    return n;
-  };
-}
-
 /** A real-number flag: `--lr abc` (which yargs reads as NaN) is one line naming the flag. */
 export function numberFlag(flag: string) {
   return (v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Array.isArray(v) ? v.at(-1) : v;
     if (typeof n !== 'number' || Number.isNaN(n)) throw new ZoError(`--${flag}: expected a number`);
+    return n;
+  };
+}
+
+/** A whole-number flag in [min, max], checked where yargs parses it: `--threads 0` or `abc` is one line. */
+export function wholeNumberFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  const number = numberFlag(flag);
+  return (v: unknown): number | undefined => {
+    const n = number(v);
+    if (n === undefined) return undefined;
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new ZoError(`--${flag} ${n}: must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}`);
     return n;
   };
 }
