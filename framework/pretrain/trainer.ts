@@ -278,7 +278,6 @@ export async function pretrain(
     // A new model folder: never beside another run's or model's files.
     checkNewFolder(out);
     checkModelSpec(spec);
-    checkSpec(spec);
     if (spec.tokenizer !== undefined) loadTokenizer(spec.tokenizer); // a bad folder fails before anything is written
   }
   const s = spec!;
