@@ -90,11 +90,7 @@ export function checkNewFolder(out: string): void {
   let dir = path.resolve(out);
   while (!fs.existsSync(dir)) dir = path.dirname(dir);
   if (!fs.statSync(dir).isDirectory()) throw new ZoError(`--out ${out}: ${dir} is a file, not a folder`);
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new ZoError(`--out ${out}: cannot write in ${dir} (permission denied)`);
-  }
+  writable(dir, out);
 }
 
 /** Reads and parses a JSON file of a run folder; a missing or torn file is one line naming it. */
