@@ -5,7 +5,7 @@ import { ZoError } from '../core/errors.js';
 import type { ParamStore } from '../core/params.js';
 import { packageVersion } from '../core/paths.js';
 import type { BaseConfig } from '../engine/model.js';
-import { blockRole, type BlockRole } from '../models/roles.js';
+import { blockRole, isAdapterBlock, type BlockRole } from '../models/roles.js';
 import { openSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { FEATURE_MODES, RAW_FEATURES, type FeatureTransform } from './features.js';
 import { DEFAULT_NORMALIZATION, type NormalizationSettings } from './normalization.js';
@@ -190,10 +190,9 @@ export function checkFinetunerFits(ft: Finetuner, params: ParamStore, where: str
     const o = ours[i];
     if (!t || !o || t.name !== o || t.shape.join(',') !== params.shape(o).join(',')) {
       // A bank for full fine-tuning against a --peft run's adapter blocks (or back): the same model.
-      const adapter = (name?: string) => name !== undefined && /lora_[AB]|prompt_embeddings|prefix/.test(name);
-      if (t && o && adapter(t.name) !== adapter(o))
+      if (t && o && isAdapterBlock(t.name) !== isAdapterBlock(o))
         throw new ZoError(
-          `${where}: the finetuner is for ${adapter(t.name) ? "a --peft run's adapter blocks" : "the model's own blocks (full fine-tuning)"}, and this run trains ${adapter(o) ? 'adapter blocks' : 'the full model'} (block ${i} is ${t.name} there, ${o} here): meta-train one for it (zo meta-train${adapter(o) ? ' --peft …' : ''}) or init one (zo finetuner init${adapter(o) ? ' --peft …' : ''})`,
+          `${where}: the finetuner is for ${isAdapterBlock(t.name) ? "a --peft run's adapter blocks" : "the model's own blocks (full fine-tuning)"}, and this run trains ${isAdapterBlock(o) ? 'adapter blocks' : 'the full model'} (block ${i} is ${t.name} there, ${o} here): meta-train one for it (zo meta-train${isAdapterBlock(o) ? ' --peft …' : ''}) or init one (zo finetuner init${isAdapterBlock(o) ? ' --peft …' : ''})`,
         );
       throw new ZoError(
         `${where}: the finetuner was made for another model: block ${i} is ${t ? `${t.name} [${t.shape}]` : 'absent'} there, ${o ? `${o} [${params.shape(o)}]` : 'absent'} here`,

@@ -1,6 +1,6 @@
 import { FIXTURE_NAMES, fixtureDir } from './fixtures.js';
 import { loadModel } from './load.js';
-import { blockRole } from './roles.js';
+import { blockRole, isAdapterBlock } from './roles.js';
 
 test('every block of the four fixture families has the role its name says', () => {
   const byRole: Record<string, string[]> = {};
@@ -14,4 +14,15 @@ test('every block of the four fixture families has the role its name says', () =
   expect(uniq(byRole.mlp).every((n) => /mlp|fc1|fc2/.test(n))).toBe(true);
   expect(byRole.other ?? []).toEqual([]);
   expect(uniq(byRole.norm)).toContain('opt:model.decoder.L.self_attn_layer_norm.weight');
+});
+
+test("adapter blocks are told from the model's own by their names: every LoRA and prefix block, no base block", async () => {
+  const { withPeft } = await import('../runs/peft.js');
+  const base = loadModel(fixtureDir('llama'));
+  expect(base.params.names.filter(isAdapterBlock)).toEqual([]);
+  for (const peft of ['lora', 'prefix'] as const) {
+    const { theta } = await withPeft(loadModel(fixtureDir('llama')), { peft, seed: 0 });
+    expect(theta.names.length).toBeGreaterThan(0);
+    expect(theta.names.filter((n) => !isAdapterBlock(n))).toEqual([]);
+  }
 });

@@ -18,6 +18,11 @@ export function blockRole(name: string): BlockRole {
   return RULES.find(([re]) => re.test(name))?.[1] ?? 'other';
 }
 
+/** Whether a block is a PEFT adapter's, not the model's own: LoRA's A and B (lora.ts), a prefix's keys and values (prefix.ts). */
+export function isAdapterBlock(name: string): boolean {
+  return /\.(lora_[AB]\.weight|prefix_keys|prefix_values)$/.test(name);
+}
+
 /**
  * The transformer layer a block belongs to, as its name's prefix up to the layer index
  * (`model.layers.3`, `model.decoder.layers.3` for OPT, `transformer.h.3` for GPT-2), or undefined
